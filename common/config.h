@@ -1,0 +1,69 @@
+// Config: the plugin's parameters, parsed and checked without nbdkit.
+//
+// The glue feeds every key=value to Set() (bare arguments arrive as
+// dest=...), then calls Complete() for the checks that involve several keys.
+// Size and boolean syntax is parsed by functions the glue injects
+// (nbdkit_parse_size and nbdkit_parse_bool), so the engine has no nbdkit
+// calls and the unit tests can run it alone.
+//
+// Every error is one line that names the parameter and what was wrong.
+#ifndef FANOUT_CONFIG_H
+#define FANOUT_CONFIG_H
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "status.h"
+
+namespace fanout {
+
+struct DestinationSpec {
+  enum class Source { kPath, kCommand };
+  Source source;
+  std::string value;  // dest=PATH or cmd=COMMAND, as given
+};
+
+struct Config {
+  static constexpr uint64_t kDefaultWindow = 64ull << 20;
+  static constexpr uint64_t kDefaultBucket = 16ull << 20;
+  static constexpr unsigned kDefaultBuckets = 4;
+
+  std::vector<DestinationSpec> destinations;  // in the order given
+  std::optional<uint64_t> size;               // size=, if given
+  uint64_t window = kDefaultWindow;
+  uint64_t bucket = kDefaultBucket;
+  unsigned buckets = kDefaultBuckets;
+};
+
+class ConfigParser {
+ public:
+  // Parses a size in nbdkit's syntax; returns -1 (having reported) on error.
+  using SizeParser = std::function<int64_t(const char*)>;
+
+  explicit ConfigParser(SizeParser parse_size);
+
+  // Takes one parameter.  Unknown keys, bad values and repeated single-valued
+  // keys are errors.
+  Status Set(const std::string& key, const std::string& value);
+  // Checks the parameters together (at least one destination, bounds).
+  Status Complete();
+
+  const Config& config() const { return config_; }
+
+  // The keys Set() accepts, for --help; one "key=VALUE  description" per line.
+  static const char* Help();
+
+ private:
+  Status ParseSize(const std::string& key, const std::string& value, uint64_t* out);
+
+  SizeParser parse_size_;
+  Config config_;
+  std::vector<std::string> seen_;  // single-valued keys given so far
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_CONFIG_H

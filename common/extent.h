@@ -1,0 +1,49 @@
+// Extent: one piece of the export's final content on its way to the
+// destinations: {offset, length, data | zeroes}.
+//
+// A data extent points into a pool buffer that it shares (by reference
+// count) with the window and with every destination writer: the client's
+// bytes are copied once, into the buffer, and every destination writes from
+// there.  A zero extent carries no memory at all.
+#ifndef FANOUT_EXTENT_H
+#define FANOUT_EXTENT_H
+
+#include <cstdint>
+#include <memory>
+
+#include "buffer_pool.h"
+
+namespace fanout {
+
+struct Extent {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  // Null for a zero extent.  Otherwise the extent's bytes are
+  // buffer->data()[buffer_offset, buffer_offset + length).
+  std::shared_ptr<const Buffer> buffer;
+  size_t buffer_offset = 0;
+
+  bool is_zero() const { return buffer == nullptr; }
+  uint64_t end() const { return offset + length; }
+  const uint8_t* bytes() const { return buffer->data() + buffer_offset; }
+
+  static Extent Zero(uint64_t offset, uint64_t length) { return Extent{offset, length, nullptr, 0}; }
+  static Extent Data(uint64_t offset, uint64_t length, std::shared_ptr<const Buffer> buffer,
+                     size_t buffer_offset) {
+    return Extent{offset, length, std::move(buffer), buffer_offset};
+  }
+};
+
+// Where the window sends what it commits.  The engine's implementation
+// publishes on the bus; the unit tests record.
+class CommitSink {
+ public:
+  virtual ~CommitSink() = default;
+  // Called with the window's lock held, in commit order.  May block
+  // (back-pressure).
+  virtual void Commit(Extent extent) = 0;
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_EXTENT_H

@@ -1,0 +1,137 @@
+// Window: places each client write so that every destination receives the
+// export's content in an order it can take.
+//
+// The export is cut into chunks of `chunk` bytes (the bus bucket size), and
+// the bytes the window holds live in pool buffers, one per chunk.  Each chunk
+// remembers which of its bytes hold data and which were zeroed.
+//
+// Two modes, chosen once:
+//
+//  * ordered (some destination is a stream): the window is [C, C + window),
+//    where C is the commit point.  Writes inside it are copied into chunks and
+//    may be rewritten; a write ending beyond it slides the window, committing
+//    the oldest bytes in order (never-written gaps as zero extents).  Writes
+//    behind C are refused with a message naming the window that would have
+//    taken them.  Zero requests erase data inside the window and are no-ops
+//    beyond it (the export starts as zeros).  Streams receive exactly [0, C).
+//
+//  * unordered (every destination is seekable): nothing needs ordering, so
+//    up to max_open_chunks chunks are kept open to coalesce small writes into
+//    large extents.  A chunk is committed when it is full, when it is the
+//    least recently used and room is needed, at flush and at finish.
+//
+// Everything committed goes to the CommitSink in order.  The window also
+// remembers what it has committed (data or zero) for every byte, so reads of
+// never-written bytes return zeros, zero requests over never-written bytes do
+// nothing, and Finish() can zero exactly what was never written.
+//
+// Not thread-safe: the engine's lock protects it.  Write() and Zero() may
+// block in BufferPool::Acquire() or in the sink (back-pressure).
+#ifndef FANOUT_WINDOW_H
+#define FANOUT_WINDOW_H
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "buffer_pool.h"
+#include "extent.h"
+#include "range_map.h"
+#include "status.h"
+
+namespace fanout {
+
+struct WindowConfig {
+  uint64_t size = 0;    // export size
+  uint64_t window = 0;  // window= (ordered mode)
+  uint64_t chunk = 0;   // bytes per chunk; == the pool's buffer size
+  bool ordered = false;
+  size_t max_open_chunks = 1;  // unordered mode
+};
+
+// A byte range [start, end).
+struct ByteRange {
+  uint64_t start;
+  uint64_t end;
+};
+
+class Window {
+ public:
+  // Values in the committed map and in chunk maps.
+  enum : int { kData = 1, kZero = 2 };
+
+  // The number of pool buffers the window may hold at once; size the pool
+  // with at least this many plus what the bus may pin.
+  static size_t MaxChunks(const WindowConfig& config);
+
+  // REQUIRES: pool->buffer_size() == config.chunk; pool and sink outlive this.
+  Window(const WindowConfig& config, BufferPool* pool, CommitSink* sink);
+  Window(const Window&) = delete;
+  Window& operator=(const Window&) = delete;
+
+  // Copies [offset, offset + length) from buf.  REQUIRES: the range is inside
+  // the export.  Fails (EIO, nothing changed) for a write behind C.
+  Status Write(const void* buf, uint64_t length, uint64_t offset);
+  // Zeroes the range (zero and trim requests).  Fails for a range behind C
+  // that holds committed data.
+  Status Zero(uint64_t length, uint64_t offset);
+
+  // Fills buf with what the window knows of [offset, offset + length): data
+  // held in chunks, zeros where nothing was ever written.  The ranges it
+  // cannot fill (committed data no longer held) are appended to *backing:
+  // read them from a destination and lay the bus's unapplied extents over
+  // them.
+  void Read(void* buf, uint64_t length, uint64_t offset, std::vector<ByteRange>* backing) const;
+
+  // Unordered mode: commits every open chunk.  Ordered mode: nothing (the
+  // window is the price of reordering; see the man page).
+  void Flush();
+  // End of stream: commits everything, and zero extents for every byte never
+  // committed, so each destination ends up holding the whole export.
+  void Finish();
+
+  uint64_t commit_point() const { return commit_point_; }
+  uint64_t high_water() const { return high_water_; }
+  bool ordered() const { return config_.ordered; }
+  size_t open_chunks() const { return chunks_.size(); }
+
+ private:
+  struct Chunk {
+    std::shared_ptr<Buffer> buffer;
+    RangeMap state;                     // absolute offsets; kData or kZero
+    std::list<uint64_t>::iterator lru;  // unordered mode
+  };
+
+  uint64_t ChunkStart(uint64_t index) const { return index * config_.chunk; }
+  uint64_t ChunkEnd(uint64_t index) const;
+  Chunk& OpenChunk(uint64_t index);
+  // Ordered mode: commits [C, new_c) in order, gaps as zeros, and moves C.
+  void Slide(uint64_t new_c);
+  // Commits chunk's part of [start, end); gaps become zeros if fill_gaps.
+  void CommitChunk(const Chunk& chunk, uint64_t start, uint64_t end, bool fill_gaps);
+  // Unordered mode: commits a whole chunk and forgets it.
+  void CommitAndClose(uint64_t index);
+  // Queues a zero extent, merging it with the one before when they touch.
+  void CommitZero(uint64_t start, uint64_t end);
+  void CommitData(const Chunk& chunk, uint64_t start, uint64_t end);
+  void FlushPendingZero();
+  Status LateError(const char* what, uint64_t length, uint64_t offset) const;
+
+  const WindowConfig config_;
+  BufferPool* const pool_;
+  CommitSink* const sink_;
+
+  std::map<uint64_t, Chunk> chunks_;  // chunk index -> chunk
+  std::list<uint64_t> lru_;           // unordered mode: open chunk indexes, oldest first
+  RangeMap committed_;                // every byte handed to the sink: kData or kZero
+  uint64_t commit_point_ = 0;         // C (ordered mode)
+  uint64_t high_water_ = 0;           // highest end of any write
+  bool zero_pending_ = false;         // a zero extent being merged before commit
+  uint64_t zero_start_ = 0, zero_end_ = 0;
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_WINDOW_H
