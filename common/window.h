@@ -92,6 +92,10 @@ class Window {
   // committed, so each destination ends up holding the whole export.
   void Finish();
 
+  // The error for a request behind C ("write", "read", "zero"): names the
+  // offset, C, and the window= that would have taken it.
+  Status LateError(const char* what, uint64_t length, uint64_t offset) const;
+
   uint64_t commit_point() const { return commit_point_; }
   uint64_t high_water() const { return high_water_; }
   bool ordered() const { return config_.ordered; }
@@ -117,7 +121,6 @@ class Window {
   void CommitZero(uint64_t start, uint64_t end);
   void CommitData(const Chunk& chunk, uint64_t start, uint64_t end);
   void FlushPendingZero();
-  Status LateError(const char* what, uint64_t length, uint64_t offset) const;
 
   const WindowConfig config_;
   BufferPool* const pool_;

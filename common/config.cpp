@@ -1,0 +1,107 @@
+#include "config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+namespace fanout {
+
+namespace {
+
+// nbdkit_parse_size reports its own errors, but without the parameter's
+// name.  Catch the common mistakes first so the user sees one line that
+// names the parameter; nbdkit_parse_size then does the real parsing.
+bool LooksLikeSize(const std::string& v) {
+  size_t i = 0;
+  while (i < v.size() && isspace(static_cast<unsigned char>(v[i]))) i++;
+  const size_t digits = i;
+  while (i < v.size() && isdigit(static_cast<unsigned char>(v[i]))) i++;
+  if (i == digits) return false;
+  if (i == v.size()) return true;
+  // One of nbdkit's suffixes: b, s (512), k/K, m/M, g/G, t/T, p/P, e/E.
+  return i + 1 == v.size() && std::string("bBsSkKmMgGtTpPeE").find(v[i]) != std::string::npos;
+}
+
+}  // namespace
+
+ConfigParser::ConfigParser(SizeParser parse_size) : parse_size_(std::move(parse_size)) {}
+
+Status ConfigParser::ParseSize(const std::string& key, const std::string& value, uint64_t* out) {
+  if (!LooksLikeSize(value))
+    return Status::InvalidArgument(key + "=" + value +
+                                   ": not a size (a number with an optional k, M, G, T, P or E "
+                                   "suffix, for example " +
+                                   key + "=64M)");
+  const int64_t v = parse_size_(value.c_str());
+  if (v < 0) return Status::InvalidArgument(key + "=" + value + ": cannot be parsed as a size");
+  *out = static_cast<uint64_t>(v);
+  return Status::OK();
+}
+
+Status ConfigParser::Set(const std::string& key, const std::string& value) {
+  if (key == "dest") {
+    if (value.empty()) return Status::InvalidArgument("dest=: the path is empty");
+    config_.destinations.push_back({DestinationSpec::Source::kPath, value});
+    return Status::OK();
+  }
+  if (key == "cmd") {
+    if (value.empty()) return Status::InvalidArgument("cmd=: the command is empty");
+    config_.destinations.push_back({DestinationSpec::Source::kCommand, value});
+    return Status::OK();
+  }
+
+  // The rest may be given once.
+  if (std::find(seen_.begin(), seen_.end(), key) != seen_.end())
+    return Status::InvalidArgument(key + "=" + value + ": " + key + "= was already given");
+
+  Status s;
+  if (key == "size") {
+    uint64_t v;
+    s = ParseSize(key, value, &v);
+    if (s.ok() && v == 0) s = Status::InvalidArgument("size=" + value + ": the size must not be 0");
+    if (s.ok()) config_.size = v;
+  } else if (key == "window") {
+    s = ParseSize(key, value, &config_.window);
+    if (s.ok() && config_.window < 4096)
+      s = Status::InvalidArgument("window=" + value + ": the window must be at least 4096 bytes");
+  } else if (key == "bucket") {
+    s = ParseSize(key, value, &config_.bucket);
+    if (s.ok() && (config_.bucket < 4096 || config_.bucket % 4096 != 0 ||
+                   config_.bucket > (1ull << 30)))
+      s = Status::InvalidArgument("bucket=" + value +
+                                  ": the bucket must be a multiple of 4096 between 4K and 1G");
+  } else if (key == "buckets") {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long v = strtoul(value.c_str(), &end, 10);
+    if (value.empty() || !isdigit(static_cast<unsigned char>(value[0])) || *end != '\0' ||
+        errno != 0 || v < 1 || v > 1024)
+      s = Status::InvalidArgument("buckets=" + value + ": must be a whole number from 1 to 1024");
+    else
+      config_.buckets = static_cast<unsigned>(v);
+  } else {
+    return Status::InvalidArgument("unknown parameter '" + key + "'");
+  }
+  if (s.ok()) seen_.push_back(key);
+  return s;
+}
+
+Status ConfigParser::Complete() {
+  if (config_.destinations.empty())
+    return Status::InvalidArgument(
+        "no destination: give at least one dest=PATH (or a bare PATH) or cmd=COMMAND");
+  return Status::OK();
+}
+
+const char* ConfigParser::Help() {
+  return "[dest=]PATH          Destination: regular file, block device or FIFO (repeatable).\n"
+         "cmd=COMMAND          Destination: a shell command reading the image on stdin (repeatable).\n"
+         "size=SIZE            Export size (default: smallest fixed-size destination).\n"
+         "window=SIZE          Reorder window for stream destinations (default 64M).\n"
+         "bucket=SIZE          Size of one bus buffer (default 16M).\n"
+         "buckets=N            Bus buffers in flight beyond the window (default 4).";
+}
+
+}  // namespace fanout

@@ -1,0 +1,85 @@
+#include "dest_command.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace fanout {
+
+CommandDestination::CommandDestination(std::string command)
+    : StreamDestination(std::move(command), "") {}
+
+CommandDestination::~CommandDestination() {
+  if (pid_ > 0) {
+    // Never reached Close(): do not leave a zombie or an orphan behind.
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    int status;
+    while (waitpid(pid_, &status, 0) == -1 && errno == EINTR) {
+    }
+  }
+}
+
+Status CommandDestination::Start() {
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) == -1) return Status::FromErrno("cmd=" + name() + ": pipe");
+
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  // dup2 clears O_CLOEXEC on the child's stdin; every other descriptor of
+  // ours is close-on-exec.
+  posix_spawn_file_actions_adddup2(&actions, pipefd[0], STDIN_FILENO);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+  const char* argv[] = {"/bin/sh", "-c", name().c_str(), nullptr};
+  const int err = posix_spawn(&pid_, "/bin/sh", &actions, &attr, const_cast<char**>(argv), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  close(pipefd[0]);
+  if (err != 0) {
+    close(pipefd[1]);
+    pid_ = -1;
+    return Status::FromErrno("cmd=" + name() + ": cannot start /bin/sh", err);
+  }
+  fd_ = pipefd[1];
+  EnlargePipe();
+  return Status::OK();
+}
+
+Status CommandDestination::Close() {
+  Status s = StreamDestination::Close();
+  if (pid_ <= 0) return s;
+  int status = 0;
+  pid_t r;
+  while ((r = waitpid(pid_, &status, 0)) == -1 && errno == EINTR) {
+  }
+  pid_ = -1;
+  if (r == -1) return Status::FromErrno("cmd=" + name() + ": waitpid");
+  exit_status_ = status;
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+    return Status::IOError(EIO, "cmd=" + name() + ": exited with status " +
+                                    std::to_string(WEXITSTATUS(status)));
+  if (WIFSIGNALED(status))
+    return Status::IOError(EIO, "cmd=" + name() + ": killed by signal " +
+                                    std::to_string(WTERMSIG(status)) + " (" +
+                                    strsignal(WTERMSIG(status)) + ")");
+  return s;
+}
+
+}  // namespace fanout

@@ -1,0 +1,37 @@
+// Command destinations: cmd=COMMAND runs under /bin/sh -c with the stream on
+// its standard input.  Its exit status is part of the result: a command that
+// exits non-zero or is killed failed, whatever it was sent.
+#ifndef FANOUT_DEST_COMMAND_H
+#define FANOUT_DEST_COMMAND_H
+
+#include <sys/types.h>
+
+#include "dest_stream.h"
+
+namespace fanout {
+
+class CommandDestination final : public StreamDestination {
+ public:
+  explicit CommandDestination(std::string command);
+  ~CommandDestination() override;
+
+  DestinationKind kind() const override { return DestinationKind::kCommand; }
+
+  // Starts the command, its stdin a new pipe.  SIGPIPE is reset to its
+  // default in the child whatever nbdkit does with it.
+  Status Start() override;
+  // Closes the pipe (end of file for the command), waits for it, and fails
+  // unless it exited 0.
+  Status Close() override;
+
+  // The wait status once Close() has reaped it.
+  std::optional<int> exit_status() const { return exit_status_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> exit_status_;
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_DEST_COMMAND_H

@@ -1,0 +1,51 @@
+// Stream destinations: bytes strictly in order, once.  StreamDestination
+// writes the in-order stream to a file descriptor; it is the FIFO kind (and
+// character devices such as /dev/null), and the base of the command kind.
+#ifndef FANOUT_DEST_STREAM_H
+#define FANOUT_DEST_STREAM_H
+
+#include "destination.h"
+
+namespace fanout {
+
+class StreamDestination : public Destination {
+ public:
+  // path: opened for writing in Start(); empty for subclasses that set fd_.
+  StreamDestination(std::string name, std::string path);
+  ~StreamDestination() override;
+
+  DestinationKind kind() const override { return DestinationKind::kFifo; }
+  bool seekable() const override { return false; }
+
+  Status Prepare(uint64_t) override { return Status::OK(); }
+  // Opens the FIFO.  This blocks until a reader opens the other end, which
+  // is why it happens in the writer's thread and not at configuration.
+  Status Start() override;
+  // REQUIRES: offset == position() (the window guarantees it).
+  Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) override;
+  Status Zero(uint64_t length, uint64_t offset) override;
+  // What was written is in the pipe; there is nothing to sync.
+  Status Sync() override { return Status::OK(); }
+  Status Read(uint8_t*, uint64_t, uint64_t offset) override;
+  Status Close() override;
+
+  uint64_t position() const { return position_; }
+
+ protected:
+  // Makes the pipe's buffer large, so a reader that pauses briefly does not
+  // stall the writer at every 64 KiB.
+  void EnlargePipe();
+  Status CheckOrder(uint64_t offset) const;
+  // Moves the position on success; names the position on failure.
+  Status Advance(const Status& s, uint64_t length);
+
+  int fd_ = -1;
+  uint64_t position_ = 0;
+
+ private:
+  const std::string path_;
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_DEST_STREAM_H

@@ -1,0 +1,128 @@
+#include "destination.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "dest_command.h"
+#include "dest_file.h"
+#include "dest_stream.h"
+
+namespace fanout {
+
+const char* KindName(DestinationKind kind) {
+  switch (kind) {
+    case DestinationKind::kFile: return "file";
+    case DestinationKind::kBlock: return "block";
+    case DestinationKind::kFifo: return "fifo";
+    case DestinationKind::kCommand: return "command";
+    case DestinationKind::kNbd: return "nbd";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string ParentDirectory(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+Status Refuse(const std::string& path, const std::string& why) {
+  return Status::InvalidArgument("dest=" + path + ": " + why);
+}
+
+Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
+  struct stat st;
+  bool existed = true;
+  if (stat(path.c_str(), &st) == -1) {
+    if (errno != ENOENT) return Status::FromErrno("dest=" + path + ": stat");
+    const std::string parent = ParentDirectory(path);
+    struct stat pst;
+    if (stat(parent.c_str(), &pst) == -1 || !S_ISDIR(pst.st_mode))
+      return Refuse(path, "the directory " + parent + " does not exist");
+    existed = false;
+  } else if (S_ISDIR(st.st_mode)) {
+    return Refuse(path, "is a directory, not a file, block device or FIFO");
+  } else if (S_ISSOCK(st.st_mode)) {
+    return Refuse(path, "is a socket; a file, block device or FIFO was expected");
+  } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+    // Opening a FIFO blocks until a reader arrives, so only check now that
+    // it could be opened for writing; the writer opens it when serving.
+    if (access(path.c_str(), W_OK) == -1) return Status::FromErrno("dest=" + path + ": not writable");
+    *out = std::make_unique<StreamDestination>(path, path);
+    return Status::OK();
+  }
+
+  // Regular file (new or existing) or block device.  O_EXCL on a block
+  // device means "not mounted and not held open exclusively by anyone".
+  int flags = O_RDWR | O_CLOEXEC;
+  if (!existed) flags |= O_CREAT;
+  if (existed && S_ISBLK(st.st_mode)) flags |= O_EXCL;
+  const int fd = open(path.c_str(), flags, 0644);
+  if (fd == -1) {
+    if (errno == EBUSY)
+      return Refuse(path, "the device is in use (mounted, or held open by another program)");
+    return Status::FromErrno("dest=" + path + (existed ? ": cannot open for writing" : ": cannot create"));
+  }
+  if (fstat(fd, &st) == -1) {
+    Status s = Status::FromErrno("dest=" + path + ": fstat");
+    close(fd);
+    return s;
+  }
+  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+    close(fd);
+    return Refuse(path, "is not a regular file, block device or FIFO");
+  }
+  *out = std::make_unique<FileDestination>(path, fd, st, existed);
+  return Status::OK();
+}
+
+// One page-aligned block of zeros for writing zeros to anything.
+constexpr size_t kZeroBlock = 1 << 20;
+alignas(4096) const uint8_t zero_block[kZeroBlock] = {};
+
+}  // namespace
+
+Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out) {
+  if (spec.source == DestinationSpec::Source::kCommand) {
+    *out = std::make_unique<CommandDestination>(spec.value);
+    return Status::OK();
+  }
+  return OpenPath(spec.value, out);
+}
+
+Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,
+                  const std::string& name) {
+  while (length > 0) {
+    const ssize_t r = offset >= 0 ? pwrite(fd, buf, length, offset) : write(fd, buf, length);
+    if (r == -1) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      return Status::FromErrno(
+          name + (offset >= 0 ? ": write at offset " + std::to_string(offset) : ": write"), err);
+    }
+    buf += r;
+    length -= r;
+    if (offset >= 0) offset += r;
+  }
+  return Status::OK();
+}
+
+Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name) {
+  while (length > 0) {
+    const uint64_t n = length < kZeroBlock ? length : kZeroBlock;
+    Status s = WriteFully(fd, zero_block, n, offset, name);
+    if (!s.ok()) return s;
+    length -= n;
+    if (offset >= 0) offset += n;
+  }
+  return Status::OK();
+}
+
+}  // namespace fanout

@@ -1,0 +1,84 @@
+// Destination: the contract every destination kind fulfils (file and block
+// device, FIFO and other streams, command; NBD servers later), in the manner
+// of nbdcopy's ops table.  Each kind is one file: dest_file, dest_stream,
+// dest_command.
+//
+// Life cycle, and which thread calls what:
+//   OpenDestination()      config time: classify (stat), validate, open what
+//                          can be opened without blocking.
+//   Prepare(size)          config time, once the export size is known: size
+//                          the file, check the device is large enough.
+//   Start()                the destination's writer thread, before the first
+//                          extent: open a FIFO (blocks until a reader comes),
+//                          start a command.
+//   Write() / Zero()       the writer thread only, in bus order.  Streams
+//                          require offset == the bytes written so far.
+//   Sync()                 any thread (flush), concurrently with the writer.
+//   Read()                 any thread; seekable kinds only.
+//   Close()                the writer thread, at end of stream: sync, close,
+//                          wait for a command and check its exit status.
+#ifndef FANOUT_DESTINATION_H
+#define FANOUT_DESTINATION_H
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config.h"
+#include "status.h"
+
+namespace fanout {
+
+enum class DestinationKind { kFile, kBlock, kFifo, kCommand, kNbd };
+
+// "file", "block", "fifo", "command", "nbd": the names the status file uses.
+const char* KindName(DestinationKind kind);
+
+class Destination {
+ public:
+  explicit Destination(std::string name) : name_(std::move(name)) {}
+  virtual ~Destination() = default;
+  Destination(const Destination&) = delete;
+  Destination& operator=(const Destination&) = delete;
+
+  // As the user named it: the path, or the command.
+  const std::string& name() const { return name_; }
+  virtual DestinationKind kind() const = 0;
+  // Takes extents at any offset, any number of times, and can be read back.
+  virtual bool seekable() const = 0;
+  // The size this destination imposes on the export, if any (a block
+  // device; an existing, non-empty regular file).
+  virtual std::optional<uint64_t> fixed_size() const { return std::nullopt; }
+  // The file's identity, to refuse the same file named twice.
+  virtual std::optional<std::pair<dev_t, ino_t>> identity() const { return std::nullopt; }
+
+  virtual Status Prepare(uint64_t export_size) = 0;
+  virtual Status Start() = 0;
+  virtual Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) = 0;
+  virtual Status Zero(uint64_t length, uint64_t offset) = 0;
+  virtual Status Sync() = 0;
+  // REQUIRES: seekable().
+  virtual Status Read(uint8_t* buf, uint64_t length, uint64_t offset) = 0;
+  virtual Status Close() = 0;
+
+ private:
+  const std::string name_;
+};
+
+// Chooses the kind of spec (fstat for paths) and opens it, or returns a
+// one-line error naming the parameter (dest=PATH: is a directory, ...).
+Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out);
+
+// Writes all of buf at offset (offset < 0: at the current position),
+// retrying short writes and EINTR.  Shared by the fd-based kinds.
+Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,
+                  const std::string& name);
+// Writes length zero bytes, in pieces, the same way.
+Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name);
+
+}  // namespace fanout
+
+#endif  // FANOUT_DESTINATION_H

@@ -1,0 +1,213 @@
+#include "engine.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+#include <map>
+
+namespace fanout {
+
+// Publishes what the window commits on the bus.
+class Engine::BusSink final : public CommitSink {
+ public:
+  BusSink(Bus* bus, Logger* log) : bus_(bus), log_(log) {}
+  void Commit(Extent extent) override {
+    if (log_->DebugEnabled(LogTopic::kWindow))
+      log_->Debug(LogTopic::kWindow, std::string("commit ") + (extent.is_zero() ? "zero " : "data ") +
+                                         std::to_string(extent.offset) + "+" +
+                                         std::to_string(extent.length));
+    bus_->Publish(std::move(extent));
+  }
+
+ private:
+  Bus* const bus_;
+  Logger* const log_;
+};
+
+Engine::Engine(const Config& config, Logger* log) : config_(config), log_(log) {}
+
+Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
+  std::unique_ptr<Engine> e(new Engine(config, log));
+
+  std::vector<std::unique_ptr<Destination>> dests;
+  std::map<std::pair<dev_t, ino_t>, std::string> seen;
+  for (const DestinationSpec& spec : config.destinations) {
+    std::unique_ptr<Destination> d;
+    Status s = OpenDestination(spec, &d);
+    if (!s.ok()) return s;
+    if (auto id = d->identity()) {
+      auto [it, inserted] = seen.emplace(*id, d->name());
+      if (!inserted)
+        return Status::InvalidArgument("dest=" + d->name() + ": the same file as dest=" +
+                                       it->second + "; name each destination once");
+    }
+    if (!d->seekable()) e->all_seekable_ = false;
+    dests.push_back(std::move(d));
+  }
+
+  // The export size: size=, else the smallest fixed-size destination.
+  std::optional<uint64_t> smallest;
+  for (const auto& d : dests)
+    if (auto fs = d->fixed_size()) smallest = smallest ? std::min(*smallest, *fs) : *fs;
+  if (config.size) {
+    e->size_ = *config.size;
+  } else if (smallest && *smallest > 0) {
+    e->size_ = *smallest;
+  } else {
+    return Status::InvalidArgument(
+        "size=: required, since no destination has a fixed size (a block device or an existing "
+        "non-empty file); give size=SIZE");
+  }
+  for (const auto& d : dests) {
+    Status s = d->Prepare(e->size_);
+    if (!s.ok()) return s;
+  }
+
+  // Memory: the window's chunks plus `buckets` buffers on the bus.  The
+  // pool is the hard bound (see buffer_pool.h).
+  WindowConfig wc;
+  wc.size = e->size_;
+  wc.window = config.window;
+  wc.chunk = config.bucket;
+  wc.ordered = !e->all_seekable_;
+  wc.max_open_chunks = std::max<uint64_t>(1, config.window / config.bucket);
+  e->pool_ = std::make_unique<BufferPool>(config.bucket, Window::MaxChunks(wc) + config.buckets);
+  // Entries, not bytes, bound zero extents (which hold no memory); data
+  // extents are bounded by the pool.
+  e->bus_ = std::make_unique<Bus>(1024);
+  e->sink_ = std::make_unique<BusSink>(e->bus_.get(), log);
+  e->window_ = std::make_unique<Window>(wc, e->pool_.get(), e->sink_.get());
+  for (auto& d : dests)
+    e->writers_.push_back(std::make_unique<Writer>(std::move(d), e->bus_.get(), log));
+
+  if (log->DebugEnabled(LogTopic::kGeneral))
+    log->Debug(LogTopic::kGeneral,
+               "size " + std::to_string(e->size_) + ", " + std::to_string(e->writers_.size()) +
+                   " destinations, " + (wc.ordered ? "ordered (window)" : "unordered") +
+                   ", pool of " + std::to_string(e->pool_->max_buffers()) + " x " +
+                   std::to_string(config.bucket) + " bytes");
+  *out = std::move(e);
+  return Status::OK();
+}
+
+Engine::~Engine() {
+  if (started_) (void)Finish();
+}
+
+void Engine::Start() {
+  started_ = true;
+  for (auto& w : writers_) w->Start();
+}
+
+Status Engine::Logged(Status s) {
+  if (!s.ok()) log_->Error(s.message());
+  return s;
+}
+
+Status Engine::CheckHealthy() const {
+  for (const auto& w : writers_)
+    if (!w->healthy())
+      return Status::IOError(EIO, w->destination()->name() + " failed: " + w->error());
+  return Status::OK();
+}
+
+Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
+  Status s = CheckHealthy();
+  if (!s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  return Logged(window_->Write(buf, length, offset));
+}
+
+Status Engine::Zero(uint64_t length, uint64_t offset) {
+  Status s = CheckHealthy();
+  if (!s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  return Logged(window_->Zero(length, offset));
+}
+
+Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
+  std::vector<ByteRange> backing;
+  std::vector<Extent> overlay;
+  Status late;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    window_->Read(buf, length, offset, &backing);
+    if (backing.empty()) return Status::OK();
+    // Taken under the lock, before the destination read: any extent that
+    // leaves the bus after this has already reached every healthy
+    // destination, so destination + overlay is never older than the window.
+    overlay = bus_->Overlapping(offset, length);
+    late = window_->LateError("read", length, offset);
+  }
+  uint8_t* dst = static_cast<uint8_t*>(buf);
+  for (const auto& w : writers_) {
+    if (!w->healthy() || !w->destination()->seekable()) continue;
+    Status s;
+    for (const ByteRange& r : backing) {
+      s = w->destination()->Read(dst + (r.start - offset), r.end - r.start, r.start);
+      if (!s.ok()) break;
+      for (const Extent& e : overlay) {
+        const uint64_t a = std::max(e.offset, r.start), b = std::min(e.end(), r.end);
+        if (a >= b) continue;
+        if (e.is_zero())
+          memset(dst + (a - offset), 0, b - a);
+        else
+          memcpy(dst + (a - offset), e.bytes() + (a - e.offset), b - a);
+      }
+    }
+    // A destination that failed meanwhile may hold less than the bus
+    // assumed: try the next one.
+    if (s.ok() && w->healthy()) return Status::OK();
+    if (!s.ok()) log_->Error(s.message());
+  }
+  // Only stream destinations (or no healthy seekable one) hold these bytes.
+  return Logged(all_seekable_ ? Status::IOError(EIO, "read at offset " + std::to_string(offset) +
+                                                         ": no healthy destination to read from")
+                              : late);
+}
+
+Status Engine::Flush() {
+  uint64_t seq;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    window_->Flush();
+    seq = bus_->last_published();
+  }
+  bus_->WaitApplied(seq);
+  for (const auto& w : writers_) {
+    if (!w->healthy()) continue;
+    Status s = w->destination()->Sync();
+    if (!s.ok()) return Logged(s);
+  }
+  return CheckHealthy();
+}
+
+Status Engine::Finish() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return final_status_;
+    finished_ = true;
+    window_->Finish();
+  }
+  bus_->Close();
+  for (auto& w : writers_) w->Join();
+
+  Status result;
+  for (const auto& w : writers_) {
+    const Destination* d = w->destination();
+    std::string line = std::string(KindName(d->kind())) + " " + d->name() + ": " +
+                       StateName(w->state()) + ", " + std::to_string(w->bytes()) + " of " +
+                       std::to_string(size_) + " bytes";
+    if (!w->healthy()) {
+      line += ": " + w->error();
+      if (result.ok()) result = Status::IOError(EIO, d->name() + ": " + w->error());
+    }
+    log_->Notice(line);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  final_status_ = result;
+  return result;
+}
+
+}  // namespace fanout

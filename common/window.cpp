@@ -1,0 +1,258 @@
+#include "window.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+namespace fanout {
+
+size_t Window::MaxChunks(const WindowConfig& config) {
+  if (!config.ordered) return std::max<size_t>(1, config.max_open_chunks);
+  // [C, C + window) touches at most ceil(window / chunk) + 1 chunks, and
+  // Write() may run one chunk past it.
+  return (config.window + config.chunk - 1) / config.chunk + 2;
+}
+
+Window::Window(const WindowConfig& config, BufferPool* pool, CommitSink* sink)
+    : config_(config), pool_(pool), sink_(sink) {
+  assert(pool->buffer_size() == config.chunk);
+  assert(config.chunk > 0);
+}
+
+uint64_t Window::ChunkEnd(uint64_t index) const {
+  return std::min(config_.size, (index + 1) * config_.chunk);
+}
+
+Window::Chunk& Window::OpenChunk(uint64_t index) {
+  auto it = chunks_.find(index);
+  if (it != chunks_.end()) {
+    if (!config_.ordered) lru_.splice(lru_.end(), lru_, it->second.lru);
+    return it->second;
+  }
+  if (!config_.ordered && chunks_.size() >= MaxChunks(config_)) CommitAndClose(lru_.front());
+  Chunk chunk;
+  // May block until a destination finishes with a buffer: back-pressure.
+  chunk.buffer = pool_->Acquire();
+  Chunk& c = chunks_.emplace(index, std::move(chunk)).first->second;
+  if (!config_.ordered) c.lru = lru_.insert(lru_.end(), index);
+  return c;
+}
+
+Status Window::LateError(const char* what, uint64_t length, uint64_t offset) const {
+  // To have taken this request the window must have reached back from the
+  // highest write so far to its offset.
+  const uint64_t needed = high_water_ - offset;
+  const uint64_t mib = 1 << 20;
+  char msg[320];
+  snprintf(msg, sizeof msg,
+           "%s at offset %" PRIu64 " (length %" PRIu64 ") is behind the stream position %" PRIu64
+           ", which streams have already received; window=%" PRIu64
+           "M would have been needed (window is %" PRIu64 "M)",
+           what, offset, length, commit_point_, (needed + mib - 1) / mib, config_.window / mib);
+  return Status::IOError(EIO, msg);
+}
+
+Status Window::Write(const void* buf, uint64_t length, uint64_t offset) {
+  assert(offset + length <= config_.size);
+  if (length == 0) return Status::OK();
+  const uint64_t end = offset + length;
+  if (config_.ordered && offset < commit_point_) return LateError("write", length, offset);
+  high_water_ = std::max(high_water_, end);
+
+  const uint8_t* src = static_cast<const uint8_t*>(buf);
+  uint64_t pos = offset;
+  while (pos < end) {
+    const uint64_t index = pos / config_.chunk;
+    const uint64_t piece_end = std::min(end, ChunkEnd(index));
+    // Slide before each piece rather than once for the whole request, so a
+    // request larger than the window never holds more than the window plus
+    // one chunk (the slide stops at the piece, so no byte of it is late).
+    if (config_.ordered && piece_end > commit_point_ + config_.window)
+      Slide(std::min(piece_end - config_.window, pos));
+    Chunk& chunk = OpenChunk(index);
+    memcpy(chunk.buffer->data() + (pos - ChunkStart(index)), src + (pos - offset), piece_end - pos);
+    chunk.state.Set(pos, piece_end, kData);
+    // Unordered: a chunk wholly written will not coalesce any further.
+    if (!config_.ordered && chunk.state.Covers(ChunkStart(index), ChunkEnd(index), kData))
+      CommitAndClose(index);
+    pos = piece_end;
+  }
+  FlushPendingZero();
+  return Status::OK();
+}
+
+Status Window::Zero(uint64_t length, uint64_t offset) {
+  assert(offset + length <= config_.size);
+  if (length == 0) return Status::OK();
+  const uint64_t end = offset + length;
+
+  if (config_.ordered) {
+    // Behind C: fine only if those bytes were committed as zeros already.
+    const uint64_t behind_end = std::min(end, commit_point_);
+    if (offset < behind_end) {
+      bool has_data = false;
+      committed_.ForEach(offset, behind_end, [&](const RangeMap::Range& r) {
+        if (r.value == kData) has_data = true;
+      });
+      if (has_data) return LateError("zero", length, offset);
+    }
+    // Inside the window: erase data (gaps commit as zeros).  Beyond it
+    // nothing was ever written, so there is nothing to do: this must not
+    // move the window (mkfs trims whole partitions, qemu-img zeroes holes).
+    const uint64_t start = std::max(offset, commit_point_);
+    for (auto it = chunks_.lower_bound(start / config_.chunk);
+         it != chunks_.end() && ChunkStart(it->first) < end; ++it)
+      it->second.state.Erase(start, end);
+    return Status::OK();
+  }
+
+  // Unordered.  Open chunks record the zero, to be committed with them.
+  RangeMap in_chunks;
+  for (auto it = chunks_.lower_bound(offset / config_.chunk);
+       it != chunks_.end() && ChunkStart(it->first) < end; ++it) {
+    const uint64_t s = std::max(offset, ChunkStart(it->first));
+    const uint64_t e = std::min(end, ChunkEnd(it->first));
+    it->second.state.Set(s, e, kZero);
+    in_chunks.Set(s, e, 1);
+  }
+  // Elsewhere only bytes committed as data need zeroing now; never-written
+  // bytes are zeroed by Finish() if nothing writes them first.
+  in_chunks.ForEachGap(offset, end, [&](uint64_t s, uint64_t e) {
+    std::vector<ByteRange> data;
+    committed_.ForEach(s, e, [&](const RangeMap::Range& r) {
+      if (r.value == kData) data.push_back({r.start, r.end});
+    });
+    for (const ByteRange& r : data) CommitZero(r.start, r.end);
+  });
+  FlushPendingZero();
+  return Status::OK();
+}
+
+void Window::Read(void* buf, uint64_t length, uint64_t offset,
+                  std::vector<ByteRange>* backing) const {
+  uint8_t* dst = static_cast<uint8_t*>(buf);
+  const uint64_t end = offset + length;
+  // Start from what has been committed: data must come from a destination,
+  // everything else (zeros, never written) reads as zeros.
+  memset(dst, 0, length);
+  RangeMap need;
+  committed_.ForEach(offset, end, [&](const RangeMap::Range& r) {
+    if (r.value == kData) need.Set(r.start, r.end, 1);
+  });
+  // Chunks hold newer bytes than anything committed.
+  for (auto it = chunks_.lower_bound(offset / config_.chunk);
+       it != chunks_.end() && ChunkStart(it->first) < end; ++it) {
+    const Chunk& chunk = it->second;
+    const uint64_t cs = ChunkStart(it->first);
+    if (config_.ordered) {
+      // Everything in the window at or above C is defined by the chunk
+      // (gaps are zeros); below C the committed map speaks.
+      const uint64_t s = std::max({offset, cs, commit_point_});
+      const uint64_t e = std::min(end, ChunkEnd(it->first));
+      if (s >= e) continue;
+      need.Erase(s, e);
+    }
+    chunk.state.ForEach(std::max(offset, commit_point_), end, [&](const RangeMap::Range& r) {
+      need.Erase(r.start, r.end);
+      if (r.value == kData)
+        memcpy(dst + (r.start - offset), chunk.buffer->data() + (r.start - cs), r.end - r.start);
+      else
+        memset(dst + (r.start - offset), 0, r.end - r.start);
+    });
+  }
+  need.ForEach(offset, end,
+               [&](const RangeMap::Range& r) { backing->push_back({r.start, r.end}); });
+}
+
+void Window::Slide(uint64_t new_c) {
+  assert(config_.ordered);
+  new_c = std::min(new_c, config_.size);
+  if (new_c <= commit_point_) return;
+  uint64_t pos = commit_point_;
+  while (pos < new_c) {
+    const uint64_t index = pos / config_.chunk;
+    const uint64_t piece_end = std::min(new_c, ChunkEnd(index));
+    auto it = chunks_.find(index);
+    if (it == chunks_.end()) {
+      CommitZero(pos, piece_end);
+    } else {
+      CommitChunk(it->second, pos, piece_end, /*fill_gaps=*/true);
+      if (piece_end == ChunkEnd(index)) chunks_.erase(it);
+    }
+    pos = piece_end;
+  }
+  FlushPendingZero();
+  commit_point_ = new_c;
+}
+
+void Window::CommitChunk(const Chunk& chunk, uint64_t start, uint64_t end, bool fill_gaps) {
+  uint64_t pos = start;
+  chunk.state.ForEach(start, end, [&](const RangeMap::Range& r) {
+    if (fill_gaps && r.start > pos) CommitZero(pos, r.start);
+    if (r.value == kData)
+      CommitData(chunk, r.start, r.end);
+    else
+      CommitZero(r.start, r.end);
+    pos = r.end;
+  });
+  if (fill_gaps && pos < end) CommitZero(pos, end);
+}
+
+void Window::CommitAndClose(uint64_t index) {
+  auto it = chunks_.find(index);
+  assert(it != chunks_.end());
+  CommitChunk(it->second, ChunkStart(index), ChunkEnd(index), /*fill_gaps=*/false);
+  FlushPendingZero();
+  lru_.erase(it->second.lru);
+  chunks_.erase(it);
+}
+
+void Window::CommitData(const Chunk& chunk, uint64_t start, uint64_t end) {
+  FlushPendingZero();
+  const uint64_t cs = (start / config_.chunk) * config_.chunk;
+  committed_.Set(start, end, kData);
+  sink_->Commit(Extent::Data(start, end - start, chunk.buffer, start - cs));
+}
+
+void Window::CommitZero(uint64_t start, uint64_t end) {
+  if (start >= end) return;
+  committed_.Set(start, end, kZero);
+  if (zero_pending_ && zero_end_ == start) {
+    zero_end_ = end;
+    return;
+  }
+  FlushPendingZero();
+  zero_pending_ = true;
+  zero_start_ = start;
+  zero_end_ = end;
+}
+
+void Window::FlushPendingZero() {
+  if (!zero_pending_) return;
+  zero_pending_ = false;
+  sink_->Commit(Extent::Zero(zero_start_, zero_end_ - zero_start_));
+}
+
+void Window::Flush() {
+  if (config_.ordered) return;
+  while (!lru_.empty()) CommitAndClose(lru_.front());
+}
+
+void Window::Finish() {
+  if (config_.ordered) {
+    Slide(config_.size);
+    return;
+  }
+  Flush();
+  // Zero every byte nothing ever committed: destinations may hold old data
+  // (a reused block device, an existing file).
+  std::vector<ByteRange> gaps;
+  committed_.ForEachGap(0, config_.size, [&](uint64_t s, uint64_t e) { gaps.push_back({s, e}); });
+  for (const ByteRange& g : gaps) CommitZero(g.start, g.end);
+  FlushPendingZero();
+}
+
+}  // namespace fanout

@@ -1,0 +1,201 @@
+// nbdkit-fanout-plugin: the nbdkit glue, and nothing else.
+//
+// Every callback turns nbdkit's arguments into one call on the engine
+// (common/engine.h) and a failed fanout::Status back into nbdkit_error +
+// errno.  All connections share the one engine; the engine does its own
+// locking, so the thread model is PARALLEL.
+
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "config.h"
+#include "engine.h"
+#include "logger.h"
+
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+// Debug flags: -D fanout.window=1, -D fanout.writer=1.
+extern "C" {
+NBDKIT_DLL_PUBLIC int fanout_debug_window = 0;
+NBDKIT_DLL_PUBLIC int fanout_debug_writer = 0;
+}
+
+namespace {
+
+class NbdkitLogger final : public fanout::Logger {
+ public:
+  void Error(const std::string& msg) override { nbdkit_error("%s", msg.c_str()); }
+  void Notice(const std::string& msg) override {
+    // The summary is for the user whatever -v says; nbdkit_debug would hide
+    // it and nbdkit_error would call it an error.
+    fprintf(stderr, "nbdkit: fanout: %s\n", msg.c_str());
+  }
+  bool DebugEnabled(fanout::LogTopic topic) const override {
+    switch (topic) {
+      case fanout::LogTopic::kGeneral: return true;  // nbdkit_debug checks -v
+      case fanout::LogTopic::kWindow: return fanout_debug_window != 0;
+      case fanout::LogTopic::kWriter: return fanout_debug_writer != 0;
+    }
+    return false;
+  }
+  void Debug(fanout::LogTopic, const std::string& msg) override {
+    nbdkit_debug("%s", msg.c_str());
+  }
+};
+
+NbdkitLogger logger;
+std::unique_ptr<fanout::ConfigParser> parser;
+std::unique_ptr<fanout::Engine> engine;
+
+int Fail(const fanout::Status& s) {
+  nbdkit_set_error(s.err());
+  return -1;
+}
+
+int Report(const fanout::Status& s) {
+  if (s.ok()) return 0;
+  nbdkit_error("%s", s.message().c_str());
+  return Fail(s);
+}
+
+void fanout_load(void) {
+#ifdef FANOUT_SANITIZER_BUILD
+  // The tests preload the sanitizer runtime into nbdkit; keep it out of the
+  // commands nbdkit and this plugin start.
+  unsetenv("LD_PRELOAD");
+#endif
+  parser = std::make_unique<fanout::ConfigParser>(
+      [](const char* s) -> int64_t { return nbdkit_parse_size(s); });
+}
+
+void fanout_unload(void) {
+  engine.reset();
+  parser.reset();
+}
+
+int fanout_config(const char* key, const char* value) {
+  return Report(parser->Set(key, value));
+}
+
+int fanout_config_complete(void) {
+  fanout::Status s = parser->Complete();
+  if (s.ok()) s = fanout::Engine::Create(parser->config(), &logger, &engine);
+  return Report(s);
+}
+
+int fanout_after_fork(void) {
+  // Threads start here, never earlier: nbdkit forks after configuration.
+  engine->Start();
+  return 0;
+}
+
+void fanout_cleanup(void) {
+  // End of stream: nbdkit has closed every connection (in --run mode, the
+  // command has exited).
+  if (engine) (void)engine->Finish();
+}
+
+void fanout_dump_plugin(void) {
+  printf("fanout_window=yes\n");
+  printf("fanout_dest_file=yes\n");
+  printf("fanout_dest_block=yes\n");
+  printf("fanout_dest_fifo=yes\n");
+  printf("fanout_cmd=yes\n");
+}
+
+void* fanout_open(int readonly) {
+  // One engine serves every connection; the handle carries nothing.
+  static int handle;
+  return &handle;
+}
+
+int64_t fanout_get_size(void*) { return engine->size(); }
+
+int fanout_can_multi_conn(void*) {
+  // With multi-conn nbdcopy writes a region per connection at once, which
+  // no stream can follow: advertise it only when every destination seeks.
+  return engine->all_seekable() ? 1 : 0;
+}
+
+int fanout_can_flush(void*) { return 1; }
+int fanout_can_trim(void*) { return 1; }
+int fanout_can_zero(void*) { return 1; }
+// Zeroing never writes data here (a zero extent, or nothing in the window),
+// so it is always fast.
+int fanout_can_fast_zero(void*) { return 1; }
+int fanout_can_fua(void*) { return NBDKIT_FUA_EMULATE; }
+
+int fanout_pread(void*, void* buf, uint32_t count, uint64_t offset, uint32_t) {
+  fanout::Status s = engine->Read(buf, count, offset);
+  return s.ok() ? 0 : Fail(s);
+}
+
+int fanout_pwrite(void*, const void* buf, uint32_t count, uint64_t offset, uint32_t) {
+  fanout::Status s = engine->Write(buf, count, offset);
+  return s.ok() ? 0 : Fail(s);
+}
+
+int fanout_zero(void*, uint32_t count, uint64_t offset, uint32_t) {
+  fanout::Status s = engine->Zero(count, offset);
+  return s.ok() ? 0 : Fail(s);
+}
+
+// Trim is zero: the export must read back what every destination holds.
+int fanout_trim(void*, uint32_t count, uint64_t offset, uint32_t) {
+  fanout::Status s = engine->Zero(count, offset);
+  return s.ok() ? 0 : Fail(s);
+}
+
+int fanout_flush(void*, uint32_t) {
+  fanout::Status s = engine->Flush();
+  return s.ok() ? 0 : Fail(s);
+}
+
+struct nbdkit_plugin MakePlugin() {
+  struct nbdkit_plugin p = {};
+  p.name = "fanout";
+  p.longname = "nbdkit fanout plugin";
+  p.version = PACKAGE_VERSION;
+  p.description = "write one image to several destinations at once";
+  p.load = fanout_load;
+  p.unload = fanout_unload;
+  p.config = fanout_config;
+  p.config_complete = fanout_config_complete;
+  p.config_help = nullptr;  // set below from the engine's text
+  p.magic_config_key = "dest";
+  p.after_fork = fanout_after_fork;
+  p.cleanup = fanout_cleanup;
+  p.dump_plugin = fanout_dump_plugin;
+  p.open = fanout_open;
+  p.get_size = fanout_get_size;
+  p.can_multi_conn = fanout_can_multi_conn;
+  p.can_write = [](void*) { return 1; };
+  p.can_flush = fanout_can_flush;
+  p.can_trim = fanout_can_trim;
+  p.can_zero = fanout_can_zero;
+  p.can_fast_zero = fanout_can_fast_zero;
+  p.can_fua = fanout_can_fua;
+  p.pread = fanout_pread;
+  p.pwrite = fanout_pwrite;
+  p.zero = fanout_zero;
+  p.trim = fanout_trim;
+  p.flush = fanout_flush;
+  p.errno_is_preserved = 0;
+  return p;
+}
+
+struct nbdkit_plugin plugin = [] {
+  struct nbdkit_plugin p = MakePlugin();
+  p.config_help = fanout::ConfigParser::Help();
+  return p;
+}();
+
+}  // namespace
+
+NBDKIT_REGISTER_PLUGIN(plugin)
