@@ -42,6 +42,10 @@ std::optional<std::pair<dev_t, ino_t>> FileDestination::identity() const {
   return std::make_pair(dev_, ino_);
 }
 
+void FileDestination::Abandon() {
+  if (!existed_) unlink(name().c_str());
+}
+
 Status FileDestination::Prepare(uint64_t export_size) {
   if (block_) {
     if (device_size_ < export_size)

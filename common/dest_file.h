@@ -20,6 +20,7 @@ class FileDestination final : public Destination {
   std::optional<uint64_t> fixed_size() const override;
   std::optional<std::pair<dev_t, ino_t>> identity() const override;
 
+  void Abandon() override;
   Status Prepare(uint64_t export_size) override;
   Status Start() override { return Status::OK(); }
   Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) override;

@@ -55,6 +55,10 @@ class Destination {
   // The file's identity, to refuse the same file named twice.
   virtual std::optional<std::pair<dev_t, ino_t>> identity() const { return std::nullopt; }
 
+  // Configuration failed after this destination was opened: undo what
+  // opening did (a file it created is removed).
+  virtual void Abandon() {}
+
   virtual Status Prepare(uint64_t export_size) = 0;
   virtual Status Start() = 0;
   virtual Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) = 0;

@@ -31,19 +31,32 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
   std::unique_ptr<Engine> e(new Engine(config, log));
 
   std::vector<std::unique_ptr<Destination>> dests;
+  // On any error below, leave no trace: remove the files opening created.
+  struct AbandonOnError {
+    std::vector<std::unique_ptr<Destination>>* dests;
+    bool armed = true;
+    ~AbandonOnError() {
+      if (armed)
+        for (auto& d : *dests) d->Abandon();
+    }
+  } abandon{&dests};
   std::map<std::pair<dev_t, ino_t>, std::string> seen;
   for (const DestinationSpec& spec : config.destinations) {
     std::unique_ptr<Destination> d;
     Status s = OpenDestination(spec, &d);
     if (!s.ok()) return s;
-    if (auto id = d->identity()) {
-      auto [it, inserted] = seen.emplace(*id, d->name());
-      if (!inserted)
-        return Status::InvalidArgument("dest=" + d->name() + ": the same file as dest=" +
-                                       it->second + "; name each destination once");
-    }
-    if (!d->seekable()) e->all_seekable_ = false;
     dests.push_back(std::move(d));
+    const Destination* nd = dests.back().get();
+    if (auto id = nd->identity()) {
+      auto [it, inserted] = seen.emplace(*id, nd->name());
+      if (!inserted) {
+        const std::string name = nd->name();
+        dests.pop_back();  // the same file as another: not ours to remove
+        return Status::InvalidArgument("dest=" + name + ": the same file as dest=" + it->second +
+                                       "; name each destination once");
+      }
+    }
+    if (!nd->seekable()) e->all_seekable_ = false;
   }
 
   // The export size: size=, else the smallest fixed-size destination.
@@ -78,6 +91,7 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
   e->bus_ = std::make_unique<Bus>(1024);
   e->sink_ = std::make_unique<BusSink>(e->bus_.get(), log);
   e->window_ = std::make_unique<Window>(wc, e->pool_.get(), e->sink_.get());
+  abandon.armed = false;
   for (auto& d : dests)
     e->writers_.push_back(std::make_unique<Writer>(std::move(d), e->bus_.get(), log));
 
