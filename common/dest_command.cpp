@@ -7,14 +7,23 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 extern char** environ;
 
 namespace fanout {
 
+namespace {
+std::string CurrentDirectory() {
+  char cwd[PATH_MAX];
+  return getcwd(cwd, sizeof cwd) ? cwd : "/";
+}
+}  // namespace
+
+// Constructed at configuration time, before nbdkit forks and changes to /.
 CommandDestination::CommandDestination(std::string command)
-    : StreamDestination(std::move(command), "") {}
+    : StreamDestination(std::move(command), ""), directory_(CurrentDirectory()) {}
 
 CommandDestination::~CommandDestination() {
   if (pid_ > 0) {
@@ -38,6 +47,8 @@ Status CommandDestination::Start() {
   // dup2 clears O_CLOEXEC on the child's stdin; every other descriptor of
   // ours is close-on-exec.
   posix_spawn_file_actions_adddup2(&actions, pipefd[0], STDIN_FILENO);
+  // cmd='gzip > out.gz' means out.gz where the user started nbdkit.
+  posix_spawn_file_actions_addchdir_np(&actions, directory_.c_str());
   sigset_t defaults;
   sigemptyset(&defaults);
   sigaddset(&defaults, SIGPIPE);

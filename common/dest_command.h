@@ -28,6 +28,7 @@ class CommandDestination final : public StreamDestination {
   std::optional<int> exit_status() const { return exit_status_; }
 
  private:
+  const std::string directory_;  // where nbdkit was started: the command runs there
   pid_t pid_ = -1;
   std::optional<int> exit_status_;
 };

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "dest_command.h"
@@ -37,6 +38,16 @@ Status Refuse(const std::string& path, const std::string& why) {
   return Status::InvalidArgument("dest=" + path + ": " + why);
 }
 
+// nbdkit changes to / when it forks into the background, and FIFOs are
+// opened (and commands started) only when serving starts: resolve relative
+// names against the directory nbdkit was started in, now.
+std::string Absolute(const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof cwd) == nullptr) return path;
+  return std::string(cwd) + "/" + path;
+}
+
 Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
   struct stat st;
   bool existed = true;
@@ -55,7 +66,7 @@ Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
     // Opening a FIFO blocks until a reader arrives, so only check now that
     // it could be opened for writing; the writer opens it when serving.
     if (access(path.c_str(), W_OK) == -1) return Status::FromErrno("dest=" + path + ": not writable");
-    *out = std::make_unique<StreamDestination>(path, path);
+    *out = std::make_unique<StreamDestination>(path, Absolute(path));
     return Status::OK();
   }
 
