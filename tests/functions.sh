@@ -1,0 +1,315 @@
+# nbdkit-fanout integration tests: the shared vocabulary.
+#
+# Each test starts with
+#
+#   source $srcdir/functions.sh
+#   set -e
+#   set -x
+#
+# and then uses the functions below.  The environment comes from
+# tests/Makefile.am: FANOUT_PLUGIN (the built plugin), SANITIZER_RUNTIME (the
+# sanitizer runtime to preload into nbdkit, empty in normal builds), srcdir,
+# abs_builddir.  A test can also be run by hand from the build tree:
+#
+#   cd tests && srcdir=. ./test-dump-plugin.sh
+
+# Debian's python3 is the one with the nbd module (nbdsh, python3-libnbd);
+# an earlier python3 on PATH (pyenv and the like) lacks it.
+PATH=/usr/bin:$PATH
+export PATH
+
+: "${srcdir:=.}"
+: "${abs_builddir:=$(pwd)}"
+: "${FANOUT_PLUGIN:=$abs_builddir/../plugin/.libs/nbdkit-fanout-plugin.so}"
+: "${SANITIZER_RUNTIME:=}"
+export srcdir abs_builddir FANOUT_PLUGIN SANITIZER_RUNTIME
+LC_ALL=C
+export LC_ALL
+
+# No test may hang: the whole test runs under timeout(1), which sends
+# SIGTERM to the test's process group (the test, nbdkit, the clients) after
+# FANOUT_TEST_TIMEOUT seconds and SIGKILL 10 s later.  The TERM trap below
+# still runs the cleanup hooks (unmounts, loop devices, temporary files).
+if [ -z "$FANOUT_TEST_GUARDED" ]; then
+    FANOUT_TEST_GUARDED=1
+    export FANOUT_TEST_GUARDED
+    exec timeout -k 10 "${FANOUT_TEST_TIMEOUT:-300}" "$BASH" "$0" "$@" </dev/null
+fi
+
+# The plugin must exist: a missing plugin is a failure, not a skip.
+if [ ! -f "$FANOUT_PLUGIN" ]; then
+    echo "$0: FAIL: plugin not found: $FANOUT_PLUGIN" >&2
+    exit 1
+fi
+
+# cleanup_fn CMD [ARGS...]
+#
+# Registers a command to run when the test exits, however it exits
+# (success, failure, set -e, timeout).  Hooks run last registered first, so
+# that what was set up last is undone first (unmount, then detach the loop
+# device, then remove the directory).
+_cleanup_hooks=()
+cleanup_fn ()
+{
+    local cmd
+    cmd="$(printf '%q ' "$@")"
+    _cleanup_hooks+=("$cmd")
+}
+
+_run_cleanup_hooks ()
+{
+    local status=$? i
+    set +e
+    trap '' INT QUIT TERM
+    for (( i = ${#_cleanup_hooks[@]} - 1; i >= 0; i-- )); do
+        eval "${_cleanup_hooks[i]}"
+    done
+    _cleanup_hooks=()
+    exit $status
+}
+trap _run_cleanup_hooks EXIT
+trap 'exit 130' INT
+trap 'exit 131' QUIT
+trap 'echo "$0: killed by SIGTERM (timeout?)" >&2; exit 143' TERM
+
+# requires CMD [ARGS...]
+#
+# Runs the command; if it fails, the test is skipped (exit 77) because
+# something it needs is missing here.
+requires ()
+{
+    if ! ( "$@" ) </dev/null >/dev/null 2>&1; then
+        echo "SKIP: $0: requires $*"
+        exit 77
+    fi
+}
+
+# requires_root
+#
+# Skips the test unless it runs as root (block devices, mounts).
+requires_root ()
+{
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "SKIP: $0: requires root"
+        exit 77
+    fi
+}
+
+# make_tmpdir
+#
+# Creates this test's own temporary directory, sets $tmp to it, cds into it
+# and removes it when the test exits.  Short paths under /tmp keep Unix
+# socket names below the 108 byte limit whatever the build directory is.
+make_tmpdir ()
+{
+    local name
+    name="$(basename "$0" .sh)"
+    tmp="$(mktemp -d "${TMPDIR:-/tmp}/fanout-$name.XXXXXX")"
+    cleanup_fn rm -rf "$tmp"
+    cd "$tmp"
+}
+
+# fanout_nbdkit ARGS...
+#
+# Runs nbdkit for the fanout plugin.  In sanitizer builds nbdkit itself was
+# not built with the sanitizer, so the runtime is preloaded, and the
+# sanitizer options are set for this nbdkit process only.  (The plugin drops
+# LD_PRELOAD from its environment when it loads, so the commands it starts
+# run clean.)
+#
+# With FANOUT_NBDKIT_TIMEOUT=SECONDS set (for one call, or local in a
+# function), nbdkit is killed after that long: for starts that must fail at
+# once and would otherwise hang until the test's own timeout.
+fanout_nbdkit ()
+{
+    _fanout_nbdkit_argv "$FANOUT_NBDKIT_TIMEOUT"
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+    TSAN_OPTIONS=halt_on_error=1 \
+        "${_nbdkit_argv[@]}" "$@"
+}
+
+# Sets _nbdkit_argv to the command that runs nbdkit as fanout_nbdkit does,
+# killed after $1 seconds if $1 is not empty.  Every element execs the next,
+# except timeout(1).
+_fanout_nbdkit_argv ()
+{
+    _nbdkit_argv=()
+    if [ -n "$1" ]; then
+        _nbdkit_argv+=(timeout "$1")
+    fi
+    if [ -n "$SANITIZER_RUNTIME" ]; then
+        _nbdkit_argv+=(env "LD_PRELOAD=$SANITIZER_RUNTIME")
+    fi
+    _nbdkit_argv+=(nbdkit)
+}
+
+# start_nbdkit -P PIDFILE -U SOCKET [other nbdkit args...]
+#
+# Starts fanout_nbdkit as a server in the background (in the foreground
+# mode, -f, so it stays this shell's child, keeps its stderr and its cwd),
+# waits up to 30 s for the pidfile, and registers a cleanup that kills it.
+# Redirect the call's stderr to capture nbdkit's messages.
+start_nbdkit ()
+{
+    local pidfile= args=("$@") i pid
+
+    for (( i = 0; i < ${#args[@]}; i++ )); do
+        case "${args[i]}" in
+            -P) pidfile="${args[i+1]}" ;;
+            -P*) pidfile="${args[i]#-P}" ;;
+            --pidfile=*) pidfile="${args[i]#--pidfile=}" ;;
+        esac
+    done
+    if [ -z "$pidfile" ]; then
+        echo "$0: start_nbdkit: -P PIDFILE is required" >&2
+        return 1
+    fi
+    rm -f "$pidfile"
+
+    # Not through the fanout_nbdkit function: a function in the background
+    # runs in a subshell, and $! must be nbdkit itself.
+    _fanout_nbdkit_argv ""
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+    TSAN_OPTIONS=halt_on_error=1 \
+        "${_nbdkit_argv[@]}" -f "$@" &
+    pid=$!
+    cleanup_fn _kill_nbdkit "$pid"
+
+    for (( i = 0; i < 300; i++ )); do
+        if [ -s "$pidfile" ]; then
+            break
+        fi
+        if ! _is_running "$pid"; then
+            wait "$pid" || true
+            echo "$0: start_nbdkit: nbdkit exited before writing $pidfile" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    if [ ! -s "$pidfile" ]; then
+        echo "$0: start_nbdkit: nbdkit did not write $pidfile within 30 s" >&2
+        return 1
+    fi
+    if [ "$(cat "$pidfile")" != "$pid" ]; then
+        echo "$0: start_nbdkit: $pidfile does not hold nbdkit's pid $pid" >&2
+        return 1
+    fi
+}
+
+# True while process PID exists and is not a zombie.
+_is_running ()
+{
+    local state
+    state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+    case "$state" in
+        Z*|"") return 1 ;;
+        *) return 0 ;;
+    esac
+}
+
+# True while PID is a background job of this shell that was not waited for
+# (so a cleanup hook never signals a recycled pid).
+_is_my_job ()
+{
+    jobs -p | grep -qx "$1"
+}
+
+_kill_nbdkit ()
+{
+    local i
+    _is_my_job "$1" || return 0
+    if _is_running "$1"; then
+        kill -TERM "$1" 2>/dev/null
+        for (( i = 0; i < 100; i++ )); do
+            _is_running "$1" || break
+            sleep 0.1
+        done
+        _is_running "$1" && kill -KILL "$1" 2>/dev/null
+    fi
+    wait "$1" 2>/dev/null
+    return 0
+}
+
+# stop_nbdkit PIDFILE
+#
+# Sends SIGTERM to the nbdkit started by start_nbdkit and waits up to 60 s
+# for it to exit: destinations are complete only after nbdkit has exited
+# (the end of the stream is nbdkit's shutdown).  Returns nbdkit's exit
+# status, so under set -e a failure reported at shutdown fails the test.
+stop_nbdkit ()
+{
+    local pidfile="$1" pid i status
+
+    pid="$(cat "$pidfile")"
+    kill -TERM "$pid"
+    for (( i = 0; i < 600; i++ )); do
+        _is_running "$pid" || break
+        sleep 0.1
+    done
+    if _is_running "$pid"; then
+        echo "$0: stop_nbdkit: nbdkit (pid $pid) did not exit within 60 s of SIGTERM" >&2
+        return 1
+    fi
+    status=0
+    wait "$pid" || status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "$0: stop_nbdkit: nbdkit exited with status $status" >&2
+    fi
+    return "$status"
+}
+
+# make_random FILE SIZE [SEED]
+#
+# Writes SIZE bytes (head -c syntax: 1M, 256M, ...) of deterministic
+# pseudo-random data to FILE: AES-CTR of zeros, fast and the same for the
+# same SEED.
+make_random ()
+{
+    local file="$1" size="$2" seed="${3:-fanout}"
+    { openssl enc -aes-128-ctr -pass "pass:$seed" -nosalt -pbkdf2 -iter 1 \
+          </dev/zero 2>/dev/null || true; } | head -c "$size" > "$file"
+    if [ "$(stat -c %s "$file")" -ne "$(numfmt --from=iec "$size")" ]; then
+        echo "$0: make_random: $file has the wrong size" >&2
+        return 1
+    fi
+}
+
+# make_fill FILE SIZE BYTE
+#
+# Writes SIZE bytes (head -c syntax) of the octal BYTE to FILE, for example
+# make_fill old.img 16M '\252' (0xAA).
+make_fill ()
+{
+    local file="$1" size="$2" byte="$3"
+    head -c "$size" /dev/zero | tr '\000' "$byte" > "$file"
+}
+
+# start_fifo_reader FIFO OUTFILE
+#
+# Creates the FIFO and reads it in the background into OUTFILE, so that the
+# plugin can open it; sets $fifo_reader_pid.  Wait for it with
+# wait_fifo_reader after nbdkit exits: the reader ends when the plugin
+# closes the FIFO at the end of the stream.
+start_fifo_reader ()
+{
+    mkfifo "$1"
+    timeout 240 cat "$1" > "$2" &
+    fifo_reader_pid=$!
+    cleanup_fn _kill_job "$fifo_reader_pid"
+}
+
+_kill_job ()
+{
+    if _is_my_job "$1"; then
+        kill "$1" 2>/dev/null
+        wait "$1" 2>/dev/null
+    fi
+    return 0
+}
+
+# wait_fifo_reader: fails if the reader did not end cleanly (for example
+# because the plugin never closed the FIFO).
+wait_fifo_reader ()
+{
+    wait "$fifo_reader_pid"
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# nbdkit-fanout: bad parameters and destinations that cannot be used are
+# refused at start: nbdkit exits non-zero without running the --run
+# command, and exactly one error line names the culprit.
+
+source $srcdir/functions.sh
+set -e
+set -x
+
+make_tmpdir
+
+# refused NAME PATTERN nbdkit-args...
+#
+# Starts the plugin with the args; it must fail before --run and print
+# exactly one error line matching the (fixed string) PATTERN.
+refused ()
+{
+    local name="$1" pattern="$2" status n
+    shift 2
+    rm -f ran "$name.err"
+    status=0
+    FANOUT_NBDKIT_TIMEOUT=30 fanout_nbdkit -U - "$FANOUT_PLUGIN" "$@" --run 'touch ran' \
+        2> "$name.err" || status=$?
+    cat "$name.err"
+    if [ "$status" -eq 124 ]; then
+        echo "$0: $name: nbdkit did not exit within 30 s: $*"
+        exit 1
+    fi
+    if [ "$status" -eq 0 ]; then
+        echo "$0: $name: nbdkit accepted: $*"
+        exit 1
+    fi
+    if [ -e ran ]; then
+        echo "$0: $name: nbdkit ran the --run command: $*"
+        exit 1
+    fi
+    n="$(grep -i 'error' "$name.err" | grep -c -F -- "$pattern" || true)"
+    if [ "$n" -ne 1 ]; then
+        echo "$0: $name: expected one error line naming '$pattern', got $n"
+        exit 1
+    fi
+}
+
+# Parameters.
+refused unknown-key frobnicate dest=a.img size=1M frobnicate=1
+refused bad-window window dest=a.img size=1M window=12Q
+refused bucket-0 bucket= dest=a.img size=1M bucket=0
+refused buckets-0 buckets= dest=a.img size=1M buckets=0
+refused no-size-new-file size= dest=new.img
+mkfifo fifo
+refused no-size-fifo size= dest=fifo
+refused no-size-cmd size= cmd='cat >/dev/null'
+refused no-dest dest size=1M
+# Nothing was created by the refused starts.
+test ! -e new.img
+
+# Destinations that are not files, FIFOs or block devices.
+mkdir dir
+refused dest-dir "$tmp/dir" dest="$tmp/dir" size=1M
+/usr/bin/python3 -c '
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("sock")
+'
+test -S sock
+refused dest-socket "$tmp/sock" dest="$tmp/sock" size=1M
+refused dest-missing-parent "$tmp/missing/dir/x.img" \
+    dest="$tmp/missing/dir/x.img" size=1M
+test ! -e missing
+
+# The same file twice, by the same name, by a hard link and by a symlink.
+truncate -s 1M same.img
+refused same-twice same.img dest="$tmp/same.img" dest="$tmp/same.img"
+ln same.img hard.img
+refused same-hardlink .img dest="$tmp/same.img" dest="$tmp/hard.img"
+ln -s same.img sym.img
+refused same-symlink .img dest="$tmp/same.img" dest="$tmp/sym.img"
+refused same-new-twice new.img dest="$tmp/new.img" dest="$tmp/new.img" size=1M
+# Also when one of the two names is relative.
+refused same-relative same.img dest=same.img dest="$tmp/same.img"
+
+# A path that cannot be written.  As non-root, a read-only directory does;
+# root ignores permissions, so use an immutable directory instead (ext4 and
+# most local file systems), or a read-only tmpfs mount.
+mkdir ro
+echo old > ro/old.img
+if [ "$(id -u)" -ne 0 ]; then
+    chmod a-w ro ro/old.img
+    cleanup_fn chmod -R u+w "$tmp/ro"
+elif cleanup_fn chattr -f -i "$tmp/ro" "$tmp/ro/old.img" &&
+     chattr +i ro/old.img ro; then
+    :
+elif mount -t tmpfs -o size=1M tmpfs ro; then
+    cleanup_fn umount "$tmp/ro"
+    echo old > ro/old.img
+    mount -o remount,ro ro
+else
+    echo "$0: cannot make a read-only path here, skipping the unwritable cases"
+    exit 0
+fi
+# Check the path really is unwritable before trusting the test.
+if touch ro/new.img 2>/dev/null || { : >> ro/old.img; } 2>/dev/null; then
+    echo "$0: ro/ is still writable, skipping the unwritable cases"
+    exit 0
+fi
+refused unwritable-new "$tmp/ro/new.img" dest="$tmp/ro/new.img" size=1M
+refused unwritable-existing "$tmp/ro/old.img" dest="$tmp/ro/old.img" size=1M
+test ! -e ro/new.img
+test "$(cat ro/old.img)" = old

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# nbdkit-fanout: --dump-plugin prints the plugin's features as name=yes
+# lines, and --help lists every parameter.
+
+source $srcdir/functions.sh
+set -e
+set -x
+
+make_tmpdir
+
+fanout_nbdkit "$FANOUT_PLUGIN" --dump-plugin > dump.out
+cat dump.out
+grep -x 'name=fanout' dump.out
+grep -x 'thread_model=parallel' dump.out
+grep -x 'fanout_window=yes' dump.out
+
+fanout_nbdkit "$FANOUT_PLUGIN" --help > help.out
+cat help.out
+for key in dest= cmd= size= window= bucket= buckets=; do
+    if ! grep -q -- "$key" help.out; then
+        echo "$0: --help does not list $key"
+        exit 1
+    fi
+done
