@@ -26,7 +26,16 @@ bool LooksLikeSize(const std::string& v) {
 
 }  // namespace
 
-ConfigParser::ConfigParser(SizeParser parse_size) : parse_size_(std::move(parse_size)) {}
+ConfigParser::ConfigParser(SizeParser parse_size, BoolParser parse_bool)
+    : parse_size_(std::move(parse_size)), parse_bool_(std::move(parse_bool)) {
+  if (!parse_bool_)
+    parse_bool_ = [](const char* v) {
+      const std::string s(v);
+      if (s == "1" || s == "true" || s == "yes" || s == "on") return 1;
+      if (s == "0" || s == "false" || s == "no" || s == "off") return 0;
+      return -1;
+    };
+}
 
 Status ConfigParser::ParseSize(const std::string& key, const std::string& value, uint64_t* out) {
   if (!LooksLikeSize(value))
@@ -81,6 +90,34 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
       s = Status::InvalidArgument("buckets=" + value + ": must be a whole number from 1 to 1024");
     else
       config_.buckets = static_cast<unsigned>(v);
+  } else if (key == "on-error") {
+    if (value == "continue")
+      config_.on_error = Config::OnError::kContinue;
+    else if (value == "fail")
+      config_.on_error = Config::OnError::kFail;
+    else
+      s = Status::InvalidArgument("on-error=" + value + ": must be 'continue' or 'fail'");
+  } else if (key == "quorum") {
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long v = strtoul(value.c_str(), &end, 10);
+    if (value.empty() || !isdigit(static_cast<unsigned char>(value[0])) || *end != '\0' ||
+        errno != 0 || v < 1 || v > 65536)
+      s = Status::InvalidArgument("quorum=" + value +
+                                  ": must be a whole number of destinations, at least 1");
+    else
+      config_.quorum = static_cast<unsigned>(v);
+  } else if (key == "status") {
+    if (value.empty())
+      s = Status::InvalidArgument("status=: the file name is empty");
+    else
+      config_.status_file = value;
+  } else if (key == "progress") {
+    const int b = parse_bool_(value.c_str());
+    if (b < 0)
+      s = Status::InvalidArgument("progress=" + value + ": must be true or false");
+    else
+      config_.progress = b == 1;
   } else {
     return Status::InvalidArgument("unknown parameter '" + key + "'");
   }
@@ -92,6 +129,9 @@ Status ConfigParser::Complete() {
   if (config_.destinations.empty())
     return Status::InvalidArgument(
         "no destination: give at least one dest=PATH (or a bare PATH) or cmd=COMMAND");
+  if (config_.quorum > config_.destinations.size())
+    return Status::InvalidArgument("quorum=" + std::to_string(config_.quorum) + ": there are only " +
+                                   std::to_string(config_.destinations.size()) + " destinations");
   return Status::OK();
 }
 
@@ -101,7 +141,12 @@ const char* ConfigParser::Help() {
          "size=SIZE            Export size (default: smallest fixed-size destination).\n"
          "window=SIZE          Reorder window for stream destinations (default 64M).\n"
          "bucket=SIZE          Size of one bus buffer (default 16M).\n"
-         "buckets=N            Bus buffers in flight beyond the window (default 4).";
+         "buckets=N            Bus buffers in flight beyond the window (default 4).\n"
+         "on-error=continue|fail  After a destination fails: go on while quorum= are healthy\n"
+         "                     (default), or fail every later request.\n"
+         "quorum=N             Healthy destinations needed for requests to succeed (default 1).\n"
+         "status=FILE          Write JSON status to FILE at least once a second.\n"
+         "progress=BOOL        Show a progress bar per destination on stderr.";
 }
 
 }  // namespace fanout

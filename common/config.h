@@ -31,19 +31,29 @@ struct Config {
   static constexpr uint64_t kDefaultBucket = 16ull << 20;
   static constexpr unsigned kDefaultBuckets = 4;
 
+  enum class OnError { kContinue, kFail };
+
   std::vector<DestinationSpec> destinations;  // in the order given
   std::optional<uint64_t> size;               // size=, if given
   uint64_t window = kDefaultWindow;
   uint64_t bucket = kDefaultBucket;
   unsigned buckets = kDefaultBuckets;
+  OnError on_error = OnError::kContinue;  // on-error=
+  unsigned quorum = 1;                    // quorum=: healthy destinations needed
+  std::string status_file;                // status=FILE ("" = none)
+  bool progress = false;                  // progress=true
 };
 
 class ConfigParser {
  public:
   // Parses a size in nbdkit's syntax; returns -1 (having reported) on error.
   using SizeParser = std::function<int64_t(const char*)>;
+  // Parses a boolean in nbdkit's syntax: 1, 0, or -1 (having reported).
+  using BoolParser = std::function<int(const char*)>;
 
-  explicit ConfigParser(SizeParser parse_size);
+  // Without parse_bool, only true/false/yes/no/on/off/1/0 are accepted (the
+  // unit tests); the plugin passes nbdkit_parse_bool.
+  explicit ConfigParser(SizeParser parse_size, BoolParser parse_bool = nullptr);
 
   // Takes one parameter.  Unknown keys, bad values and repeated single-valued
   // keys are errors.
@@ -60,6 +70,7 @@ class ConfigParser {
   Status ParseSize(const std::string& key, const std::string& value, uint64_t* out);
 
   SizeParser parse_size_;
+  BoolParser parse_bool_;
   Config config_;
   std::vector<std::string> seen_;  // single-valued keys given so far
 };

@@ -23,7 +23,9 @@ std::string CurrentDirectory() {
 
 // Constructed at configuration time, before nbdkit forks and changes to /.
 CommandDestination::CommandDestination(std::string command)
-    : StreamDestination(std::move(command), ""), directory_(CurrentDirectory()) {}
+    : StreamDestination("cmd=" + command, ""),
+      command_(std::move(command)),
+      directory_(CurrentDirectory()) {}
 
 CommandDestination::~CommandDestination() {
   if (pid_ > 0) {
@@ -38,7 +40,7 @@ CommandDestination::~CommandDestination() {
 
 Status CommandDestination::Start() {
   int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) == -1) return Status::FromErrno("cmd=" + name() + ": pipe");
+  if (pipe2(pipefd, O_CLOEXEC) == -1) return Status::FromErrno(name() + ": pipe");
 
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
@@ -58,7 +60,7 @@ Status CommandDestination::Start() {
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 
-  const char* argv[] = {"/bin/sh", "-c", name().c_str(), nullptr};
+  const char* argv[] = {"/bin/sh", "-c", command_.c_str(), nullptr};
   const int err = posix_spawn(&pid_, "/bin/sh", &actions, &attr, const_cast<char**>(argv), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
@@ -66,7 +68,7 @@ Status CommandDestination::Start() {
   if (err != 0) {
     close(pipefd[1]);
     pid_ = -1;
-    return Status::FromErrno("cmd=" + name() + ": cannot start /bin/sh", err);
+    return Status::FromErrno(name() + ": cannot start /bin/sh", err);
   }
   fd_ = pipefd[1];
   EnlargePipe();
@@ -81,13 +83,13 @@ Status CommandDestination::Close() {
   while ((r = waitpid(pid_, &status, 0)) == -1 && errno == EINTR) {
   }
   pid_ = -1;
-  if (r == -1) return Status::FromErrno("cmd=" + name() + ": waitpid");
-  exit_status_ = status;
+  if (r == -1) return Status::FromErrno(name() + ": waitpid");
+  exit_status_ = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
   if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-    return Status::IOError(EIO, "cmd=" + name() + ": exited with status " +
+    return Status::IOError(EIO, name() + ": the command exited with status " +
                                     std::to_string(WEXITSTATUS(status)));
   if (WIFSIGNALED(status))
-    return Status::IOError(EIO, "cmd=" + name() + ": killed by signal " +
+    return Status::IOError(EIO, name() + ": the command was killed by signal " +
                                     std::to_string(WTERMSIG(status)) + " (" +
                                     strsignal(WTERMSIG(status)) + ")");
   return s;

@@ -6,6 +6,8 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+
 #include "dest_stream.h"
 
 namespace fanout {
@@ -24,13 +26,18 @@ class CommandDestination final : public StreamDestination {
   // unless it exited 0.
   Status Close() override;
 
-  // The wait status once Close() has reaped it.
-  std::optional<int> exit_status() const { return exit_status_; }
+  // Its exit status once Close() has reaped it (128 + N if killed by
+  // signal N, as the shell says).
+  std::optional<int> exit_status() const override {
+    const int s = exit_status_.load();
+    return s < 0 ? std::nullopt : std::optional<int>(s);
+  }
 
  private:
+  const std::string command_;
   const std::string directory_;  // where nbdkit was started: the command runs there
   pid_t pid_ = -1;
-  std::optional<int> exit_status_;
+  std::atomic<int> exit_status_{-1};  // read by the status reporter
 };
 
 }  // namespace fanout

@@ -4,6 +4,8 @@
 #ifndef FANOUT_DEST_STREAM_H
 #define FANOUT_DEST_STREAM_H
 
+#include <atomic>
+
 #include "destination.h"
 
 namespace fanout {
@@ -18,9 +20,10 @@ class StreamDestination : public Destination {
   bool seekable() const override { return false; }
 
   Status Prepare(uint64_t) override { return Status::OK(); }
-  // Opens the FIFO.  This blocks until a reader opens the other end, which
+  // Opens the FIFO.  This waits until a reader opens the other end, which
   // is why it happens in the writer's thread and not at configuration.
   Status Start() override;
+  void GiveUpWaiting() override { give_up_ = true; }
   // REQUIRES: offset == position() (the window guarantees it).
   Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) override;
   Status Zero(uint64_t length, uint64_t offset) override;
@@ -44,6 +47,7 @@ class StreamDestination : public Destination {
 
  private:
   const std::string path_;
+  std::atomic<bool> give_up_{false};
 };
 
 }  // namespace fanout

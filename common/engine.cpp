@@ -5,6 +5,9 @@
 #include <cinttypes>
 #include <cstring>
 #include <map>
+#include <thread>
+
+#include "summary.h"
 
 namespace fanout {
 
@@ -109,9 +112,41 @@ Engine::~Engine() {
   if (started_) (void)Finish();
 }
 
-void Engine::Start() {
+void Engine::Start(bool progress_terminal, int progress_width) {
   started_ = true;
+  start_time_ = std::chrono::steady_clock::now();
+  std::unique_ptr<ProgressDisplay> progress;
+  if (config_.progress)
+    progress = std::make_unique<ProgressDisplay>(stderr, progress_terminal, progress_width);
+  reporter_ = std::make_unique<Reporter>([this] { return TakeSnapshot(); }, config_.status_file,
+                                         std::move(progress), progress_terminal, log_);
   for (auto& w : writers_) w->Start();
+  reporter_->Start();
+}
+
+Snapshot Engine::TakeSnapshot() const {
+  using namespace std::chrono;
+  const auto now = steady_clock::now();
+  Snapshot snap;
+  snap.size = size_;
+  snap.committed = window_->committed_bytes();
+  snap.state = run_state_.load();
+  snap.elapsed = started_ ? duration<double>(now - start_time_).count() : 0;
+  for (const auto& w : writers_) {
+    DestinationSnapshot d;
+    const Destination* dest = w->destination();
+    d.name = dest->name();
+    d.kind = dest->kind();
+    d.state = w->state();
+    d.bytes = w->bytes();
+    const auto end = w->ended().value_or(now);
+    d.seconds = started_ ? duration<double>(end - start_time_).count() : 0;
+    d.rate = d.seconds > 0 ? d.bytes / d.seconds : 0;
+    if (d.state == DestinationState::kFailed) d.failure = w->failure();
+    d.exit_status = dest->exit_status();
+    snap.destinations.push_back(std::move(d));
+  }
+  return snap;
 }
 
 Status Engine::Logged(Status s) {
@@ -119,25 +154,57 @@ Status Engine::Logged(Status s) {
   return s;
 }
 
-Status Engine::CheckHealthy() const {
-  for (const auto& w : writers_)
-    if (!w->healthy())
-      return Status::IOError(EIO, w->destination()->name() + " failed: " + w->error());
-  return Status::OK();
+Status Engine::Admit(bool streams_failing) {
+  size_t healthy = 0;
+  const Writer* failed = nullptr;
+  for (const auto& w : writers_) {
+    const bool fails_now = streams_failing && !w->destination()->seekable();
+    if (w->healthy() && !fails_now)
+      healthy++;
+    else if (!failed)
+      failed = w.get();
+  }
+  Status s;
+  if (failed && config_.on_error == Config::OnError::kFail) {
+    const std::string why =
+        failed->healthy() ? "a write behind the stream position" : failed->failure().message;
+    s = Status::IOError(EIO, "refusing requests (on-error=fail): destination " +
+                                 failed->destination()->name() + " failed: " + why);
+  } else if (healthy < config_.quorum) {
+    s = Status::IOError(EIO, "refusing requests: " + std::to_string(healthy) + " of " +
+                                 std::to_string(writers_.size()) +
+                                 " destinations are healthy, fewer than quorum=" +
+                                 std::to_string(config_.quorum));
+  }
+  // Said once: a client retrying would flood the log otherwise.
+  if (!s.ok() && !refusal_logged_.exchange(true)) log_->Error(s.message());
+  return s;
 }
 
 Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
-  Status s = CheckHealthy();
+  Status s = Admit();
   if (!s.ok()) return s;
-  std::lock_guard<std::mutex> lock(mu_);
-  return Logged(window_->Write(buf, length, offset));
+  bool late = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s = Logged(window_->Write(buf, length, offset, &late));
+  }
+  // A late write reached the seekable destinations; the streams will fail
+  // on it.  Whether the client hears of it is the policy's decision.
+  if (s.ok() && late) s = Admit(/*streams_failing=*/true);
+  return s;
 }
 
 Status Engine::Zero(uint64_t length, uint64_t offset) {
-  Status s = CheckHealthy();
+  Status s = Admit();
   if (!s.ok()) return s;
-  std::lock_guard<std::mutex> lock(mu_);
-  return Logged(window_->Zero(length, offset));
+  bool late = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s = Logged(window_->Zero(length, offset, &late));
+  }
+  if (s.ok() && late) s = Admit(/*streams_failing=*/true);
+  return s;
 }
 
 Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
@@ -191,10 +258,12 @@ Status Engine::Flush() {
   bus_->WaitApplied(seq);
   for (const auto& w : writers_) {
     if (!w->healthy()) continue;
+    // A sync that fails is that destination's failure, reported by the
+    // policy below, not necessarily the client's.
     Status s = w->destination()->Sync();
-    if (!s.ok()) return Logged(s);
+    if (!s.ok()) log_->Error(s.message());
   }
-  return CheckHealthy();
+  return Admit();
 }
 
 Status Engine::Finish() {
@@ -202,23 +271,30 @@ Status Engine::Finish() {
     std::lock_guard<std::mutex> lock(mu_);
     if (finished_) return final_status_;
     finished_ = true;
+    run_state_ = RunState::kFinishing;
     window_->Finish();
   }
   bus_->Close();
+  // A FIFO whose reader has not come yet gets a grace period, then its
+  // writer gives up (failed), so the end of the stream cannot hang on it.
+  const auto deadline = std::chrono::steady_clock::now() + kFifoGrace;
+  for (auto& w : writers_) {
+    while (!w->opened() && !w->ended() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!w->opened()) w->destination()->GiveUpWaiting();
+  }
   for (auto& w : writers_) w->Join();
+  run_state_ = RunState::kFinished;
+
+  const Snapshot snap = TakeSnapshot();
+  if (reporter_) reporter_->Stop(snap);
+  for (const std::string& line : SummaryLines(snap)) log_->Notice(line);
 
   Status result;
-  for (const auto& w : writers_) {
-    const Destination* d = w->destination();
-    std::string line = std::string(KindName(d->kind())) + " " + d->name() + ": " +
-                       StateName(w->state()) + ", " + std::to_string(w->bytes()) + " of " +
-                       std::to_string(size_) + " bytes";
-    if (!w->healthy()) {
-      line += ": " + w->error();
-      if (result.ok()) result = Status::IOError(EIO, d->name() + ": " + w->error());
-    }
-    log_->Notice(line);
-  }
+  if (snap.failed() > 0)
+    result = Status::IOError(EIO, std::to_string(snap.failed()) + " of " +
+                                      std::to_string(snap.destinations.size()) +
+                                      " destinations failed");
   std::lock_guard<std::mutex> lock(mu_);
   final_status_ = result;
   return result;

@@ -4,6 +4,12 @@
 //   client requests ──▶ Window ──commit──▶ Bus ──▶ Writer ──▶ Destination
 //                        (reorder)     (broadcast)   (one thread each)
 //
+// Failure policy: a destination that fails stops alone (its writer detaches
+// from the bus).  With on-error=continue, requests succeed while at least
+// quorum= destinations are healthy; with on-error=fail, every request after
+// the first failure fails.  Either way the failure is in the log, the status
+// file, the summary, and Finish()'s result.
+//
 // Lock rule: mu_ serialises the window (writes, zeroes, the window half of
 // reads, flush's commit).  It is held while the window commits, so commits
 // reach the bus in order; that may block on back-pressure, which is how a
@@ -12,6 +18,8 @@
 #ifndef FANOUT_ENGINE_H
 #define FANOUT_ENGINE_H
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -21,6 +29,8 @@
 #include "bus.h"
 #include "config.h"
 #include "logger.h"
+#include "reporter.h"
+#include "snapshot.h"
 #include "status.h"
 #include "window.h"
 #include "writer.h"
@@ -37,8 +47,9 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Starts the writer threads (nbdkit's .after_fork).
-  void Start();
+  // Starts the writer threads and the reporter (nbdkit's .after_fork).
+  // progress_terminal / progress_width: where progress=true draws.
+  void Start(bool progress_terminal = false, int progress_width = 80);
 
   uint64_t size() const { return size_; }
   // No stream destination: any write order works, multi-conn is safe.
@@ -51,8 +62,15 @@ class Engine {
   // Everything committed so far reaches every destination and is synced.
   Status Flush();
   // End of stream: commit the window, zero-fill, drain, sync, close, wait
-  // for commands, log the summary.  Idempotent; no requests may follow.
+  // for commands, write the final status, log the summary.  Fails if any
+  // destination failed.  Idempotent; no requests may follow.
   Status Finish();
+
+  // The run as it is now.  Thread-safe; does not take the engine's lock.
+  Snapshot TakeSnapshot() const;
+
+  // How long Finish() waits for a FIFO reader that has not come yet.
+  static constexpr std::chrono::seconds kFifoGrace{10};
 
   const std::vector<std::unique_ptr<Writer>>& writers() const { return writers_; }
   const BufferPool& pool() const { return *pool_; }
@@ -60,9 +78,10 @@ class Engine {
  private:
   class BusSink;
   Engine(const Config& config, Logger* log);
-  // Fails while any destination has failed: nothing a client wrote may be
-  // lost silently.
-  Status CheckHealthy() const;
+  // Whether a request may succeed now under on-error= and quorum=.  With
+  // streams_failing, counts the healthy stream destinations as failed (a
+  // late write just sent them a late extent).
+  Status Admit(bool streams_failing = false);
   Status Logged(Status s);
 
   const Config config_;
@@ -76,7 +95,11 @@ class Engine {
 
   std::mutex mu_;
   std::unique_ptr<Window> window_;  // GUARDED_BY(mu_)
+  std::unique_ptr<Reporter> reporter_;
   bool started_ = false;
+  std::chrono::steady_clock::time_point start_time_;
+  std::atomic<RunState> run_state_{RunState::kRunning};
+  std::atomic<bool> refusal_logged_{false};  // the policy's first refusal is logged, once
   bool finished_ = false;  // GUARDED_BY(mu_)
   Status final_status_;    // GUARDED_BY(mu_)
 };

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "buffer_pool.h"
 
@@ -22,15 +23,21 @@ struct Extent {
   // buffer->data()[buffer_offset, buffer_offset + length).
   std::shared_ptr<const Buffer> buffer;
   size_t buffer_offset = 0;
+  // Set for a late extent: one behind the commit point, which streams have
+  // already passed.  Seekable destinations perform it as usual; a stream
+  // destination fails with this message (it names the window= needed).
+  std::shared_ptr<const std::string> late;
 
   bool is_zero() const { return buffer == nullptr; }
   uint64_t end() const { return offset + length; }
   const uint8_t* bytes() const { return buffer->data() + buffer_offset; }
 
-  static Extent Zero(uint64_t offset, uint64_t length) { return Extent{offset, length, nullptr, 0}; }
+  static Extent Zero(uint64_t offset, uint64_t length) {
+    return Extent{offset, length, nullptr, 0, nullptr};
+  }
   static Extent Data(uint64_t offset, uint64_t length, std::shared_ptr<const Buffer> buffer,
                      size_t buffer_offset) {
-    return Extent{offset, length, std::move(buffer), buffer_offset};
+    return Extent{offset, length, std::move(buffer), buffer_offset, nullptr};
   }
 };
 

@@ -55,15 +55,23 @@ Status Window::LateError(const char* what, uint64_t length, uint64_t offset) con
   return Status::IOError(EIO, msg);
 }
 
-Status Window::Write(const void* buf, uint64_t length, uint64_t offset) {
+Status Window::Write(const void* buf, uint64_t length, uint64_t offset, bool* late) {
   assert(offset + length <= config_.size);
   if (length == 0) return Status::OK();
   const uint64_t end = offset + length;
-  if (config_.ordered && offset < commit_point_) return LateError("write", length, offset);
-  high_water_ = std::max(high_water_, end);
-
   const uint8_t* src = static_cast<const uint8_t*>(buf);
   uint64_t pos = offset;
+  if (config_.ordered && offset < commit_point_) {
+    // Streams have passed these bytes; seekable destinations can still
+    // take them.  The part from C on is an ordinary write.
+    const uint64_t late_end = std::min(end, commit_point_);
+    auto why = std::make_shared<const std::string>(LateError("write", length, offset).message());
+    CommitLate(src, offset, late_end, why);
+    if (late) *late = true;
+    pos = late_end;
+  }
+  high_water_ = std::max(high_water_, end);
+
   while (pos < end) {
     const uint64_t index = pos / config_.chunk;
     const uint64_t piece_end = std::min(end, ChunkEnd(index));
@@ -84,20 +92,31 @@ Status Window::Write(const void* buf, uint64_t length, uint64_t offset) {
   return Status::OK();
 }
 
-Status Window::Zero(uint64_t length, uint64_t offset) {
+Status Window::Zero(uint64_t length, uint64_t offset, bool* late) {
   assert(offset + length <= config_.size);
   if (length == 0) return Status::OK();
   const uint64_t end = offset + length;
 
   if (config_.ordered) {
-    // Behind C: fine only if those bytes were committed as zeros already.
+    // Behind C: a no-op where those bytes were committed as zeros; where
+    // they hold data, a late zero extent (streams fail, seekable take it).
     const uint64_t behind_end = std::min(end, commit_point_);
     if (offset < behind_end) {
-      bool has_data = false;
+      std::vector<ByteRange> data;
       committed_.ForEach(offset, behind_end, [&](const RangeMap::Range& r) {
-        if (r.value == kData) has_data = true;
+        if (r.value == kData) data.push_back({r.start, r.end});
       });
-      if (has_data) return LateError("zero", length, offset);
+      if (!data.empty()) {
+        auto why = std::make_shared<const std::string>(LateError("zero", length, offset).message());
+        FlushPendingZero();
+        for (const ByteRange& r : data) {
+          Cover(r.start, r.end, kZero);
+          Extent e = Extent::Zero(r.start, r.end - r.start);
+          e.late = why;
+          sink_->Commit(std::move(e));
+        }
+        if (late) *late = true;
+      }
     }
     // Inside the window: erase data (gaps commit as zeros).  Beyond it
     // nothing was ever written, so there is nothing to do: this must not
@@ -213,13 +232,35 @@ void Window::CommitAndClose(uint64_t index) {
 void Window::CommitData(const Chunk& chunk, uint64_t start, uint64_t end) {
   FlushPendingZero();
   const uint64_t cs = (start / config_.chunk) * config_.chunk;
-  committed_.Set(start, end, kData);
+  Cover(start, end, kData);
   sink_->Commit(Extent::Data(start, end - start, chunk.buffer, start - cs));
+}
+
+void Window::CommitLate(const uint8_t* src, uint64_t start, uint64_t end,
+                        const std::shared_ptr<const std::string>& why) {
+  FlushPendingZero();
+  for (uint64_t pos = start; pos < end;) {
+    const uint64_t n = std::min<uint64_t>(end - pos, config_.chunk);
+    std::shared_ptr<Buffer> buffer = pool_->Acquire();
+    memcpy(buffer->data(), src + (pos - start), n);
+    Cover(pos, pos + n, kData);
+    Extent e = Extent::Data(pos, n, std::move(buffer), 0);
+    e.late = why;
+    sink_->Commit(std::move(e));
+    pos += n;
+  }
+}
+
+void Window::Cover(uint64_t start, uint64_t end, int value) {
+  uint64_t already = 0;
+  committed_.ForEach(start, end, [&](const RangeMap::Range& r) { already += r.end - r.start; });
+  committed_.Set(start, end, value);
+  committed_bytes_.fetch_add((end - start) - already, std::memory_order_relaxed);
 }
 
 void Window::CommitZero(uint64_t start, uint64_t end) {
   if (start >= end) return;
-  committed_.Set(start, end, kZero);
+  Cover(start, end, kZero);
   if (zero_pending_ && zero_end_ == start) {
     zero_end_ = end;
     return;

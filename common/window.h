@@ -10,10 +10,12 @@
 //  * ordered (some destination is a stream): the window is [C, C + window),
 //    where C is the commit point.  Writes inside it are copied into chunks and
 //    may be rewritten; a write ending beyond it slides the window, committing
-//    the oldest bytes in order (never-written gaps as zero extents).  Writes
-//    behind C are refused with a message naming the window that would have
-//    taken them.  Zero requests erase data inside the window and are no-ops
-//    beyond it (the export starts as zeros).  Streams receive exactly [0, C).
+//    the oldest bytes in order (never-written gaps as zero extents).  A write
+//    behind C is committed at once as a late extent: seekable destinations
+//    take it, streams (which are past it) fail with a message naming the
+//    window that would have taken it.  Zero requests erase data inside the
+//    window and are no-ops beyond it (the export starts as zeros).  Streams
+//    receive exactly [0, C).
 //
 //  * unordered (every destination is seekable): nothing needs ordering, so
 //    up to max_open_chunks chunks are kept open to coalesce small writes into
@@ -30,6 +32,7 @@
 #ifndef FANOUT_WINDOW_H
 #define FANOUT_WINDOW_H
 
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <map>
@@ -72,11 +75,12 @@ class Window {
   Window& operator=(const Window&) = delete;
 
   // Copies [offset, offset + length) from buf.  REQUIRES: the range is inside
-  // the export.  Fails (EIO, nothing changed) for a write behind C.
-  Status Write(const void* buf, uint64_t length, uint64_t offset);
-  // Zeroes the range (zero and trim requests).  Fails for a range behind C
-  // that holds committed data.
-  Status Zero(uint64_t length, uint64_t offset);
+  // the export.  Sets *late if part of it was behind C and went out as a
+  // late extent (every stream destination will fail on it).
+  Status Write(const void* buf, uint64_t length, uint64_t offset, bool* late = nullptr);
+  // Zeroes the range (zero and trim requests).  Zeroing committed data
+  // behind C is late, as for Write.
+  Status Zero(uint64_t length, uint64_t offset, bool* late = nullptr);
 
   // Fills buf with what the window knows of [offset, offset + length): data
   // held in chunks, zeros where nothing was ever written.  The ranges it
@@ -95,6 +99,10 @@ class Window {
   // The error for a request behind C ("write", "read", "zero"): names the
   // offset, C, and the window= that would have taken it.
   Status LateError(const char* what, uint64_t length, uint64_t offset) const;
+
+  // Bytes of the export committed so far (each byte once).  Thread-safe:
+  // the status reporter reads it without the engine's lock.
+  uint64_t committed_bytes() const { return committed_bytes_.load(std::memory_order_relaxed); }
 
   uint64_t commit_point() const { return commit_point_; }
   uint64_t high_water() const { return high_water_; }
@@ -120,7 +128,12 @@ class Window {
   // Queues a zero extent, merging it with the one before when they touch.
   void CommitZero(uint64_t start, uint64_t end);
   void CommitData(const Chunk& chunk, uint64_t start, uint64_t end);
+  // Commits bytes behind C as late extents, copied into pool buffers.
+  void CommitLate(const uint8_t* src, uint64_t start, uint64_t end,
+                  const std::shared_ptr<const std::string>& why);
   void FlushPendingZero();
+  // committed_.Set, keeping committed_bytes_ up to date.
+  void Cover(uint64_t start, uint64_t end, int value);
 
   const WindowConfig config_;
   BufferPool* const pool_;
@@ -129,6 +142,7 @@ class Window {
   std::map<uint64_t, Chunk> chunks_;  // chunk index -> chunk
   std::list<uint64_t> lru_;           // unordered mode: open chunk indexes, oldest first
   RangeMap committed_;                // every byte handed to the sink: kData or kZero
+  std::atomic<uint64_t> committed_bytes_{0};  // the total length of committed_
   uint64_t commit_point_ = 0;         // C (ordered mode)
   uint64_t high_water_ = 0;           // highest end of any write
   bool zero_pending_ = false;         // a zero extent being merged before commit

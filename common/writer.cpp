@@ -1,6 +1,7 @@
 #include "writer.h"
 
 #include <cassert>
+#include <cerrno>
 
 namespace fanout {
 
@@ -24,42 +25,74 @@ void Writer::Join() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::string Writer::error() const {
+Failure Writer::failure() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return error_;
+  return failure_;
 }
 
-void Writer::Fail(const Status& s) {
+std::optional<Writer::Clock::time_point> Writer::ended() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ended_;
+}
+
+void Writer::End(DestinationState state) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    error_ = s.message();
+    ended_ = Clock::now();
   }
-  state_ = DestinationState::kFailed;
+  state_ = state;
+}
+
+void Writer::Fail(const Status& s, uint64_t offset) {
   // Give up our place at once: the others must not wait for us.
   bus_->Detach(consumer_);
-  log_->Error(s.message());
-  // A stream is closed now so its reader (or command) sees the end; a
-  // seekable destination keeps its descriptor until the engine goes, since
-  // a concurrent flush may still be syncing it.
-  if (!dest_->seekable()) (void)dest_->Close();
+  std::string message = s.message();
+  // A stream is closed now so its reader (or command) sees the end.  For a
+  // command that means waiting for it: its exit status usually says more
+  // than our EPIPE does (cmd exited 3 after reading 10 MiB).  A seekable
+  // destination keeps its descriptor until the engine goes, since a
+  // concurrent flush may still be syncing it.
+  if (!dest_->seekable()) {
+    Status closed = dest_->Close();
+    if (!closed.ok() && closed.message() != message) {
+      // "cmd=X: write: Broken pipe ...; the command exited with status 3"
+      std::string more = closed.message();
+      const std::string prefix = dest_->name() + ": ";
+      if (more.compare(0, prefix.size(), prefix) == 0) more.erase(0, prefix.size());
+      message += "; " + more;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    failure_ = Failure{s.err(), offset, message};
+  }
+  End(DestinationState::kFailed);
+  log_->Error(message);
 }
 
 void Writer::Run() {
   Status s = dest_->Start();
   if (!s.ok()) {
-    Fail(s);
+    Fail(s, 0);
     return;
   }
+  opened_ = true;
   const bool debug = log_->DebugEnabled(LogTopic::kWriter);
   Extent e;
   uint64_t seq;
   while (bus_->Fetch(consumer_, &e, &seq)) {
     if (debug)
       log_->Debug(LogTopic::kWriter, dest_->name() + ": " + (e.is_zero() ? "zero " : "write ") +
-                                         std::to_string(e.offset) + "+" + std::to_string(e.length));
+                                         std::to_string(e.offset) + "+" +
+                                         std::to_string(e.length) + (e.late ? " (late)" : ""));
+    if (e.late && !dest_->seekable()) {
+      // The stream has passed this offset: it can never hold the image now.
+      Fail(Status::IOError(EIO, dest_->name() + ": " + *e.late), e.offset);
+      return;
+    }
     s = e.is_zero() ? dest_->Zero(e.length, e.offset) : dest_->Write(e.bytes(), e.length, e.offset);
     if (!s.ok()) {
-      Fail(s);
+      Fail(s, e.offset);
       return;
     }
     bytes_ += e.length;
@@ -70,10 +103,10 @@ void Writer::Run() {
   }
   s = dest_->Close();
   if (!s.ok()) {
-    Fail(s);
+    Fail(s, bytes_.load());
     return;
   }
-  state_ = DestinationState::kDone;
+  End(DestinationState::kDone);
 }
 
 }  // namespace fanout

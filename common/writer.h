@@ -7,8 +7,10 @@
 #define FANOUT_WRITER_H
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -21,8 +23,17 @@ namespace fanout {
 enum class DestinationState { kWriting, kDone, kFailed };
 const char* StateName(DestinationState state);
 
+// What a failed destination records.
+struct Failure {
+  int err = 0;           // errno value (EPIPE, ENOSPC, EIO, ...)
+  uint64_t offset = 0;   // of the operation that failed
+  std::string message;   // one line, naming the destination
+};
+
 class Writer {
  public:
+  using Clock = std::chrono::steady_clock;
+
   // Attaches to the bus now, so the writer sees every extent published from
   // here on, even before its thread starts.
   Writer(std::unique_ptr<Destination> dest, Bus* bus, Logger* log);
@@ -40,14 +51,19 @@ class Writer {
   Destination* destination() const { return dest_.get(); }
   DestinationState state() const { return state_.load(); }
   bool healthy() const { return state() != DestinationState::kFailed; }
-  // Bytes of extents performed (data and zeros).
+  // True once the destination is open (a FIFO has a reader).
+  bool opened() const { return opened_.load(); }
+  // Bytes of extents performed (data and zeros; rewrites count again).
   uint64_t bytes() const { return bytes_.load(); }
+  // When the writer stopped (done or failed); nullopt while writing.
+  std::optional<Clock::time_point> ended() const;
   // The failure, once state() is kFailed.
-  std::string error() const;
+  Failure failure() const;
 
  private:
   void Run();
-  void Fail(const Status& s);
+  void Fail(const Status& s, uint64_t offset);
+  void End(DestinationState state);
 
   const std::unique_ptr<Destination> dest_;
   Bus* const bus_;
@@ -55,9 +71,11 @@ class Writer {
   const Bus::ConsumerId consumer_;
   std::thread thread_;
   std::atomic<DestinationState> state_{DestinationState::kWriting};
+  std::atomic<bool> opened_{false};
   std::atomic<uint64_t> bytes_{0};
   mutable std::mutex mu_;
-  std::string error_;  // GUARDED_BY(mu_)
+  Failure failure_;                          // GUARDED_BY(mu_)
+  std::optional<Clock::time_point> ended_;   // GUARDED_BY(mu_)
 };
 
 }  // namespace fanout

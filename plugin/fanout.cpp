@@ -8,6 +8,12 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -53,6 +59,46 @@ NbdkitLogger logger;
 std::unique_ptr<fanout::ConfigParser> parser;
 std::unique_ptr<fanout::Engine> engine;
 
+// The exit status.  nbdkit 1.32 has no API for a plugin to set it, and the
+// process that exits last is not always the one that served: with --run,
+// nbdkit forks after .config_complete, the child serves (and runs .cleanup,
+// where the end of the stream happens) and the parent runs the command,
+// waits for the child, then calls exit() with the command's status.
+//
+// So: a page of shared memory, mapped before that fork, where the serving
+// process records that a destination failed; and an on_exit(3) handler,
+// registered before the fork too, which runs in whichever process exits,
+// after nbdkit's own clean-up (socket, temporary directory, pidfile are all
+// done before exit() is called).  It sees the status exit() was given, and
+// only when that is 0 and a destination failed does it flush stdio and
+// _exit(1).  A non-zero status (the --run command's own failure) is left
+// alone.  The handler skips the exit handlers registered before it and the
+// libraries' destructors, which is harmless at that point.  The plugin is
+// linked with -z nodelete so the handler's code is still mapped after nbdkit
+// dlcloses the plugin in the serving process.
+struct SharedOutcome {
+  std::atomic<int> failed_destinations;
+};
+SharedOutcome* outcome = nullptr;
+
+void ExitStatusHandler(int status, void*) {
+  if (status == 0 && outcome && outcome->failed_destinations.load() > 0) {
+    fflush(nullptr);
+    _exit(EXIT_FAILURE);
+  }
+}
+
+void PrepareExitStatus() {
+  void* p = mmap(nullptr, sizeof(SharedOutcome), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                 -1, 0);
+  if (p == MAP_FAILED) {
+    nbdkit_debug("mmap: %m: failed destinations will not change the exit status");
+    return;
+  }
+  outcome = new (p) SharedOutcome{};
+  on_exit(ExitStatusHandler, nullptr);
+}
+
 int Fail(const fanout::Status& s) {
   nbdkit_set_error(s.err());
   return -1;
@@ -70,8 +116,12 @@ void fanout_load(void) {
   // commands nbdkit and this plugin start.
   unsetenv("LD_PRELOAD");
 #endif
+  // A FIFO reader or command that goes away must fail its destination with
+  // EPIPE, not kill nbdkit.  (nbdkit ignores SIGPIPE too; do not rely on it.)
+  signal(SIGPIPE, SIG_IGN);
   parser = std::make_unique<fanout::ConfigParser>(
-      [](const char* s) -> int64_t { return nbdkit_parse_size(s); });
+      [](const char* s) -> int64_t { return nbdkit_parse_size(s); },
+      [](const char* s) -> int { return nbdkit_parse_bool(s); });
 }
 
 void fanout_unload(void) {
@@ -86,19 +136,28 @@ int fanout_config(const char* key, const char* value) {
 int fanout_config_complete(void) {
   fanout::Status s = parser->Complete();
   if (s.ok()) s = fanout::Engine::Create(parser->config(), &logger, &engine);
+  if (s.ok()) PrepareExitStatus();
   return Report(s);
 }
 
 int fanout_after_fork(void) {
   // Threads start here, never earlier: nbdkit forks after configuration.
-  engine->Start();
+  const bool terminal = isatty(STDERR_FILENO);
+  struct winsize ws = {};
+  const int width = terminal && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
+  engine->Start(terminal, width);
   return 0;
 }
 
 void fanout_cleanup(void) {
   // End of stream: nbdkit has closed every connection (in --run mode, the
   // command has exited).
-  if (engine) (void)engine->Finish();
+  if (!engine) return;
+  fanout::Status s = engine->Finish();
+  if (!s.ok()) {
+    nbdkit_error("%s", s.message().c_str());
+    if (outcome) outcome->failed_destinations = 1;
+  }
 }
 
 void fanout_dump_plugin(void) {
@@ -107,6 +166,11 @@ void fanout_dump_plugin(void) {
   printf("fanout_dest_block=yes\n");
   printf("fanout_dest_fifo=yes\n");
   printf("fanout_cmd=yes\n");
+  printf("fanout_on_error=yes\n");
+  printf("fanout_quorum=yes\n");
+  printf("fanout_status=yes\n");
+  printf("fanout_progress=yes\n");
+  printf("fanout_exit_status=yes\n");
 }
 
 void* fanout_open(int readonly) {

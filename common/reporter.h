@@ -1,0 +1,52 @@
+// Reporter: a thread that shows the run while it goes: the status file at
+// least once a second, the progress bars a few times a second on a terminal
+// (a plain line every few seconds elsewhere).  Stop() writes both one last
+// time.  It sleeps on a condition variable between ticks: no busy loop.
+#ifndef FANOUT_REPORTER_H
+#define FANOUT_REPORTER_H
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "logger.h"
+#include "progress.h"
+#include "snapshot.h"
+
+namespace fanout {
+
+class Reporter {
+ public:
+  // status_file: "" for none.  progress: null for none.
+  Reporter(std::function<Snapshot()> take, std::string status_file,
+           std::unique_ptr<ProgressDisplay> progress, bool terminal, Logger* log);
+  ~Reporter();  // Stop()s
+
+  void Start();
+  // Writes the final snapshot to the status file and the display, and ends
+  // the thread.  Idempotent.
+  void Stop(const Snapshot& final_snapshot);
+
+ private:
+  void Run();
+  void Report(const Snapshot& snap);
+
+  const std::function<Snapshot()> take_;
+  const std::string status_file_;
+  const std::unique_ptr<ProgressDisplay> progress_;
+  const bool terminal_;
+  Logger* const log_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;           // GUARDED_BY(mu_)
+  bool stopped_ = false;        // GUARDED_BY(mu_): Stop() was called
+  bool status_error_ = false;   // reported once; reporter thread only
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_REPORTER_H

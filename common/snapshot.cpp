@@ -1,0 +1,21 @@
+#include "snapshot.h"
+
+namespace fanout {
+
+const char* RunStateName(RunState state) {
+  switch (state) {
+    case RunState::kRunning: return "running";
+    case RunState::kFinishing: return "finishing";
+    case RunState::kFinished: return "finished";
+  }
+  return "?";
+}
+
+size_t Snapshot::failed() const {
+  size_t n = 0;
+  for (const DestinationSnapshot& d : destinations)
+    if (d.state == DestinationState::kFailed) n++;
+  return n;
+}
+
+}  // namespace fanout

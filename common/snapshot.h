@@ -1,0 +1,44 @@
+// Snapshot: the state of a run at one moment, as the status file, the
+// progress bars and the summary show it.  Taken by Engine::TakeSnapshot()
+// without the engine's lock, so a client blocked on back-pressure never
+// freezes the display.
+#ifndef FANOUT_SNAPSHOT_H
+#define FANOUT_SNAPSHOT_H
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "destination.h"
+#include "writer.h"
+
+namespace fanout {
+
+enum class RunState { kRunning, kFinishing, kFinished };
+const char* RunStateName(RunState state);  // "running", "finishing", "finished"
+
+struct DestinationSnapshot {
+  std::string name;
+  DestinationKind kind;
+  DestinationState state;
+  uint64_t bytes = 0;    // performed so far (rewrites count again)
+  double seconds = 0;    // from the start to the end of this destination, or now
+  double rate = 0;       // bytes / seconds
+  std::optional<Failure> failure;
+  std::optional<int> exit_status;
+};
+
+struct Snapshot {
+  uint64_t size = 0;
+  uint64_t committed = 0;  // bytes of the export handed to the destinations
+  RunState state = RunState::kRunning;
+  double elapsed = 0;      // seconds since serving started
+  std::vector<DestinationSnapshot> destinations;
+
+  size_t failed() const;
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_SNAPSHOT_H

@@ -1,0 +1,48 @@
+#include "summary.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "human_units.h"
+
+namespace fanout {
+
+namespace {
+std::string Seconds(double s) {
+  if (s >= 60) return HumanDuration(s);
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.1f s", s);
+  return buf;
+}
+}  // namespace
+
+std::vector<std::string> SummaryLines(const Snapshot& snap) {
+  std::vector<std::string> lines;
+  size_t name_width = 11;
+  for (const DestinationSnapshot& d : snap.destinations)
+    name_width = std::max(name_width, d.name.size());
+  name_width = std::min<size_t>(name_width, 40);
+
+  char buf[512];
+  snprintf(buf, sizeof buf, "%-*s  %-7s  %-8s  %14s  %8s  %12s  %s", static_cast<int>(name_width),
+           "destination", "kind", "state", "bytes", "time", "rate", "error");
+  lines.push_back(buf);
+  size_t done = 0;
+  for (const DestinationSnapshot& d : snap.destinations) {
+    std::string error = d.failure ? d.failure->message : "-";
+    if (d.state != DestinationState::kFailed) done++;
+    snprintf(buf, sizeof buf, "%-*s  %-7s  %-8s  %14llu  %8s  %12s  ", static_cast<int>(name_width),
+             d.name.c_str(), KindName(d.kind), StateName(d.state),
+             static_cast<unsigned long long>(d.bytes), Seconds(d.seconds).c_str(),
+             HumanRate(d.rate).c_str());
+    lines.push_back(buf + error);
+  }
+  snprintf(buf, sizeof buf, "%zu of %zu destinations hold the %s image (%llu bytes), %zu failed, in %s",
+           done, snap.destinations.size(), HumanBytes(snap.size).c_str(),
+           static_cast<unsigned long long>(snap.size), snap.failed(),
+           Seconds(snap.elapsed).c_str());
+  lines.push_back(buf);
+  return lines;
+}
+
+}  // namespace fanout
