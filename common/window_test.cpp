@@ -1,0 +1,1026 @@
+// Tests for Window: the reorder buffer between client writes and the bus.
+//
+// Every test drives a Window with a RecordingSink, which plays every
+// destination at once: it applies each committed extent to a "destination"
+// byte model (a seekable destination: extents land at their offsets), appends
+// it to a "stream" model (a stream destination: bytes in commit order,
+// offsets ignored), and logs it.  A reference model of the export, starting
+// as zeros, takes every write and zero the window accepted.  The contracts:
+//
+//  * a Read (window + backing ranges read from the destination, as the engine
+//    does) always returns the reference;
+//  * after Finish() the destination equals the reference, even when it
+//    started as garbage (a reused block device);
+//  * ordered mode: the stream receives [0, size) once, in order, and equals
+//    the reference; C == max(0, highest write end - window) (the tests'
+//    writes are no longer than the window, or the chunk no longer than it);
+//  * the pool bound: the window never holds more than MaxChunks() buffers.
+
+#include "window.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "buffer_pool.h"
+#include "extent.h"
+#include "status.h"
+
+namespace fanout {
+namespace {
+
+constexpr uint64_t KiB = 1024;
+constexpr uint64_t MiB = 1024 * KiB;
+
+// What a destination that was never written holds: not zeros.
+constexpr uint8_t kGarbage = 0xAA;
+
+// Aborts the binary if a test hangs (a window blocked for ever in
+// BufferPool::Acquire, say), so it fails `make check` instead of blocking it.
+class Watchdog {
+ public:
+  explicit Watchdog(std::chrono::seconds limit)
+      : name_(CurrentTestName()), thread_([this, limit] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
+            std::fprintf(stderr, "%s hung for %llds; aborting\n", name_.c_str(),
+                         static_cast<long long>(limit.count()));
+            std::abort();
+          }
+        }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  static std::string CurrentTestName() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    return info ? std::string(info->test_suite_name()) + "." + info->name() : "test";
+  }
+
+  const std::string name_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+// One extent as the sink saw it.
+struct Committed {
+  uint64_t offset;
+  uint64_t length;
+  bool zero;
+  uint64_t end() const { return offset + length; }
+};
+
+std::string Show(const std::vector<Committed>& log, size_t max = 20) {
+  std::string s;
+  for (size_t i = 0; i < log.size() && i < max; i++)
+    s += std::string(log[i].zero ? " Z" : " D") + "[" + std::to_string(log[i].offset) + "," +
+         std::to_string(log[i].end()) + ")";
+  if (log.size() > max) s += " ...";
+  return s;
+}
+
+class RecordingSink : public CommitSink {
+ public:
+  RecordingSink(uint64_t size, bool record_stream)
+      : dest_(size, kGarbage), record_stream_(record_stream) {
+    if (record_stream_) stream_.reserve(size);
+  }
+
+  // Keeps the last `n` data extents (and so their buffers) alive, as a slow
+  // destination would, and checks when letting each go that its bytes did
+  // not change after it was committed.
+  void KeepExtents(size_t n) { keep_ = n; }
+
+  void Commit(Extent e) override {
+    if (e.length == 0) ADD_FAILURE() << "empty extent committed at " << e.offset;
+    if (e.end() < e.offset || e.end() > dest_.size()) {
+      ADD_FAILURE() << "extent [" << e.offset << "," << e.end() << ") outside the export of "
+                    << dest_.size();
+      return;
+    }
+    if (e.is_zero()) {
+      std::memset(dest_.data() + e.offset, 0, e.length);
+      if (record_stream_) stream_.insert(stream_.end(), e.length, 0);
+    } else {
+      if (e.buffer_offset + e.length > e.buffer->size()) {
+        ADD_FAILURE() << "data extent [" << e.offset << "," << e.end()
+                      << ") runs past its buffer: buffer_offset " << e.buffer_offset;
+        return;
+      }
+      std::memcpy(dest_.data() + e.offset, e.bytes(), e.length);
+      if (record_stream_) stream_.insert(stream_.end(), e.bytes(), e.bytes() + e.length);
+      if (keep_ > 0) {
+        held_.push_back(Held{e, std::vector<uint8_t>(e.bytes(), e.bytes() + e.length)});
+        if (held_.size() > keep_) {
+          CheckHeld(held_.front());
+          held_.pop_front();
+        }
+      }
+    }
+    log_.push_back(Committed{e.offset, e.length, e.is_zero()});
+  }
+
+  // Checks and lets go of every kept extent.
+  void ReleaseKept() {
+    for (const Held& h : held_) CheckHeld(h);
+    held_.clear();
+  }
+
+  std::vector<uint8_t>& dest() { return dest_; }
+  const std::vector<uint8_t>& stream() const { return stream_; }
+  const std::vector<Committed>& log() const { return log_; }
+  std::vector<Committed> DataLog() const {
+    std::vector<Committed> out;
+    std::copy_if(log_.begin(), log_.end(), std::back_inserter(out),
+                 [](const Committed& c) { return !c.zero; });
+    return out;
+  }
+  size_t DataExtents() const { return DataLog().size(); }
+
+ private:
+  struct Held {
+    Extent extent;
+    std::vector<uint8_t> bytes;  // as committed
+  };
+  void CheckHeld(const Held& h) {
+    if (std::memcmp(h.extent.bytes(), h.bytes.data(), h.bytes.size()) != 0)
+      ADD_FAILURE() << "bytes of committed extent [" << h.extent.offset << "," << h.extent.end()
+                    << ") changed while a destination still held it";
+  }
+
+  std::vector<uint8_t> dest_;
+  const bool record_stream_;
+  std::vector<uint8_t> stream_;
+  std::vector<Committed> log_;
+  size_t keep_ = 0;
+  std::deque<Held> held_;
+};
+
+// Passes if the log is [from, to) exactly once, in order, without holes.
+::testing::AssertionResult InOrder(const std::vector<Committed>& log, uint64_t from, uint64_t to) {
+  uint64_t pos = from;
+  for (size_t i = 0; i < log.size(); i++) {
+    if (log[i].offset != pos || log[i].length == 0)
+      return ::testing::AssertionFailure()
+             << "extent " << i << " [" << log[i].offset << "," << log[i].end()
+             << ") does not follow " << pos << ";" << Show(log);
+    pos = log[i].end();
+  }
+  if (pos != to)
+    return ::testing::AssertionFailure()
+           << "committed up to " << pos << ", expected " << to << ";" << Show(log);
+  return ::testing::AssertionSuccess();
+}
+
+// Where the ordered stream has got to; the log must be in order from 0.
+uint64_t Delivered(const std::vector<Committed>& log) {
+  return log.empty() ? 0 : log.back().end();
+}
+
+::testing::AssertionResult SameBytes(const std::vector<uint8_t>& expected,
+                                     const std::vector<uint8_t>& got, uint64_t base,
+                                     const char* what) {
+  if (expected.size() != got.size())
+    return ::testing::AssertionFailure()
+           << what << ": " << got.size() << " bytes, expected " << expected.size();
+  if (std::memcmp(expected.data(), got.data(), expected.size()) == 0)
+    return ::testing::AssertionSuccess();
+  for (size_t i = 0; i < expected.size(); i++)
+    if (expected[i] != got[i])
+      return ::testing::AssertionFailure() << what << ": byte at offset " << base + i << " is "
+                                           << int{got[i]} << ", expected " << int{expected[i]};
+  return ::testing::AssertionSuccess();
+}
+
+// Random bytes that writes take their data from (copying a slice is much
+// cheaper than computing bytes one by one, under the sanitizers too).
+const std::vector<uint8_t>& Pattern() {
+  static const std::vector<uint8_t> pattern = [] {
+    std::vector<uint8_t> p(1 * MiB);
+    std::mt19937 rng(12345);
+    for (uint8_t& b : p) b = static_cast<uint8_t>(rng());
+    return p;
+  }();
+  return pattern;
+}
+
+// A Window with its pool, sink and reference model.
+class Harness {
+ public:
+  // The pool has `extra` buffers beyond what the window may hold, so a window
+  // that holds too many shows as pool().peak_in_use() > MaxChunks() rather
+  // than as a hang.
+  explicit Harness(const WindowConfig& config, size_t extra = 4)
+      : config_(config),
+        pool_(config.chunk, Window::MaxChunks(config) + extra),
+        sink_(config.size, config.ordered),
+        window_(config, &pool_, &sink_),
+        ref_(config.size, 0),
+        written_(config.size, 0) {}
+
+  Window& window() { return window_; }
+  RecordingSink& sink() { return sink_; }
+  BufferPool& pool() { return pool_; }
+  const std::vector<uint8_t>& ref() const { return ref_; }
+  const WindowConfig& config() const { return config_; }
+
+  // Writes fresh bytes (a new slice of a random pattern each time); on
+  // success, applies them to the reference too.
+  Status Write(uint64_t offset, uint64_t length) {
+    // A slice of a random pattern, starting somewhere new each time.
+    const std::vector<uint8_t>& pattern = Pattern();
+    stamp_++;
+    std::vector<uint8_t> data(length);
+    for (uint64_t done = 0; done < length;) {
+      const uint64_t from = (stamp_ * 4099 + done * 7) % (pattern.size() / 2);
+      const uint64_t n = std::min<uint64_t>(length - done, pattern.size() - from);
+      std::memcpy(data.data() + done, pattern.data() + from, n);
+      done += n;
+    }
+    Status st = window_.Write(data.data(), length, offset);
+    if (st.ok()) {
+      std::memcpy(ref_.data() + offset, data.data(), length);
+      std::memset(written_.data() + offset, 1, length);
+      unchecked_.push_back(ByteRange{offset, offset + length});
+    }
+    return st;
+  }
+
+  Status Zero(uint64_t offset, uint64_t length) {
+    Status st = window_.Zero(length, offset);
+    if (st.ok()) {
+      std::memset(ref_.data() + offset, 0, length);
+      std::memset(written_.data() + offset, 0, length);
+    }
+    return st;
+  }
+
+  // What the engine's read returns: the window's bytes, with the backing
+  // ranges read from a destination.  The sink applies synchronously, so the
+  // destination model is current and there is no bus to lay over it.
+  std::vector<uint8_t> Read(uint64_t offset, uint64_t length,
+                            std::vector<ByteRange>* backing_out = nullptr) {
+    std::vector<uint8_t> buf(length, 0x5C);
+    std::vector<ByteRange> backing;
+    window_.Read(buf.data(), length, offset, &backing);
+    for (const ByteRange& r : backing) {
+      if (r.start >= r.end || r.start < offset || r.end > offset + length) {
+        ADD_FAILURE() << "backing range [" << r.start << "," << r.end << ") of read [" << offset
+                      << "," << offset + length << ")";
+        continue;
+      }
+      std::memcpy(buf.data() + (r.start - offset), sink_.dest().data() + r.start, r.end - r.start);
+    }
+    if (backing_out) *backing_out = backing;
+    return buf;
+  }
+
+  ::testing::AssertionResult ReadMatches(uint64_t offset, uint64_t length) {
+    const std::vector<uint8_t> expected(ref_.begin() + offset, ref_.begin() + offset + length);
+    return SameBytes(expected, Read(offset, length), offset, "read");
+  }
+
+  ::testing::AssertionResult DestinationMatches() {
+    return SameBytes(ref_, sink_.dest(), 0, "destination");
+  }
+
+  ::testing::AssertionResult StreamMatches() {
+    return SameBytes(ref_, sink_.stream(), 0, "stream");
+  }
+
+  // Every byte written since the last check whose newest content still
+  // comes from that Write is on the destination.  (Checking only what is
+  // new keeps this cheap after every flush; Finish() is checked in full.)
+  ::testing::AssertionResult WrittenBytesOnDestination() {
+    std::vector<ByteRange> ranges;
+    ranges.swap(unchecked_);
+    const uint8_t* const w = written_.data();
+    for (const ByteRange& r : ranges) {
+      // Runs of still-written bytes, found with memchr, compared with memcmp.
+      for (uint64_t start = r.start; start < r.end;) {
+        const void* p = std::memchr(w + start, 1, r.end - start);
+        if (p == nullptr) break;
+        start = static_cast<const uint8_t*>(p) - w;
+        const void* q = std::memchr(w + start, 0, r.end - start);
+        const uint64_t end = q ? static_cast<const uint8_t*>(q) - w : r.end;
+        if (std::memcmp(sink_.dest().data() + start, ref_.data() + start, end - start) != 0) {
+          for (uint64_t i = start; i < end; i++)
+            if (sink_.dest()[i] != ref_[i])
+              return ::testing::AssertionFailure()
+                     << "written byte at offset " << i
+                     << " not on the destination after flush: " << int{sink_.dest()[i]}
+                     << ", expected " << int{ref_[i]};
+        }
+        start = end;
+      }
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  // C as the contract defines it from the writes so far.
+  uint64_t ExpectedCommitPoint() const {
+    return high_water_ > config_.window ? high_water_ - config_.window : 0;
+  }
+  void NoteWriteEnd(uint64_t end) { high_water_ = std::max(high_water_, end); }
+  uint64_t high_water() const { return high_water_; }
+
+ private:
+  const WindowConfig config_;
+  BufferPool pool_;
+  RecordingSink sink_;
+  Window window_;
+  std::vector<uint8_t> ref_;
+  std::vector<uint8_t> written_;      // 1: the newest content of this byte came from a Write
+  std::vector<ByteRange> unchecked_;  // written since the last WrittenBytesOnDestination()
+  uint32_t stamp_ = 0;
+  uint64_t high_water_ = 0;
+};
+
+WindowConfig Ordered(uint64_t size = 8 * MiB, uint64_t window = 1 * MiB,
+                     uint64_t chunk = 256 * KiB) {
+  WindowConfig c;
+  c.size = size;
+  c.window = window;
+  c.chunk = chunk;
+  c.ordered = true;
+  return c;
+}
+
+WindowConfig Unordered(uint64_t size = 8 * MiB, uint64_t chunk = 256 * KiB, size_t open = 4) {
+  WindowConfig c;
+  c.size = size;
+  c.window = 1 * MiB;
+  c.chunk = chunk;
+  c.ordered = false;
+  c.max_open_chunks = open;
+  return c;
+}
+
+// A request length: often page-multiples as real clients send, sometimes
+// odd.  Never more than 256 KiB (less than the 1 MiB window).
+uint64_t RandomLength(std::mt19937& rng) {
+  switch (rng() % 5) {
+    case 0:
+    case 1:
+      return 4 * KiB * (1 + rng() % 16);  // 4 KiB .. 64 KiB
+    case 2:
+      return 4 * KiB * (1 + rng() % 64);  // .. 256 KiB
+    default:
+      return 1 + rng() % 70000;
+  }
+}
+
+// Offset in [lo, hi), page-aligned half of the time.
+uint64_t RandomOffset(std::mt19937& rng, uint64_t lo, uint64_t hi) {
+  uint64_t off = lo + rng() % (hi - lo);
+  if (rng() % 2 == 0) off = std::max(lo, off / (4 * KiB) * (4 * KiB));
+  return off;
+}
+
+::testing::AssertionResult IsOk(const Status& st) {
+  if (st.ok()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "error " << st.err() << ": " << st.message();
+}
+
+class WindowTest : public ::testing::Test {
+ private:
+  Watchdog watchdog_{std::chrono::seconds(120)};
+};
+
+// ---------------------------------------------------------------- both modes
+
+TEST_F(WindowTest, ReportsMode) {
+  Harness o(Ordered());
+  EXPECT_TRUE(o.window().ordered());
+  EXPECT_EQ(0u, o.window().commit_point());
+  Harness u(Unordered());
+  EXPECT_FALSE(u.window().ordered());
+  EXPECT_EQ(0u, u.window().open_chunks());
+}
+
+TEST_F(WindowTest, NeverWrittenBytesReadAsZerosWithoutBacking) {
+  for (bool ordered : {true, false}) {
+    SCOPED_TRACE(ordered ? "ordered" : "unordered");
+    Harness h(ordered ? Ordered() : Unordered());
+    std::vector<ByteRange> backing;
+    const auto got = h.Read(1 * MiB + 7, 300 * KiB, &backing);
+    EXPECT_TRUE(backing.empty()) << "asked a destination for bytes never written";
+    EXPECT_TRUE(std::all_of(got.begin(), got.end(), [](uint8_t b) { return b == 0; }));
+    EXPECT_TRUE(h.sink().log().empty());
+  }
+}
+
+TEST_F(WindowTest, HeldDataReadsBackWithoutBacking) {
+  for (bool ordered : {true, false}) {
+    SCOPED_TRACE(ordered ? "ordered" : "unordered");
+    Harness h(ordered ? Ordered() : Unordered());
+    ASSERT_TRUE(IsOk(h.Write(100 * KiB + 3, 5000)));
+    std::vector<ByteRange> backing;
+    const auto got = h.Read(96 * KiB, 16 * KiB, &backing);
+    EXPECT_TRUE(backing.empty());
+    EXPECT_TRUE(
+        SameBytes(std::vector<uint8_t>(h.ref().begin() + 96 * KiB, h.ref().begin() + 112 * KiB),
+                  got, 96 * KiB, "read"));
+  }
+}
+
+// ---------------------------------------------------------------- ordered mode
+
+TEST_F(WindowTest, OrderedSequentialWritesStreamInOrder) {
+  Harness h(Ordered());
+  const uint64_t size = h.config().size;
+  for (uint64_t off = 0; off < size; off += 64 * KiB) {
+    ASSERT_TRUE(IsOk(h.Write(off, 64 * KiB)));
+    h.NoteWriteEnd(off + 64 * KiB);
+    ASSERT_EQ(h.ExpectedCommitPoint(), h.window().commit_point()) << "after write at " << off;
+    ASSERT_TRUE(InOrder(h.sink().log(), 0, Delivered(h.sink().log())));
+    ASSERT_LE(Delivered(h.sink().log()), h.window().commit_point());
+  }
+  h.window().Finish();
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, size));
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+  EXPECT_EQ(size, h.window().commit_point());
+}
+
+TEST_F(WindowTest, OrderedWriteBeyondWindowSlidesIt) {
+  Harness h(Ordered());
+  ASSERT_TRUE(IsOk(h.Write(3 * MiB, 4 * KiB)));
+  const uint64_t c = 3 * MiB + 4 * KiB - 1 * MiB;
+  EXPECT_EQ(c, h.window().commit_point());
+  EXPECT_EQ(3 * MiB + 4 * KiB, h.window().high_water());
+  ASSERT_TRUE(h.ReadMatches(0, 4 * MiB));
+  h.window().Finish();
+  ASSERT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
+  // The never-written bytes the slide committed went out as zero extents.
+  for (const Committed& e : h.sink().log())
+    if (e.offset < c) {
+      EXPECT_TRUE(e.zero) << "[" << e.offset << "," << e.end() << ")";
+    }
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+TEST_F(WindowTest, OrderedWriteInsideWindowDoesNotSlide) {
+  Harness h(Ordered());
+  ASSERT_TRUE(IsOk(h.Write(1 * MiB - 4 * KiB, 4 * KiB)));  // ends exactly at C + window
+  EXPECT_EQ(0u, h.window().commit_point());
+  ASSERT_TRUE(IsOk(h.Write(0, 4 * KiB)));
+  EXPECT_EQ(0u, h.window().commit_point());
+  EXPECT_TRUE(h.sink().log().empty())
+      << "committed before the window moved:" << Show(h.sink().log());
+  EXPECT_TRUE(h.ReadMatches(0, 2 * MiB));
+}
+
+TEST_F(WindowTest, OrderedWriteLargerThanWindow) {
+  Harness h(Ordered());
+  ASSERT_TRUE(IsOk(h.Write(256 * KiB + 1, 3 * MiB)));
+  EXPECT_EQ(2 * MiB + 256 * KiB + 1, h.window().commit_point());
+  EXPECT_TRUE(h.ReadMatches(0, 4 * MiB));
+  h.window().Finish();
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+TEST_F(WindowTest, OrderedFlushDeliversEverythingBelowCommitPoint) {
+  // Everything below C has been handed to the bus (architecture.md, Terms),
+  // and a flush makes everything committed durable: after Flush() the
+  // streams must have received exactly [0, C).
+  Harness h(Ordered());
+  ASSERT_TRUE(IsOk(h.Write(0, 2 * MiB)));  // data up to C = 1M
+  h.window().Flush();
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.window().commit_point()));
+  ASSERT_TRUE(IsOk(h.Write(3 * MiB, 4 * KiB)));  // a gap [2M, 2M + 4K) committed as zeros
+  h.window().Flush();
+  EXPECT_EQ(2 * MiB + 4 * KiB, h.window().commit_point());
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.window().commit_point()));
+  ASSERT_TRUE(IsOk(h.Write(6 * MiB, 4 * KiB)));  // the slide ends in a never-written gap
+  h.window().Flush();
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.window().commit_point()));
+}
+
+TEST_F(WindowTest, OrderedLateWriteFailsNamingWindow) {
+  Harness h(Ordered());
+  ASSERT_TRUE(IsOk(h.Write(0, 64 * KiB)));
+  ASSERT_TRUE(IsOk(h.Write(2 * MiB, 4 * KiB)));
+  const uint64_t c = h.window().commit_point();
+  ASSERT_EQ(1 * MiB + 4 * KiB, c);
+  const size_t committed = h.sink().log().size();
+
+  for (uint64_t off : {uint64_t{524288}, uint64_t{4096}, uint64_t{0}}) {
+    SCOPED_TRACE("offset " + std::to_string(off));
+    const Status st = h.Write(off, 4 * KiB);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(EIO, st.err());
+    EXPECT_NE(std::string::npos, st.message().find("window=")) << st.message();
+    EXPECT_NE(std::string::npos, st.message().find(std::to_string(off))) << st.message();
+  }
+  // Nothing changed.
+  EXPECT_EQ(c, h.window().commit_point());
+  EXPECT_EQ(committed, h.sink().log().size());
+  EXPECT_TRUE(h.ReadMatches(0, 3 * MiB));
+  h.window().Finish();
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+TEST_F(WindowTest, OrderedWriteStraddlingCommitPointFails) {
+  Harness h(Ordered());
+  ASSERT_TRUE(IsOk(h.Write(1 * MiB, 1 * MiB + 4 * KiB)));  // C = 1M + 4K, all data
+  const uint64_t c = h.window().commit_point();
+  ASSERT_EQ(1 * MiB + 4 * KiB, c);
+  const Status st = h.Write(c - 4 * KiB, 8 * KiB);
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(EIO, st.err());
+  EXPECT_EQ(c, h.window().commit_point());
+  // Neither half changed: the part behind C nor the part inside the window.
+  EXPECT_TRUE(h.ReadMatches(c - 64 * KiB, 128 * KiB));
+  h.window().Finish();
+  EXPECT_TRUE(h.StreamMatches());
+}
+
+TEST_F(WindowTest, OrderedWriteAtCommitPointIsAccepted) {
+  Harness h(Ordered());
+  ASSERT_TRUE(IsOk(h.Write(2 * MiB, 4 * KiB)));
+  const uint64_t c = h.window().commit_point();
+  EXPECT_TRUE(IsOk(h.Write(c, 4 * KiB)));
+  EXPECT_TRUE(IsOk(h.Write(c + 1, 1)));
+  EXPECT_TRUE(h.ReadMatches(c - 4 * KiB, 16 * KiB));
+  h.window().Finish();
+  EXPECT_TRUE(h.StreamMatches());
+}
+
+TEST_F(WindowTest, OrderedZeroBeyondWindowDoesNotSlide) {
+  Harness h(Ordered());
+  ASSERT_TRUE(IsOk(h.Write(0, 64 * KiB)));
+  EXPECT_TRUE(IsOk(h.Zero(4 * MiB, 1 * MiB)));        // wholly beyond
+  EXPECT_TRUE(IsOk(h.Zero(512 * KiB, 2 * MiB)));      // straddles the window's end
+  EXPECT_TRUE(IsOk(h.Zero(h.config().size - 1, 1)));  // the last byte
+  EXPECT_EQ(0u, h.window().commit_point());
+  EXPECT_TRUE(h.sink().log().empty()) << Show(h.sink().log());
+  EXPECT_TRUE(h.ReadMatches(0, 6 * MiB));
+  h.window().Finish();
+  EXPECT_TRUE(h.StreamMatches());
+}
+
+TEST_F(WindowTest, OrderedZeroInsideWindowErasesData) {
+  Harness h(Ordered());
+  ASSERT_TRUE(IsOk(h.Write(200 * KiB, 200 * KiB)));  // across the first chunk boundary
+  ASSERT_TRUE(IsOk(h.Zero(250 * KiB + 3, 20 * KiB)));
+  EXPECT_TRUE(h.ReadMatches(0, 1 * MiB));
+  ASSERT_TRUE(IsOk(h.Write(260 * KiB, 1)));  // rewrite inside the zeroed part
+  EXPECT_TRUE(h.ReadMatches(0, 1 * MiB));
+  h.window().Finish();
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+TEST_F(WindowTest, OrderedZeroBehindCommitPointOverUnwrittenBytesIsNoOp) {
+  Harness h(Ordered());
+  ASSERT_TRUE(IsOk(h.Write(0, 4 * KiB)));
+  ASSERT_TRUE(IsOk(h.Write(3 * MiB, 4 * KiB)));  // C = 2M + 4K; [4K, C) never written
+  const uint64_t c = h.window().commit_point();
+  EXPECT_TRUE(IsOk(h.Zero(1 * MiB, 64 * KiB)));
+  EXPECT_TRUE(IsOk(h.Zero(4 * KiB, 1 * MiB)));  // starts right after the data
+  EXPECT_EQ(c, h.window().commit_point());
+  EXPECT_TRUE(h.ReadMatches(0, 4 * MiB));
+  h.window().Finish();
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+TEST_F(WindowTest, OrderedZeroStraddlingCommitPointOverUnwrittenBytes) {
+  Harness h(Ordered());
+  ASSERT_TRUE(IsOk(h.Write(3 * MiB, 4 * KiB)));             // C = 2M + 4K, nothing written below 3M
+  ASSERT_TRUE(IsOk(h.Write(2 * MiB + 64 * KiB, 8 * KiB)));  // data inside the window
+  const uint64_t c = h.window().commit_point();
+  EXPECT_TRUE(IsOk(h.Zero(c - 32 * KiB, 128 * KiB)));  // erases the data inside the window
+  EXPECT_EQ(c, h.window().commit_point());
+  EXPECT_TRUE(h.ReadMatches(c - 64 * KiB, 256 * KiB));
+  h.window().Finish();
+  EXPECT_TRUE(h.StreamMatches());
+}
+
+TEST_F(WindowTest, OrderedZeroBehindCommitPointOverDataFails) {
+  Harness h(Ordered());
+  ASSERT_TRUE(IsOk(h.Write(0, 4 * KiB)));
+  ASSERT_TRUE(IsOk(h.Write(3 * MiB, 4 * KiB)));  // C = 2M + 4K
+  const uint64_t c = h.window().commit_point();
+  const size_t committed = h.sink().log().size();
+
+  Status st = h.Zero(0, 4 * KiB);  // exactly the committed data
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(0, st.err());
+  EXPECT_NE(std::string::npos, st.message().find("window=")) << st.message();
+  st = h.Zero(2 * KiB, 1 * MiB);  // partly data, partly never written
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(0, st.err());
+
+  EXPECT_EQ(c, h.window().commit_point());
+  EXPECT_EQ(committed, h.sink().log().size());
+  EXPECT_TRUE(h.ReadMatches(0, 4 * MiB));
+  h.window().Finish();
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+TEST_F(WindowTest, OrderedUnalignedWritesAcrossChunks) {
+  Harness h(Ordered());
+  const uint64_t chunk = h.config().chunk;
+  struct W {
+    uint64_t offset, length;
+  };
+  for (W w : {W{chunk - 1, 2}, W{chunk - 1000, 2000}, W{2 * chunk - 77, chunk + 300}, W{1, 1},
+              W{3 * chunk - 3, 5}, W{chunk / 2 + 1, 2 * chunk}, W{0, 3}}) {
+    ASSERT_TRUE(IsOk(h.Write(w.offset, w.length))) << w.offset << "+" << w.length;
+    ASSERT_TRUE(h.ReadMatches(0, 5 * chunk));
+  }
+  // Slide over them, then rewrite straddling chunk boundaries near the new C.
+  ASSERT_TRUE(IsOk(h.Write(5 * chunk - 11, 22)));  // C = 5 * chunk + 11 - window
+  const uint64_t c = h.window().commit_point();
+  ASSERT_TRUE(IsOk(h.Write(c, 17)));
+  ASSERT_TRUE(IsOk(h.Write(4 * chunk - 9, 18)));
+  EXPECT_TRUE(h.ReadMatches(0, 6 * chunk));
+  h.window().Finish();
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+TEST_F(WindowTest, OrderedWriteAtEndOfOddSizedExport) {
+  const uint64_t size = 3 * MiB + 12345;  // not a multiple of the chunk
+  Harness h(Ordered(size));
+  ASSERT_TRUE(IsOk(h.Write(size - 1000, 1000)));
+  EXPECT_EQ(size - 1 * MiB, h.window().commit_point());
+  ASSERT_TRUE(IsOk(h.Write(size - 1, 1)));
+  ASSERT_TRUE(IsOk(h.Write(3 * MiB - 2 * KiB, 4 * KiB)));  // into the last, short chunk
+  EXPECT_TRUE(h.ReadMatches(size - 1 * MiB, 1 * MiB));
+  h.window().Finish();
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, size));
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+TEST_F(WindowTest, OrderedFinishOfUntouchedExportStreamsZeros) {
+  const uint64_t size = 2 * MiB + 1;
+  Harness h(Ordered(size));
+  h.window().Finish();
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, size));
+  EXPECT_EQ(0u, h.sink().DataExtents());
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+// Random writes (at most max_len bytes), zeroes and reads that are never
+// late: their offsets stay at or above max(0, high water - window).
+void RunOrderedRandom(const WindowConfig& config, uint32_t seed, uint64_t max_len) {
+  std::mt19937 rng(seed);
+  Harness h(config);
+  const uint64_t size = config.size;
+  const uint64_t window = config.window;
+  for (int op = 0; op < 300; op++) {
+    SCOPED_TRACE("op " + std::to_string(op));
+    const uint64_t lo = h.ExpectedCommitPoint();
+    const int kind = rng() % 100;
+    if (kind < 50) {
+      // Mostly near the high water mark; now and then far ahead.
+      const uint64_t hi = (rng() % 10 == 0) ? size : std::min(size, h.high_water() + window / 2);
+      const uint64_t off = RandomOffset(rng, lo, std::max(hi, lo + 1));
+      const uint64_t len = std::min({RandomLength(rng), max_len, size - off});
+      ASSERT_TRUE(IsOk(h.Write(off, len))) << "write " << off << "+" << len;
+      h.NoteWriteEnd(off + len);
+    } else if (kind < 65) {
+      const uint64_t off = RandomOffset(rng, lo, size);
+      const uint64_t len = std::min<uint64_t>(1 + rng() % (512 * KiB), size - off);
+      ASSERT_TRUE(IsOk(h.Zero(off, len))) << "zero " << off << "+" << len;
+    } else if (kind < 95) {
+      const uint64_t off = rng() % size;
+      const uint64_t len = std::min<uint64_t>(1 + rng() % (256 * KiB), size - off);
+      ASSERT_TRUE(h.ReadMatches(off, len)) << "read " << off << "+" << len;
+    } else {
+      h.window().Flush();
+    }
+    ASSERT_EQ(h.ExpectedCommitPoint(), h.window().commit_point());
+    ASSERT_TRUE(InOrder(h.sink().log(), 0, Delivered(h.sink().log())));
+    ASSERT_LE(Delivered(h.sink().log()), h.window().commit_point());
+  }
+  h.window().Finish();
+  ASSERT_TRUE(InOrder(h.sink().log(), 0, size));
+  ASSERT_TRUE(h.StreamMatches());
+  ASSERT_TRUE(h.DestinationMatches());
+  ASSERT_LE(h.pool().peak_in_use(), Window::MaxChunks(config));
+  // Finished: the window holds nothing any more.
+  EXPECT_EQ(0u, h.window().open_chunks());
+  EXPECT_EQ(0u, h.pool().in_use());
+}
+
+TEST_F(WindowTest, OrderedRandomMatchesReference) {
+  for (uint32_t seed = 1; seed <= 20; seed++) {
+    SCOPED_TRACE("seed=" + std::to_string(seed));
+    RunOrderedRandom(Ordered(8 * MiB, 1 * MiB, 256 * KiB), seed, 256 * KiB);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// window= smaller than bucket= (say window=4M with the default 16M bucket):
+// the window is then a part of one chunk.
+TEST_F(WindowTest, OrderedWindowSmallerThanChunk) {
+  for (uint32_t seed = 1; seed <= 10; seed++) {
+    SCOPED_TRACE("seed=" + std::to_string(seed));
+    RunOrderedRandom(Ordered(4 * MiB, 64 * KiB, 256 * KiB), seed, 64 * KiB);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST_F(WindowTest, OrderedWindowSmallerThanChunkLongWrite) {
+  Harness h(Ordered(4 * MiB, 64 * KiB, 256 * KiB));
+  ASSERT_TRUE(IsOk(h.Write(100 * KiB + 3, 1 * MiB)));  // 16 windows long, over 5 chunks
+  EXPECT_TRUE(h.ReadMatches(0, 2 * MiB));
+  const uint64_t c = h.window().commit_point();
+  EXPECT_LE(c, 100 * KiB + 3 + 1 * MiB - 64 * KiB);
+  EXPECT_TRUE(IsOk(h.Write(c, 1)));
+  h.window().Finish();
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_LE(h.pool().peak_in_use(), Window::MaxChunks(h.config()));
+}
+
+TEST_F(WindowTest, OrderedPoolBound) {
+  Harness h(Ordered());
+  const uint64_t size = h.config().size;
+  std::mt19937 rng(7);
+  // Unaligned writes scattered over the whole window as it slides over the
+  // whole export: every chunk of the window gets opened.
+  for (uint64_t front = 0; front < size;) {
+    const uint64_t lo = h.ExpectedCommitPoint();
+    const uint64_t off = RandomOffset(rng, lo, std::min(size, lo + h.config().window));
+    const uint64_t len = std::min<uint64_t>(1 + rng() % (8 * KiB), size - off);
+    ASSERT_TRUE(IsOk(h.Write(off, len)));
+    h.NoteWriteEnd(off + len);
+    if (rng() % 4 == 0) {
+      front = std::max(front, h.ExpectedCommitPoint());
+      const uint64_t len2 = std::min<uint64_t>(96 * KiB + 5, size - front);
+      ASSERT_TRUE(IsOk(h.Write(front, len2)));
+      h.NoteWriteEnd(front + len2);
+      front += len2;
+    }
+    ASSERT_LE(h.pool().in_use(), Window::MaxChunks(h.config()));
+  }
+  h.window().Finish();
+  EXPECT_LE(h.pool().peak_in_use(), Window::MaxChunks(h.config()));
+  EXPECT_TRUE(h.StreamMatches());
+}
+
+// ---------------------------------------------------------------- unordered mode
+
+TEST_F(WindowTest, UnorderedRandomMatchesReferenceOnReusedDevice) {
+  for (uint32_t seed = 1; seed <= 20; seed++) {
+    SCOPED_TRACE("seed=" + std::to_string(seed));
+    std::mt19937 rng(seed);
+    Harness h(Unordered());
+    const uint64_t size = h.config().size;
+    uint64_t next = 0;  // where a sequential run would continue
+    for (int op = 0; op < 300; op++) {
+      SCOPED_TRACE("op " + std::to_string(op));
+      const int kind = rng() % 100;
+      if (kind < 50) {
+        // A third continue a sequential run (to fill chunks); the rest go
+        // anywhere, behind earlier writes too: nothing is late here.
+        const uint64_t off = (rng() % 3 == 0 && next < size) ? next : RandomOffset(rng, 0, size);
+        const uint64_t len = std::min(RandomLength(rng), size - off);
+        ASSERT_TRUE(IsOk(h.Write(off, len))) << "write " << off << "+" << len;
+        next = off + len;
+      } else if (kind < 62) {
+        const uint64_t off = RandomOffset(rng, 0, size);
+        const uint64_t len = std::min<uint64_t>(1 + rng() % (512 * KiB), size - off);
+        ASSERT_TRUE(IsOk(h.Zero(off, len))) << "zero " << off << "+" << len;
+      } else if (kind < 94) {
+        const uint64_t off = rng() % size;
+        const uint64_t len = std::min<uint64_t>(1 + rng() % (256 * KiB), size - off);
+        ASSERT_TRUE(h.ReadMatches(off, len)) << "read " << off << "+" << len;
+      } else {
+        h.window().Flush();
+        ASSERT_TRUE(h.WrittenBytesOnDestination());
+      }
+      ASSERT_LE(h.window().open_chunks(), h.config().max_open_chunks);
+    }
+    h.window().Finish();
+    ASSERT_TRUE(h.DestinationMatches());
+    ASSERT_LE(h.pool().peak_in_use(), Window::MaxChunks(h.config()));
+  }
+}
+
+TEST_F(WindowTest, UnorderedFinishZeroesNeverWrittenBytesOfReusedDevice) {
+  Harness h(Unordered(4 * MiB + 100));
+  ASSERT_TRUE(IsOk(h.Write(1 * MiB + 5, 10)));
+  ASSERT_TRUE(IsOk(h.Write(4 * MiB + 90, 10)));
+  h.window().Finish();
+  // The destination started as kGarbage everywhere.
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+TEST_F(WindowTest, UnorderedCoalescesSmallWritesIntoOneExtent) {
+  Harness h(Unordered());
+  const uint64_t chunk = h.config().chunk;
+  ASSERT_EQ(64u, chunk / (4 * KiB));
+  for (uint64_t i = 0; i < 64; i++) ASSERT_TRUE(IsOk(h.Write(chunk + i * 4 * KiB, 4 * KiB)));
+  // A full chunk is committed at once, as one extent, without a flush.
+  ASSERT_EQ(1u, h.sink().DataExtents()) << Show(h.sink().log());
+  const Committed e = h.sink().DataLog().at(0);
+  EXPECT_EQ(chunk, e.offset);
+  EXPECT_EQ(chunk, e.length);
+  EXPECT_EQ(0u, h.window().open_chunks());
+  h.window().Finish();
+  EXPECT_EQ(1u, h.sink().DataExtents()) << Show(h.sink().log());
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+TEST_F(WindowTest, UnorderedCoalescesOutOfOrderWritesWithinChunk) {
+  Harness h(Unordered());
+  const uint64_t chunk = h.config().chunk;
+  // The 4 KiB pages of chunk 2, in a scrambled order.
+  std::vector<uint64_t> pages(64);
+  for (uint64_t i = 0; i < 64; i++) pages[i] = i;
+  std::shuffle(pages.begin(), pages.end(), std::mt19937(3));
+  for (uint64_t p : pages) ASSERT_TRUE(IsOk(h.Write(2 * chunk + p * 4 * KiB, 4 * KiB)));
+  ASSERT_EQ(1u, h.sink().DataExtents()) << Show(h.sink().log());
+  EXPECT_EQ(2 * chunk, h.sink().DataLog().at(0).offset);
+  EXPECT_EQ(chunk, h.sink().DataLog().at(0).length);
+}
+
+TEST_F(WindowTest, UnorderedEvictsLeastRecentlyUsedChunk) {
+  Harness h(Unordered(8 * MiB, 256 * KiB, 4));
+  const uint64_t chunk = h.config().chunk;
+  for (uint64_t i = 0; i < 4; i++) ASSERT_TRUE(IsOk(h.Write(i * chunk, 4 * KiB)));
+  EXPECT_EQ(4u, h.window().open_chunks());
+  EXPECT_TRUE(h.sink().log().empty());
+  ASSERT_TRUE(IsOk(h.Write(0 * chunk + 8 * KiB, 4 * KiB)));  // chunk 0 is used again
+  ASSERT_TRUE(IsOk(h.Write(4 * chunk, 4 * KiB)));            // needs room: chunk 1 goes
+  EXPECT_EQ(4u, h.window().open_chunks());
+  ASSERT_EQ(1u, h.sink().DataExtents()) << Show(h.sink().log());
+  for (const Committed& e : h.sink().log()) {
+    EXPECT_GE(e.offset, 1 * chunk) << Show(h.sink().log());
+    EXPECT_LE(e.end(), 2 * chunk) << Show(h.sink().log());
+    if (!e.zero) {
+      EXPECT_EQ(1 * chunk, e.offset);
+      EXPECT_EQ(4 * KiB, e.length);
+    }
+  }
+  EXPECT_TRUE(h.ReadMatches(0, 5 * chunk));
+}
+
+TEST_F(WindowTest, UnorderedFlushCommitsOpenChunks) {
+  Harness h(Unordered());
+  ASSERT_TRUE(IsOk(h.Write(10 * KiB, 7)));
+  ASSERT_TRUE(IsOk(h.Write(3 * MiB + 1, 300 * KiB)));  // two chunks
+  ASSERT_TRUE(IsOk(h.Write(7 * MiB, 4 * KiB)));
+  EXPECT_TRUE(h.sink().log().empty());
+  h.window().Flush();
+  EXPECT_EQ(0u, h.window().open_chunks());
+  EXPECT_EQ(0u, h.pool().in_use()) << "the sink keeps nothing; the window should hold nothing";
+  EXPECT_TRUE(h.WrittenBytesOnDestination());
+  EXPECT_TRUE(h.ReadMatches(0, h.config().size));
+}
+
+TEST_F(WindowTest, UnorderedReadOfFlushedDataUsesBacking) {
+  Harness h(Unordered());
+  ASSERT_TRUE(IsOk(h.Write(8 * KiB, 4 * KiB)));
+  h.window().Flush();
+  std::vector<ByteRange> backing;
+  const auto got = h.Read(0, 64 * KiB, &backing);
+  // Exactly the committed data comes from the destination; the rest is
+  // known zeros.
+  std::sort(backing.begin(), backing.end(),
+            [](const ByteRange& a, const ByteRange& b) { return a.start < b.start; });
+  uint64_t covered = 0;
+  for (const ByteRange& r : backing) {
+    EXPECT_GE(r.start, 8 * KiB);
+    EXPECT_LE(r.end, 12 * KiB);
+    covered += r.end - r.start;
+  }
+  EXPECT_EQ(4 * KiB, covered);
+  EXPECT_TRUE(
+      SameBytes(std::vector<uint8_t>(h.ref().begin(), h.ref().begin() + 64 * KiB), got, 0, "read"));
+}
+
+TEST_F(WindowTest, UnorderedZeroOverNeverWrittenBytesCommitsNothing) {
+  Harness h(Unordered());
+  ASSERT_TRUE(IsOk(h.Zero(0, 2 * MiB)));
+  h.window().Flush();
+  EXPECT_TRUE(h.sink().log().empty()) << Show(h.sink().log());
+  EXPECT_TRUE(h.ReadMatches(0, 3 * MiB));
+  h.window().Finish();
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+TEST_F(WindowTest, UnorderedZeroOverCommittedDataReachesDestination) {
+  Harness h(Unordered());
+  ASSERT_TRUE(IsOk(h.Write(0, 256 * KiB)));  // a full chunk: committed
+  ASSERT_TRUE(IsOk(h.Write(1 * MiB, 8 * KiB)));
+  h.window().Flush();
+  ASSERT_TRUE(IsOk(h.Zero(8 * KiB + 1, 4 * KiB)));
+  ASSERT_TRUE(IsOk(h.Zero(1 * MiB, 1 * MiB)));
+  EXPECT_TRUE(h.ReadMatches(0, 3 * MiB));
+  h.window().Flush();
+  EXPECT_TRUE(h.ReadMatches(0, 3 * MiB));
+  for (uint64_t i = 8 * KiB + 1; i < 12 * KiB + 1; i++)
+    ASSERT_EQ(0, h.sink().dest()[i]) << "offset " << i << " still holds the old data after flush";
+  for (uint64_t i = 1 * MiB; i < 1 * MiB + 8 * KiB; i++)
+    ASSERT_EQ(0, h.sink().dest()[i]) << "offset " << i << " still holds the old data after flush";
+  h.window().Finish();
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+TEST_F(WindowTest, UnorderedWriteAtEndOfOddSizedExport) {
+  const uint64_t size = 3 * MiB + 12345;
+  Harness h(Unordered(size));
+  ASSERT_TRUE(IsOk(h.Write(size - 1000, 1000)));
+  ASSERT_TRUE(IsOk(h.Write(3 * MiB - 2 * KiB, 4 * KiB)));  // into the last, short chunk
+  ASSERT_TRUE(IsOk(h.Write(size - 1, 1)));
+  EXPECT_TRUE(h.ReadMatches(size - 1 * MiB, 1 * MiB));
+  h.window().Flush();
+  EXPECT_TRUE(h.ReadMatches(size - 1 * MiB, 1 * MiB));
+  // Fill the whole last (short) chunk: full, so committed at once.
+  const uint64_t last = size / h.config().chunk * h.config().chunk;
+  ASSERT_TRUE(IsOk(h.Write(last, size - last)));
+  h.window().Finish();
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+TEST_F(WindowTest, UnorderedPoolBound) {
+  Harness h(Unordered(8 * MiB, 256 * KiB, 4));
+  std::mt19937 rng(11);
+  // Small writes to many chunks in random order: eviction all the time.
+  for (int i = 0; i < 500; i++) {
+    const uint64_t off = rng() % (h.config().size - 8 * KiB);
+    ASSERT_TRUE(IsOk(h.Write(off, 1 + rng() % (8 * KiB))));
+    ASSERT_LE(h.pool().in_use(), Window::MaxChunks(h.config()));
+  }
+  h.window().Finish();
+  EXPECT_LE(h.pool().peak_in_use(), Window::MaxChunks(h.config()));
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+// ---------------------------------------------------------------- both modes
+
+// A destination writes from the extent's buffer some time after the commit;
+// the window must not change the bytes of a committed extent in the meantime
+// (by rewriting the chunk, or by reusing its buffer).
+TEST_F(WindowTest, CommittedBytesNeverChange) {
+  constexpr size_t kKeep = 6;
+  for (bool ordered : {true, false}) {
+    for (uint32_t seed = 1; seed <= 5; seed++) {
+      SCOPED_TRACE(std::string(ordered ? "ordered" : "unordered") +
+                   " seed=" + std::to_string(seed));
+      std::mt19937 rng(seed);
+      Harness h(ordered ? Ordered() : Unordered(), kKeep + 2);
+      h.sink().KeepExtents(kKeep);
+      const uint64_t size = h.config().size;
+      for (int op = 0; op < 300; op++) {
+        const uint64_t lo = ordered ? h.ExpectedCommitPoint() : 0;
+        const uint64_t hi = std::min(size, h.high_water() + h.config().window / 2);
+        const uint64_t off = RandomOffset(rng, lo, std::max(hi, lo + 1));
+        const uint64_t len = std::min(RandomLength(rng), size - off);
+        if (rng() % 5 == 0) {
+          ASSERT_TRUE(IsOk(h.Zero(off, len)));
+        } else {
+          ASSERT_TRUE(IsOk(h.Write(off, len)));
+          h.NoteWriteEnd(off + len);
+        }
+        if (rng() % 20 == 0) h.window().Flush();
+        if (HasFailure()) return;
+      }
+      h.window().Finish();
+      h.sink().ReleaseKept();
+      ASSERT_TRUE(h.DestinationMatches());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace fanout
