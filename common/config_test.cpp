@@ -234,5 +234,52 @@ TEST(ConfigTest, HelpListsTheKeys) {
     EXPECT_NE(std::string::npos, h.find(key)) << "--help does not mention " << key;
 }
 
+TEST(ConfigTest, FailurePolicyDefaults) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(p.Complete()));
+  EXPECT_EQ(Config::OnError::kContinue, p.config().on_error);
+  EXPECT_EQ(1u, p.config().quorum);
+  EXPECT_EQ("", p.config().status_file);
+  EXPECT_FALSE(p.config().progress);
+}
+
+TEST(ConfigTest, FailurePolicyAndReporting) {
+  ConfigParser p = NewParser();
+  for (const char* d : {"a.img", "b.img", "c.img"}) ASSERT_TRUE(IsOk(p.Set("dest", d)));
+  ASSERT_TRUE(IsOk(p.Set("on-error", "fail")));
+  ASSERT_TRUE(IsOk(p.Set("quorum", "3")));
+  ASSERT_TRUE(IsOk(p.Set("status", "s.json")));
+  ASSERT_TRUE(IsOk(p.Set("progress", "true")));
+  ASSERT_TRUE(IsOk(p.Complete()));
+  EXPECT_EQ(Config::OnError::kFail, p.config().on_error);
+  EXPECT_EQ(3u, p.config().quorum);
+  EXPECT_EQ("s.json", p.config().status_file);
+  EXPECT_TRUE(p.config().progress);
+}
+
+TEST(ConfigTest, BadFailurePolicyValuesNameTheParameter) {
+  EXPECT_TRUE(FailsNaming(SetAndComplete("on-error", "ignore"), "on-error"));
+  EXPECT_TRUE(FailsNaming(SetAndComplete("quorum", "0"), "quorum"));
+  EXPECT_TRUE(FailsNaming(SetAndComplete("quorum", "x"), "quorum"));
+  EXPECT_TRUE(FailsNaming(SetAndComplete("quorum", "-1"), "quorum"));
+  EXPECT_TRUE(FailsNaming(SetAndComplete("progress", "maybe"), "progress"));
+  EXPECT_TRUE(FailsNaming(SetAndComplete("status", ""), "status"));
+}
+
+TEST(ConfigTest, QuorumAboveDestinationCountIsRefused) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(p.Set("cmd", "cat >/dev/null")));
+  ASSERT_TRUE(IsOk(p.Set("quorum", "3")));
+  EXPECT_TRUE(FailsNaming(p.Complete(), "quorum"));
+}
+
+TEST(ConfigTest, InjectedBoolParserIsUsed) {
+  ConfigParser p(ParseSize, [](const char* v) { return std::string(v) == "oui" ? 1 : -1; });
+  ASSERT_TRUE(IsOk(p.Set("progress", "oui")));
+  EXPECT_TRUE(p.config().progress);
+}
+
 }  // namespace
 }  // namespace fanout

@@ -121,6 +121,17 @@ class RecordingSink : public CommitSink {
                     << dest_.size();
       return;
     }
+    if (e.late) {
+      // A late extent: seekable destinations take it, streams fail on it,
+      // so it goes to the destination model only, and to its own log.
+      if (e.is_zero())
+        std::memset(dest_.data() + e.offset, 0, e.length);
+      else
+        std::memcpy(dest_.data() + e.offset, e.bytes(), e.length);
+      late_log_.push_back(Committed{e.offset, e.length, e.is_zero()});
+      late_reasons_.push_back(*e.late);
+      return;
+    }
     if (e.is_zero()) {
       std::memset(dest_.data() + e.offset, 0, e.length);
       if (record_stream_) stream_.insert(stream_.end(), e.length, 0);
@@ -152,6 +163,8 @@ class RecordingSink : public CommitSink {
   std::vector<uint8_t>& dest() { return dest_; }
   const std::vector<uint8_t>& stream() const { return stream_; }
   const std::vector<Committed>& log() const { return log_; }
+  const std::vector<Committed>& late_log() const { return late_log_; }
+  const std::vector<std::string>& late_reasons() const { return late_reasons_; }
   std::vector<Committed> DataLog() const {
     std::vector<Committed> out;
     std::copy_if(log_.begin(), log_.end(), std::back_inserter(out),
@@ -175,6 +188,8 @@ class RecordingSink : public CommitSink {
   const bool record_stream_;
   std::vector<uint8_t> stream_;
   std::vector<Committed> log_;
+  std::vector<Committed> late_log_;
+  std::vector<std::string> late_reasons_;
   size_t keep_ = 0;
   std::deque<Held> held_;
 };
@@ -249,7 +264,7 @@ class Harness {
 
   // Writes fresh bytes (a new slice of a random pattern each time); on
   // success, applies them to the reference too.
-  Status Write(uint64_t offset, uint64_t length) {
+  Status Write(uint64_t offset, uint64_t length, bool* late = nullptr) {
     // A slice of a random pattern, starting somewhere new each time.
     const std::vector<uint8_t>& pattern = Pattern();
     stamp_++;
@@ -260,7 +275,7 @@ class Harness {
       std::memcpy(data.data() + done, pattern.data() + from, n);
       done += n;
     }
-    Status st = window_.Write(data.data(), length, offset);
+    Status st = window_.Write(data.data(), length, offset, late);
     if (st.ok()) {
       std::memcpy(ref_.data() + offset, data.data(), length);
       std::memset(written_.data() + offset, 1, length);
@@ -269,8 +284,8 @@ class Harness {
     return st;
   }
 
-  Status Zero(uint64_t offset, uint64_t length) {
-    Status st = window_.Zero(length, offset);
+  Status Zero(uint64_t offset, uint64_t length, bool* late = nullptr) {
+    Status st = window_.Zero(length, offset, late);
     if (st.ok()) {
       std::memset(ref_.data() + offset, 0, length);
       std::memset(written_.data() + offset, 0, length);
@@ -523,7 +538,7 @@ TEST_F(WindowTest, OrderedFlushDeliversEverythingBelowCommitPoint) {
   EXPECT_TRUE(InOrder(h.sink().log(), 0, h.window().commit_point()));
 }
 
-TEST_F(WindowTest, OrderedLateWriteFailsNamingWindow) {
+TEST_F(WindowTest, OrderedLateWriteGoesOutLateNamingWindow) {
   Harness h(Ordered());
   ASSERT_TRUE(IsOk(h.Write(0, 64 * KiB)));
   ASSERT_TRUE(IsOk(h.Write(2 * MiB, 4 * KiB)));
@@ -531,36 +546,69 @@ TEST_F(WindowTest, OrderedLateWriteFailsNamingWindow) {
   ASSERT_EQ(1 * MiB + 4 * KiB, c);
   const size_t committed = h.sink().log().size();
 
-  for (uint64_t off : {uint64_t{524288}, uint64_t{4096}, uint64_t{0}}) {
+  const uint64_t offsets[] = {524288, 4096, 0};
+  for (uint64_t off : offsets) {
     SCOPED_TRACE("offset " + std::to_string(off));
-    const Status st = h.Write(off, 4 * KiB);
-    ASSERT_FALSE(st.ok());
-    EXPECT_EQ(EIO, st.err());
-    EXPECT_NE(std::string::npos, st.message().find("window=")) << st.message();
-    EXPECT_NE(std::string::npos, st.message().find(std::to_string(off))) << st.message();
+    bool late = false;
+    ASSERT_TRUE(IsOk(h.Write(off, 4 * KiB, &late)));
+    EXPECT_TRUE(late);
   }
-  // Nothing changed.
+  // Each went out at once as a late extent naming its offset and the window
+  // that would have taken it; the in-order stream did not move.
+  ASSERT_EQ(3u, h.sink().late_log().size()) << Show(h.sink().late_log());
+  for (size_t i = 0; i < 3; i++) {
+    EXPECT_EQ(offsets[i], h.sink().late_log()[i].offset);
+    EXPECT_FALSE(h.sink().late_log()[i].zero);
+    const std::string& why = h.sink().late_reasons()[i];
+    EXPECT_NE(std::string::npos, why.find("window=")) << why;
+    EXPECT_NE(std::string::npos, why.find(std::to_string(offsets[i]))) << why;
+    EXPECT_NE(std::string::npos, why.find(std::to_string(c))) << why;
+  }
   EXPECT_EQ(c, h.window().commit_point());
   EXPECT_EQ(committed, h.sink().log().size());
+  // Reads see the late bytes (from the seekable destination).
   EXPECT_TRUE(h.ReadMatches(0, 3 * MiB));
   h.window().Finish();
-  EXPECT_TRUE(h.StreamMatches());
   EXPECT_TRUE(h.DestinationMatches());
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
 }
 
-TEST_F(WindowTest, OrderedWriteStraddlingCommitPointFails) {
+TEST_F(WindowTest, OrderedWriteStraddlingCommitPointSplits) {
   Harness h(Ordered());
   ASSERT_TRUE(IsOk(h.Write(1 * MiB, 1 * MiB + 4 * KiB)));  // C = 1M + 4K, all data
   const uint64_t c = h.window().commit_point();
   ASSERT_EQ(1 * MiB + 4 * KiB, c);
-  const Status st = h.Write(c - 4 * KiB, 8 * KiB);
-  EXPECT_FALSE(st.ok());
-  EXPECT_EQ(EIO, st.err());
+  bool late = false;
+  ASSERT_TRUE(IsOk(h.Write(c - 4 * KiB, 8 * KiB, &late)));
+  EXPECT_TRUE(late);
   EXPECT_EQ(c, h.window().commit_point());
-  // Neither half changed: the part behind C nor the part inside the window.
+  // The part behind C went out late; the part from C on is in the window.
+  ASSERT_EQ(1u, h.sink().late_log().size());
+  EXPECT_EQ(c - 4 * KiB, h.sink().late_log()[0].offset);
+  EXPECT_EQ(4 * KiB, h.sink().late_log()[0].length);
   EXPECT_TRUE(h.ReadMatches(c - 64 * KiB, 128 * KiB));
   h.window().Finish();
-  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
+}
+
+TEST_F(WindowTest, OrderedLateWriteLargerThanAChunkUsesSeveralBuffers) {
+  Harness h(Ordered());
+  const uint64_t chunk = h.config().chunk;
+  ASSERT_TRUE(IsOk(h.Write(0, 4 * chunk)));
+  ASSERT_TRUE(IsOk(h.Write(6 * MiB, 4 * KiB)));  // C moves far past the first write
+  bool late = false;
+  ASSERT_TRUE(IsOk(h.Write(1000, 3 * chunk, &late)));
+  EXPECT_TRUE(late);
+  uint64_t total = 0;
+  for (const Committed& e : h.sink().late_log()) {
+    EXPECT_LE(e.length, chunk);
+    total += e.length;
+  }
+  EXPECT_EQ(3 * chunk, total);
+  EXPECT_TRUE(h.ReadMatches(0, 8 * MiB));
+  h.window().Finish();
+  EXPECT_TRUE(h.DestinationMatches());
 }
 
 TEST_F(WindowTest, OrderedWriteAtCommitPointIsAccepted) {
@@ -626,27 +674,35 @@ TEST_F(WindowTest, OrderedZeroStraddlingCommitPointOverUnwrittenBytes) {
   EXPECT_TRUE(h.StreamMatches());
 }
 
-TEST_F(WindowTest, OrderedZeroBehindCommitPointOverDataFails) {
+TEST_F(WindowTest, OrderedZeroBehindCommitPointOverDataGoesOutLate) {
   Harness h(Ordered());
   ASSERT_TRUE(IsOk(h.Write(0, 4 * KiB)));
   ASSERT_TRUE(IsOk(h.Write(3 * MiB, 4 * KiB)));  // C = 2M + 4K
   const uint64_t c = h.window().commit_point();
   const size_t committed = h.sink().log().size();
 
-  Status st = h.Zero(0, 4 * KiB);  // exactly the committed data
-  EXPECT_FALSE(st.ok());
-  EXPECT_NE(0, st.err());
-  EXPECT_NE(std::string::npos, st.message().find("window=")) << st.message();
-  st = h.Zero(2 * KiB, 1 * MiB);  // partly data, partly never written
-  EXPECT_FALSE(st.ok());
-  EXPECT_NE(0, st.err());
+  bool late = false;
+  ASSERT_TRUE(IsOk(h.Zero(2 * KiB, 1 * MiB, &late)));  // partly data, partly never written
+  EXPECT_TRUE(late);
+  // Only the committed data needed zeroing: [2K, 4K).
+  ASSERT_EQ(1u, h.sink().late_log().size()) << Show(h.sink().late_log());
+  EXPECT_TRUE(h.sink().late_log()[0].zero);
+  EXPECT_EQ(2 * KiB, h.sink().late_log()[0].offset);
+  EXPECT_EQ(2 * KiB, h.sink().late_log()[0].length);
+  EXPECT_NE(std::string::npos, h.sink().late_reasons()[0].find("window="));
+
+  // Zeroing it again changes nothing: no longer data, so not late.
+  late = false;
+  ASSERT_TRUE(IsOk(h.Zero(2 * KiB, 2 * KiB, &late)));
+  EXPECT_FALSE(late);
+  EXPECT_EQ(1u, h.sink().late_log().size());
 
   EXPECT_EQ(c, h.window().commit_point());
   EXPECT_EQ(committed, h.sink().log().size());
   EXPECT_TRUE(h.ReadMatches(0, 4 * MiB));
   h.window().Finish();
-  EXPECT_TRUE(h.StreamMatches());
   EXPECT_TRUE(h.DestinationMatches());
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
 }
 
 TEST_F(WindowTest, OrderedUnalignedWritesAcrossChunks) {
