@@ -20,6 +20,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_watchdog.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -44,46 +46,14 @@
 namespace fanout {
 namespace {
 
+using namespace testing_support;
+
 constexpr uint64_t KiB = 1024;
 constexpr uint64_t MiB = 1024 * KiB;
 
 // What a destination that was never written holds: not zeros.
 constexpr uint8_t kGarbage = 0xAA;
 
-// Aborts the binary if a test hangs (a window blocked for ever in
-// BufferPool::Acquire, say), so it fails `make check` instead of blocking it.
-class Watchdog {
- public:
-  explicit Watchdog(std::chrono::seconds limit)
-      : name_(CurrentTestName()), thread_([this, limit] {
-          std::unique_lock<std::mutex> lock(mu_);
-          if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
-            std::fprintf(stderr, "%s hung for %llds; aborting\n", name_.c_str(),
-                         static_cast<long long>(limit.count()));
-            std::abort();
-          }
-        }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_one();
-    thread_.join();
-  }
-
- private:
-  static std::string CurrentTestName() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    return info ? std::string(info->test_suite_name()) + "." + info->name() : "test";
-  }
-
-  const std::string name_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
 
 // One extent as the sink saw it.
 struct Committed {
