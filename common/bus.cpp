@@ -80,6 +80,11 @@ void Bus::TrimLocked() {
   }
 }
 
+bool Bus::HasPending(ConsumerId id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return consumers_[id].attached && consumers_[id].fetched + 1 < next_seq_;
+}
+
 uint64_t Bus::last_published() const {
   std::lock_guard<std::mutex> lock(mu_);
   return next_seq_ - 1;

@@ -57,6 +57,8 @@ class Bus {
   // consumer.  REQUIRES: seq was fetched by it; calls are in order.
   void Applied(ConsumerId id, uint64_t seq);
 
+  // True if extents wait for this consumer to fetch them.
+  bool HasPending(ConsumerId id) const;
   // The sequence number of the newest published extent (0: none).
   uint64_t last_published() const;
   // Blocks until every attached consumer has applied through seq (or

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <ctime>
 
 namespace fanout {
 
@@ -17,21 +16,13 @@ StreamDestination::~StreamDestination() {
 
 Status StreamDestination::Start() {
   if (path_.empty()) return Status::OK();
-  // A blocking open would wait for a reader forever, and a writer stuck in
-  // it could never be told the stream had ended.  So poll: a non-blocking
-  // open of a FIFO with no reader fails with ENXIO at once; try again every
-  // 50 ms (no busy loop) until a reader comes or the engine gives up.
-  for (;;) {
+  // A non-blocking open of a FIFO with no reader fails at once with ENXIO.
+  do {
     fd_ = open(path_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd_ >= 0) break;
-    if (errno == EINTR) continue;
-    if (errno != ENXIO) return Status::FromErrno(name() + ": open for writing");
-    if (give_up_)
-      return Status::IOError(EPIPE, name() + ": no reader opened the FIFO before the end of the "
-                                             "stream");
-    struct timespec ts = {0, 50 * 1000 * 1000};
-    nanosleep(&ts, nullptr);
-  }
+  } while (fd_ == -1 && errno == EINTR);
+  if (fd_ == -1 && errno == ENXIO)
+    return Status::IOError(EAGAIN, name() + ": no reader has opened the FIFO");
+  if (fd_ == -1) return Status::FromErrno(name() + ": open for writing");
   // Writes block from here on: back-pressure from a slow reader.
   const int flags = fcntl(fd_, F_GETFL);
   if (flags == -1 || fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK) == -1)

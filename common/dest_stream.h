@@ -4,8 +4,6 @@
 #ifndef FANOUT_DEST_STREAM_H
 #define FANOUT_DEST_STREAM_H
 
-#include <atomic>
-
 #include "destination.h"
 
 namespace fanout {
@@ -20,10 +18,10 @@ class StreamDestination : public Destination {
   bool seekable() const override { return false; }
 
   Status Prepare(uint64_t) override { return Status::OK(); }
-  // Opens the FIFO.  This waits until a reader opens the other end, which
-  // is why it happens in the writer's thread and not at configuration.
+  // Opens the FIFO, or fails with EAGAIN while no reader has opened the
+  // other end.  (A blocking open could wait for ever, deaf to the end of
+  // the stream; the writer decides how long to wait.)
   Status Start() override;
-  void GiveUpWaiting() override { give_up_ = true; }
   // REQUIRES: offset == position() (the window guarantees it).
   Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) override;
   Status Zero(uint64_t length, uint64_t offset) override;
@@ -47,7 +45,6 @@ class StreamDestination : public Destination {
 
  private:
   const std::string path_;
-  std::atomic<bool> give_up_{false};
 };
 
 }  // namespace fanout

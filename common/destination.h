@@ -9,8 +9,9 @@
 //   Prepare(size)          config time, once the export size is known: size
 //                          the file, check the device is large enough.
 //   Start()                the destination's writer thread, before the first
-//                          extent: open a FIFO (waits for a reader, until
-//                          GiveUpWaiting()), start a command.
+//                          extent: start a command, open a FIFO.  Never
+//                          blocks: EAGAIN means "not yet" (a FIFO with no
+//                          reader), and the writer calls it again.
 //   Write() / Zero()       the writer thread only, in bus order.  Streams
 //                          require offset == the bytes written so far.
 //   Sync()                 any thread (flush), concurrently with the writer.
@@ -54,9 +55,6 @@ class Destination {
   virtual std::optional<uint64_t> fixed_size() const { return std::nullopt; }
   // A command's exit status, once it has exited.  Thread-safe.
   virtual std::optional<int> exit_status() const { return std::nullopt; }
-  // The end of the stream has come and gone: stop waiting in Start() for a
-  // FIFO reader that never came.  Thread-safe.
-  virtual void GiveUpWaiting() {}
   // The file's identity, to refuse the same file named twice.
   virtual std::optional<std::pair<dev_t, ino_t>> identity() const { return std::nullopt; }
 

@@ -131,6 +131,7 @@ Snapshot Engine::TakeSnapshot() const {
   snap.size = size_;
   snap.committed = window_->committed_bytes();
   snap.state = run_state_.load();
+  snap.refused_requests = refusal_logged_.load();
   snap.elapsed = started_ ? duration<double>(now - start_time_).count() : 0;
   for (const auto& w : writers_) {
     DestinationSnapshot d;
@@ -154,20 +155,25 @@ Status Engine::Logged(Status s) {
   return s;
 }
 
-Status Engine::Admit(bool streams_failing) {
+void Engine::DoomStreams() {
+  for (auto& w : writers_)
+    if (!w->destination()->seekable()) w->Doom();
+}
+
+Status Engine::Admit() {
   size_t healthy = 0;
   const Writer* failed = nullptr;
   for (const auto& w : writers_) {
-    const bool fails_now = streams_failing && !w->destination()->seekable();
-    if (w->healthy() && !fails_now)
+    if (w->healthy())
       healthy++;
     else if (!failed)
       failed = w.get();
   }
   Status s;
   if (failed && config_.on_error == Config::OnError::kFail) {
-    const std::string why =
-        failed->healthy() ? "a write behind the stream position" : failed->failure().message;
+      const std::string why = failed->state() == DestinationState::kFailed
+                                ? failed->failure().message
+                                : "a write behind the stream position";
     s = Status::IOError(EIO, "refusing requests (on-error=fail): destination " +
                                  failed->destination()->name() + " failed: " + why);
   } else if (healthy < config_.quorum) {
@@ -190,8 +196,12 @@ Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
     s = Logged(window_->Write(buf, length, offset, &late));
   }
   // A late write reached the seekable destinations; the streams will fail
-  // on it.  Whether the client hears of it is the policy's decision.
-  if (s.ok() && late) s = Admit(/*streams_failing=*/true);
+  // on it.  Count them failed now, not when their threads get there, so
+  // this request and every later one see the same policy.
+  if (s.ok() && late) {
+    DoomStreams();
+    s = Admit();
+  }
   return s;
 }
 
@@ -203,7 +213,10 @@ Status Engine::Zero(uint64_t length, uint64_t offset) {
     std::lock_guard<std::mutex> lock(mu_);
     s = Logged(window_->Zero(length, offset, &late));
   }
-  if (s.ok() && late) s = Admit(/*streams_failing=*/true);
+  if (s.ok() && late) {
+    DoomStreams();
+    s = Admit();
+  }
   return s;
 }
 
@@ -275,14 +288,7 @@ Status Engine::Finish() {
     window_->Finish();
   }
   bus_->Close();
-  // A FIFO whose reader has not come yet gets a grace period, then its
-  // writer gives up (failed), so the end of the stream cannot hang on it.
-  const auto deadline = std::chrono::steady_clock::now() + kFifoGrace;
-  for (auto& w : writers_) {
-    while (!w->opened() && !w->ended() && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (!w->opened()) w->destination()->GiveUpWaiting();
-  }
+  // A FIFO still without a reader gives up by itself (Writer::kOpenGrace).
   for (auto& w : writers_) w->Join();
   run_state_ = RunState::kFinished;
 

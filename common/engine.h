@@ -69,8 +69,7 @@ class Engine {
   // The run as it is now.  Thread-safe; does not take the engine's lock.
   Snapshot TakeSnapshot() const;
 
-  // How long Finish() waits for a FIFO reader that has not come yet.
-  static constexpr std::chrono::seconds kFifoGrace{10};
+
 
   const std::vector<std::unique_ptr<Writer>>& writers() const { return writers_; }
   const BufferPool& pool() const { return *pool_; }
@@ -78,10 +77,10 @@ class Engine {
  private:
   class BusSink;
   Engine(const Config& config, Logger* log);
-  // Whether a request may succeed now under on-error= and quorum=.  With
-  // streams_failing, counts the healthy stream destinations as failed (a
-  // late write just sent them a late extent).
-  Status Admit(bool streams_failing = false);
+  // Whether a request may succeed now under on-error= and quorum=.
+  Status Admit();
+  // A late extent went out: every stream destination will fail on it.
+  void DoomStreams();
   Status Logged(Status s);
 
   const Config config_;

@@ -34,6 +34,9 @@ struct Snapshot {
   uint64_t committed = 0;  // bytes of the export handed to the destinations
   RunState state = RunState::kRunning;
   double elapsed = 0;      // seconds since serving started
+  // The failure policy refused a client request at some point: what the
+  // destinations hold is what the client wrote until then.
+  bool refused_requests = false;
   std::vector<DestinationSnapshot> destinations;
 
   size_t failed() const;

@@ -40,6 +40,7 @@ std::string StatusJson(const Snapshot& snap) {
       {"committed", snap.committed},
       {"state", RunStateName(snap.state)},
       {"elapsed", snap.elapsed},
+      {"refused_requests", snap.refused_requests},
       {"destinations", std::move(dests)},
   };
   return doc.dump(2) + "\n";

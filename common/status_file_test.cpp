@@ -48,6 +48,7 @@ TEST(StatusFileTest, JsonHasTheFixedKeys) {
   EXPECT_EQ(128 << 20, j["committed"]);
   EXPECT_EQ("finished", j["state"]);
   EXPECT_DOUBLE_EQ(2.5, j["elapsed"].get<double>());
+  EXPECT_EQ(false, j["refused_requests"]);
   ASSERT_EQ(2u, j["destinations"].size());
   const auto& ok = j["destinations"][0];
   EXPECT_EQ("ok.img", ok["name"]);
@@ -97,7 +98,7 @@ TEST(SummaryTest, OneLinePerDestinationAndTotals) {
   EXPECT_NE(std::string::npos, lines[1].find("done"));
   EXPECT_NE(std::string::npos, lines[2].find("failed"));
   EXPECT_NE(std::string::npos, lines[2].find("Broken pipe"));
-  EXPECT_NE(std::string::npos, lines[3].find("1 of 2 destinations")) << lines[3];
+  EXPECT_NE(std::string::npos, lines[3].find("1 of 2 destinations done")) << lines[3];
   EXPECT_NE(std::string::npos, lines[3].find("1 failed")) << lines[3];
 }
 

@@ -37,11 +37,14 @@ std::vector<std::string> SummaryLines(const Snapshot& snap) {
              HumanRate(d.rate).c_str());
     lines.push_back(buf + error);
   }
-  snprintf(buf, sizeof buf, "%zu of %zu destinations hold the %s image (%llu bytes), %zu failed, in %s",
-           done, snap.destinations.size(), HumanBytes(snap.size).c_str(),
-           static_cast<unsigned long long>(snap.size), snap.failed(),
-           Seconds(snap.elapsed).c_str());
+  snprintf(buf, sizeof buf, "%zu of %zu destinations done, %zu failed: %s export (%llu bytes) in %s",
+           done, snap.destinations.size(), snap.failed(), HumanBytes(snap.size).c_str(),
+           static_cast<unsigned long long>(snap.size), Seconds(snap.elapsed).c_str());
   lines.push_back(buf);
+  if (snap.refused_requests)
+    lines.push_back(
+        "requests were refused after a failure (on-error=, quorum=): the destinations hold what "
+        "the client wrote until then");
   return lines;
 }
 

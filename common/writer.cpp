@@ -70,8 +70,29 @@ void Writer::Fail(const Status& s, uint64_t offset) {
   log_->Error(message);
 }
 
+Status Writer::Open() {
+  std::optional<Clock::time_point> waiting_since;
+  for (;;) {
+    Status s = dest_->Start();
+    if (s.ok() || s.err() != EAGAIN) return s;
+    // Not ready: a FIFO nobody has opened yet.  That is fine until data
+    // waits for it; from then on it holds every other destination back (and
+    // the client, once the bus is full), so it gets kOpenGrace.  This also
+    // covers the end of the stream, which always leaves data waiting.
+    if (bus_->HasPending(consumer_)) {
+      const auto now = Clock::now();
+      if (!waiting_since) waiting_since = now;
+      if (now - *waiting_since >= kOpenGrace)
+        return Status::IOError(EPIPE, s.message() + " within " +
+                                          std::to_string(kOpenGrace.count()) +
+                                          " s of data waiting for it");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 void Writer::Run() {
-  Status s = dest_->Start();
+  Status s = Open();
   if (!s.ok()) {
     Fail(s, 0);
     return;

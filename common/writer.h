@@ -42,6 +42,10 @@ class Writer {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
+  // How long a destination that is not ready (a FIFO with no reader) may
+  // keep extents waiting before it fails: it holds the others back.
+  static constexpr std::chrono::seconds kOpenGrace{10};
+
   // Starts the thread.  Call once, after nbdkit has forked.
   void Start();
   // Waits for the thread: it ends when the bus is closed and drained, or
@@ -50,7 +54,12 @@ class Writer {
 
   Destination* destination() const { return dest_.get(); }
   DestinationState state() const { return state_.load(); }
-  bool healthy() const { return state() != DestinationState::kFailed; }
+  // Not failed, and not doomed to fail (see Doom()).
+  bool healthy() const { return !doomed_.load() && state() != DestinationState::kFailed; }
+  // The engine has sent this destination something it will fail on (a late
+  // extent to a stream): count it as failed from now on, before its thread
+  // gets there.  Thread-safe.
+  void Doom() { doomed_ = true; }
   // True once the destination is open (a FIFO has a reader).
   bool opened() const { return opened_.load(); }
   // Bytes of extents performed (data and zeros; rewrites count again).
@@ -62,6 +71,8 @@ class Writer {
 
  private:
   void Run();
+  // Starts the destination, waiting (no busy loop) while it is not ready.
+  Status Open();
   void Fail(const Status& s, uint64_t offset);
   void End(DestinationState state);
 
@@ -72,6 +83,7 @@ class Writer {
   std::thread thread_;
   std::atomic<DestinationState> state_{DestinationState::kWriting};
   std::atomic<bool> opened_{false};
+  std::atomic<bool> doomed_{false};
   std::atomic<uint64_t> bytes_{0};
   mutable std::mutex mu_;
   Failure failure_;                          // GUARDED_BY(mu_)
