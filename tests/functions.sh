@@ -258,6 +258,22 @@ stop_nbdkit ()
     return "$status"
 }
 
+# check_status_json FILE <<'PYEOF' ... PYEOF
+#
+# Runs the Python assertions on standard input against the status file
+# FILE (status=FILE), after printing it.  They see: s (the whole document),
+# d (the destinations by name), MiB, json.
+check_status_json ()
+{
+    {
+        printf 'import json\nMiB = 1024 * 1024\n'
+        printf 'with open(%s) as f:\n    s = json.load(f)\n' "'$1'"
+        printf 'print(json.dumps(s, indent=2))\n'
+        printf 'd = {x["name"]: x for x in s["destinations"]}\n'
+        cat
+    } | /usr/bin/python3 -
+}
+
 # make_random FILE SIZE [SEED]
 #
 # Writes SIZE bytes (head -c syntax: 1M, 256M, ...) of deterministic

@@ -27,13 +27,7 @@ test "$status" -eq 1
 cmp src.img f.img
 cmp src.img c.img
 
-/usr/bin/python3 - <<'PYEOF'
-import json
-
-MiB = 1024 * 1024
-with open("s.json") as f:
-    s = json.load(f)
-print(json.dumps(s, indent=2))
+check_status_json s.json <<'PYEOF'
 assert s["state"] == "finished", s["state"]
 d = {x["name"]: x for x in s["destinations"]}
 bad_name = "cmd=head -c 10M >/dev/null; exit 3"
@@ -81,13 +75,7 @@ test "$(cat nbdcopy2.rc)" -eq 0
 test "$status" -eq 1
 cmp src.img f2.img
 cmp src.img late.img
-/usr/bin/python3 - <<'PYEOF'
-import json
-
-with open("s2.json") as f:
-    s = json.load(f)
-print(json.dumps(s, indent=2))
-d = {x["name"]: x for x in s["destinations"]}
+check_status_json s2.json <<'PYEOF'
 bad = d["cmd=cat > late.img; exit 3"]
 assert bad["state"] == "failed" and bad["exit_status"] == 3, bad
 assert "exited with status 3" in bad["error"], bad

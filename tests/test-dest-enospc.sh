@@ -30,13 +30,7 @@ test "$(cat nbdcopy.rc)" -eq 0
 test "$status" -eq 1
 cmp src.img ok.img
 
-/usr/bin/python3 - <<'PYEOF'
-import json
-
-MiB = 1024 * 1024
-with open("s.json") as f:
-    s = json.load(f)
-print(json.dumps(s, indent=2))
+check_status_json s.json <<'PYEOF'
 assert s["state"] == "finished", s["state"]
 assert s["size"] == 256 * MiB
 d = {x["name"]: x for x in s["destinations"]}

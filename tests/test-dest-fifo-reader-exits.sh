@@ -39,13 +39,7 @@ head -c 32M src.img | cmp - fifo.out
 # The status file, written at the end.  bytes is what the pipe accepted
 # before the reader left: 32 MiB, plus at most the pipe's buffer (the plugin
 # asks for 1 MiB), and the failure is at that stream position.
-/usr/bin/python3 - <<'PYEOF'
-import json
-
-MiB = 1024 * 1024
-with open("s.json") as f:
-    s = json.load(f)
-print(json.dumps(s, indent=2))
+check_status_json s.json <<'PYEOF'
 assert s["state"] == "finished", s["state"]
 assert s["size"] == 256 * MiB
 assert s["committed"] == 256 * MiB, s["committed"]

@@ -40,12 +40,7 @@ cat a.err
 test "$status" -eq 1
 cmp src.img a.img
 cmp src.img a.out
-/usr/bin/python3 - <<'PYEOF'
-import json
-
-with open("a.json") as f:
-    s = json.load(f)
-print(json.dumps(s, indent=2))
+check_status_json a.json <<'PYEOF'
 assert s["state"] == "finished", s
 d = {x["name"]: x for x in s["destinations"]}
 c = d["cmd=cat > a.out; exit 3"]

@@ -50,12 +50,7 @@ test "$status" -eq 1
 test $((end - start)) -le 30
 
 cmp expected.img file.img
-/usr/bin/python3 - <<'PYEOF'
-import json
-
-with open("s.json") as f:
-    s = json.load(f)
-print(json.dumps(s, indent=2))
+check_status_json s.json <<'PYEOF'
 assert s["state"] == "finished", s
 d = {x["name"]: x for x in s["destinations"]}
 fifo = d["fifo"]

@@ -35,13 +35,7 @@ test "$status" -ne 0
 grep -F 'refusing requests (on-error=fail): destination fifo failed: ' nbdkit.err
 # Said once, however many requests were refused.
 test "$(grep -c 'refusing requests' nbdkit.err)" -eq 1
-/usr/bin/python3 - <<'PYEOF'
-import json
-
-with open("s.json") as f:
-    s = json.load(f)
-print(json.dumps(s, indent=2))
-d = {x["name"]: x for x in s["destinations"]}
+check_status_json s.json <<'PYEOF'
 assert d["fifo"]["state"] == "failed" and d["fifo"]["errno"] == "EPIPE", d["fifo"]
 # The file itself never failed.
 assert d["ok.img"]["state"] == "done", d["ok.img"]

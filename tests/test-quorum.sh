@@ -74,13 +74,7 @@ if grep -F 'refusing requests' b.err; then
     echo "$0: (b) requests were refused with 2 healthy destinations and quorum=2"
     exit 1
 fi
-/usr/bin/python3 - <<'PYEOF'
-import json
-
-with open("b.json") as f:
-    s = json.load(f)
-print(json.dumps(s, indent=2))
-d = {x["name"]: x for x in s["destinations"]}
+check_status_json b.json <<'PYEOF'
 assert d["fifo"]["state"] == "failed" and d["fifo"]["errno"] == "EPIPE", d["fifo"]
 for name in ("ok1.img", "ok2.img"):
     assert d[name]["state"] == "done" and d[name]["bytes"] == 64 * 1024 * 1024, d[name]

@@ -30,12 +30,7 @@ for (( i = 0; i < 30; i++ )); do
     [ -s s.json ] && break
     sleep 0.1
 done
-/usr/bin/python3 - <<'PYEOF'
-import json
-
-with open("s.json") as f:
-    s = json.load(f)
-print(json.dumps(s, indent=2))
+check_status_json s.json <<'PYEOF'
 assert s["state"] == "running", s
 assert s["size"] == 96 * 1024 * 1024, s
 assert s["committed"] == 0, s
@@ -134,14 +129,10 @@ wait "$reader"
 cmp src.img file.img
 cmp src.img fifo.out
 
-/usr/bin/python3 - <<'PYEOF'
-import json
+check_status_json s.json <<'PYEOF'
 import os
 
 SIZE = 96 * 1024 * 1024
-with open("s.json") as f:
-    s = json.load(f)
-print(json.dumps(s, indent=2))
 assert s["state"] == "finished", s
 assert s["size"] == SIZE and s["committed"] == SIZE, s
 assert s["elapsed"] > 0, s
