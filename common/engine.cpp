@@ -28,10 +28,47 @@ class Engine::BusSink final : public CommitSink {
   Logger* const log_;
 };
 
-Engine::Engine(const Config& config, Logger* log) : config_(config), log_(log) {}
+// Sends errors and notices through the progress display while there is one,
+// so a message printed between two redraws is neither overwritten nor
+// leaves a stale bar behind.
+class Engine::ProgressLogger final : public Logger {
+ public:
+  explicit ProgressLogger(Logger* inner) : inner_(inner) {}
+  void set_display(ProgressDisplay* d) { display_ = d; }
+
+  void Error(const std::string& msg) override {
+    Through([&] { inner_->Error(msg); });
+  }
+  void Notice(const std::string& msg) override {
+    Through([&] { inner_->Notice(msg); });
+  }
+  bool DebugEnabled(LogTopic topic) const override { return inner_->DebugEnabled(topic); }
+  void Debug(LogTopic topic, const std::string& msg) override {
+    Through([&] { inner_->Debug(topic, msg); });
+  }
+
+ private:
+  void Through(const std::function<void()>& print) {
+    ProgressDisplay* d = display_.load();
+    if (d)
+      d->Above(print);
+    else
+      print();
+  }
+  Logger* const inner_;
+  std::atomic<ProgressDisplay*> display_{nullptr};
+};
+
+Engine::Engine(const Config& config, Logger* log)
+    : config_(config),
+      progress_log_(std::make_unique<ProgressLogger>(log)),
+      log_(progress_log_.get()) {}
+
+void Engine::DetachDisplay() { progress_log_->set_display(nullptr); }
 
 Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e(new Engine(config, log));
+  log = e->log_;  // everything below logs through the display-aware logger
 
   std::vector<std::unique_ptr<Destination>> dests;
   // On any error below, leave no trace: remove the files opening created.
@@ -120,6 +157,7 @@ void Engine::Start(bool progress_terminal, int progress_width) {
     progress = std::make_unique<ProgressDisplay>(stderr, progress_terminal, progress_width);
   reporter_ = std::make_unique<Reporter>([this] { return TakeSnapshot(); }, config_.status_file,
                                          std::move(progress), progress_terminal, log_);
+  progress_log_->set_display(reporter_->display());
   for (auto& w : writers_) w->Start();
   reporter_->Start();
 }
@@ -294,6 +332,7 @@ Status Engine::Finish() {
 
   const Snapshot snap = TakeSnapshot();
   if (reporter_) reporter_->Stop(snap);
+  DetachDisplay();
   for (const std::string& line : SummaryLines(snap)) log_->Notice(line);
 
   Status result;

@@ -76,7 +76,10 @@ class Engine {
 
  private:
   class BusSink;
+  class ProgressLogger;
   Engine(const Config& config, Logger* log);
+  // Messages go below the bars again (the final bars stay on screen).
+  void DetachDisplay();
   // Whether a request may succeed now under on-error= and quorum=.
   Status Admit();
   // A late extent went out: every stream destination will fail on it.
@@ -84,6 +87,8 @@ class Engine {
   Status Logged(Status s);
 
   const Config config_;
+  // The glue's logger, behind one that keeps messages clear of the bars.
+  std::unique_ptr<ProgressLogger> progress_log_;
   Logger* const log_;
   uint64_t size_ = 0;
   bool all_seekable_ = true;

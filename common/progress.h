@@ -3,11 +3,14 @@
 // shows why), redrawn in place.  Elsewhere (a log file, CI), one plain line
 // per destination each time Print() is called.
 //
-// Not thread-safe: the reporter thread alone uses it.
+// Thread-safe: the reporter thread draws, and any thread may print a line
+// above the bars (Above()).
 #ifndef FANOUT_PROGRESS_H
 #define FANOUT_PROGRESS_H
 
 #include <cstdio>
+#include <functional>
+#include <mutex>
 #include <string>
 
 #include "snapshot.h"
@@ -20,6 +23,10 @@ class ProgressDisplay {
   ProgressDisplay(FILE* out, bool terminal, int width);
 
   void Print(const Snapshot& snapshot);
+  // Prints something (an error line) above the bars: on a terminal the
+  // bars are erased first, and the next Print() draws them again below it,
+  // so neither overwrites the other.
+  void Above(const std::function<void()>& print);
 
   // One destination's line, without escapes; exposed for the unit tests.
   static std::string Line(const DestinationSnapshot& d, uint64_t size, int width);
@@ -28,7 +35,8 @@ class ProgressDisplay {
   FILE* const out_;
   const bool terminal_;
   const int width_;
-  size_t lines_drawn_ = 0;
+  std::mutex mu_;
+  size_t lines_drawn_ = 0;  // GUARDED_BY(mu_)
 };
 
 }  // namespace fanout

@@ -26,6 +26,8 @@ class Reporter {
   ~Reporter();  // Stop()s
 
   void Start();
+  // The display, for printing lines above it; null without progress=.
+  ProgressDisplay* display() const { return progress_.get(); }
   // Writes the final snapshot to the status file and the display, and ends
   // the thread.  Idempotent.
   void Stop(const Snapshot& final_snapshot);
