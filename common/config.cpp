@@ -75,6 +75,8 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
     s = ParseSize(key, value, &config_.window);
     if (s.ok() && config_.window < 4096)
       s = Status::InvalidArgument("window=" + value + ": the window must be at least 4096 bytes");
+  } else if (key == "ahead") {
+    s = ParseSize(key, value, &config_.ahead);
   } else if (key == "bucket") {
     s = ParseSize(key, value, &config_.bucket);
     if (s.ok() && (config_.bucket < 4096 || config_.bucket % 4096 != 0 ||
@@ -140,6 +142,7 @@ const char* ConfigParser::Help() {
          "cmd=COMMAND          Destination: a shell command reading the image on stdin (repeatable).\n"
          "size=SIZE            Export size (default: smallest fixed-size destination).\n"
          "window=SIZE          Reorder window for stream destinations (default 64M).\n"
+         "ahead=SIZE           Budget for writes parked far beyond the window (default 64M).\n"
          "bucket=SIZE          Size of one bus buffer (default 16M).\n"
          "buckets=N            Bus buffers in flight beyond the window (default 4).\n"
          "on-error=continue|fail  After a destination fails: go on while quorum= are healthy\n"

@@ -30,12 +30,14 @@ struct Config {
   static constexpr uint64_t kDefaultWindow = 64ull << 20;
   static constexpr uint64_t kDefaultBucket = 16ull << 20;
   static constexpr unsigned kDefaultBuckets = 4;
+  static constexpr uint64_t kDefaultAhead = 64ull << 20;
 
   enum class OnError { kContinue, kFail };
 
   std::vector<DestinationSpec> destinations;  // in the order given
   std::optional<uint64_t> size;               // size=, if given
   uint64_t window = kDefaultWindow;
+  uint64_t ahead = kDefaultAhead;  // ahead=: budget of parked far writes (0: none)
   uint64_t bucket = kDefaultBucket;
   unsigned buckets = kDefaultBuckets;
   OnError on_error = OnError::kContinue;  // on-error=

@@ -124,6 +124,7 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
   wc.window = config.window;
   wc.chunk = config.bucket;
   wc.ordered = !e->all_seekable_;
+  wc.ahead = config.ahead;
   wc.max_open_chunks = std::max<uint64_t>(1, config.window / config.bucket);
   e->pool_ = std::make_unique<BufferPool>(config.bucket, Window::MaxChunks(wc) + config.buckets);
   // Entries, not bytes, bound zero extents (which hold no memory); data
@@ -230,7 +231,7 @@ Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
   if (!s.ok()) return s;
   bool late = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<TicketLock> lock(mu_);
     s = Logged(window_->Write(buf, length, offset, &late));
   }
   // A late write reached the seekable destinations; the streams will fail
@@ -248,7 +249,7 @@ Status Engine::Zero(uint64_t length, uint64_t offset) {
   if (!s.ok()) return s;
   bool late = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<TicketLock> lock(mu_);
     s = Logged(window_->Zero(length, offset, &late));
   }
   if (s.ok() && late) {
@@ -263,7 +264,7 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
   std::vector<Extent> overlay;
   Status late;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<TicketLock> lock(mu_);
     window_->Read(buf, length, offset, &backing);
     if (backing.empty()) return Status::OK();
     // Taken under the lock, before the destination read: any extent that
@@ -302,7 +303,7 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
 Status Engine::Flush() {
   uint64_t seq;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<TicketLock> lock(mu_);
     window_->Flush();
     seq = bus_->last_published();
   }
@@ -319,7 +320,7 @@ Status Engine::Flush() {
 
 Status Engine::Finish() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<TicketLock> lock(mu_);
     if (finished_) return final_status_;
     finished_ = true;
     run_state_ = RunState::kFinishing;
@@ -340,7 +341,7 @@ Status Engine::Finish() {
     result = Status::IOError(EIO, std::to_string(snap.failed()) + " of " +
                                       std::to_string(snap.destinations.size()) +
                                       " destinations failed");
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<TicketLock> lock(mu_);
   final_status_ = result;
   return result;
 }

@@ -32,6 +32,7 @@
 #include "reporter.h"
 #include "snapshot.h"
 #include "status.h"
+#include "ticket_lock.h"
 #include "window.h"
 #include "writer.h"
 
@@ -97,7 +98,7 @@ class Engine {
   std::unique_ptr<BusSink> sink_;
   std::vector<std::unique_ptr<Writer>> writers_;
 
-  std::mutex mu_;
+  TicketLock mu_;  // requests take turns in arrival order (ticket_lock.h)
   std::unique_ptr<Window> window_;  // GUARDED_BY(mu_)
   std::unique_ptr<Reporter> reporter_;
   bool started_ = false;

@@ -17,7 +17,7 @@ size_t Window::MaxChunks(const WindowConfig& config) {
 }
 
 Window::Window(const WindowConfig& config, BufferPool* pool, CommitSink* sink)
-    : config_(config), pool_(pool), sink_(sink) {
+    : config_(config), pool_(pool), sink_(sink), ahead_(config.ordered ? config.ahead : 0) {
   assert(pool->buffer_size() == config.chunk);
   assert(config.chunk > 0);
 }
@@ -70,6 +70,10 @@ Status Window::Write(const void* buf, uint64_t length, uint64_t offset, bool* la
     if (late) *late = true;
     pos = late_end;
   }
+  if (config_.ordered && ShouldPark(pos, end - pos)) {
+    ahead_.Put(src + (pos - offset), end - pos, pos);
+    return Status::OK();
+  }
   high_water_ = std::max(high_water_, end);
 
   while (pos < end) {
@@ -118,9 +122,12 @@ Status Window::Zero(uint64_t length, uint64_t offset, bool* late) {
         if (late) *late = true;
       }
     }
-    // Inside the window: erase data (gaps commit as zeros).  Beyond it
-    // nothing was ever written, so there is nothing to do: this must not
-    // move the window (mkfs trims whole partitions, qemu-img zeroes holes).
+    // Inside the window: erase data (gaps commit as zeros).  Beyond it only
+    // parked bytes were ever written: forget them.  Either way this must
+    // not move the window (mkfs trims whole partitions, qemu-img zeroes
+    // holes).
+    const uint64_t beyond = std::max(offset, commit_point_ + config_.window);
+    if (beyond < end) ahead_.Erase(beyond, end - beyond);
     const uint64_t start = std::max(offset, commit_point_);
     for (auto it = chunks_.lower_bound(start / config_.chunk);
          it != chunks_.end() && ChunkStart(it->first) < end; ++it)
@@ -182,6 +189,8 @@ void Window::Read(void* buf, uint64_t length, uint64_t offset,
         memset(dst + (r.start - offset), 0, r.end - r.start);
     });
   }
+  // Parked bytes lie beyond every chunk and every committed byte.
+  if (config_.ordered) ahead_.Read(dst, length, offset);
   need.ForEach(offset, end,
                [&](const RangeMap::Range& r) { backing->push_back({r.start, r.end}); });
 }
@@ -194,6 +203,9 @@ void Window::Slide(uint64_t new_c) {
   while (pos < new_c) {
     const uint64_t index = pos / config_.chunk;
     const uint64_t piece_end = std::min(new_c, ChunkEnd(index));
+    // Parked bytes join the window one chunk at a time as it passes them,
+    // so a long slide never holds more than a chunk of them at once.
+    if (!ahead_.empty() && ahead_.first() < ChunkEnd(index)) Absorb(ChunkEnd(index));
     auto it = chunks_.find(index);
     if (it == chunks_.end()) {
       CommitZero(pos, piece_end);
@@ -205,6 +217,32 @@ void Window::Slide(uint64_t new_c) {
   }
   FlushPendingZero();
   commit_point_ = new_c;
+  // Keep every parked byte beyond the window.
+  Absorb(std::min(config_.size, new_c + config_.window));
+}
+
+bool Window::ShouldPark(uint64_t offset, uint64_t length) const {
+  const uint64_t window_end = commit_point_ + config_.window;
+  if (offset < window_end || !ahead_.Fits(offset, length)) return false;
+  // Far from everything written so far, or rewriting what is parked.
+  return offset >= high_water_ + config_.window || ahead_.Intersects(offset, length);
+}
+
+void Window::Absorb(uint64_t end) {
+  if (ahead_.empty() || ahead_.first() >= end) return;
+  for (const AheadMap::Piece& p : ahead_.TakeBelow(end)) {
+    const uint64_t pend = p.offset + p.data.size();
+    for (uint64_t pos = p.offset; pos < pend;) {
+      const uint64_t index = pos / config_.chunk;
+      const uint64_t piece_end = std::min(pend, ChunkEnd(index));
+      Chunk& chunk = OpenChunk(index);
+      memcpy(chunk.buffer->data() + (pos - ChunkStart(index)), p.data.data() + (pos - p.offset),
+             piece_end - pos);
+      chunk.state.Set(pos, piece_end, kData);
+      pos = piece_end;
+    }
+    high_water_ = std::max(high_water_, pend);
+  }
 }
 
 void Window::CommitChunk(const Chunk& chunk, uint64_t start, uint64_t end, bool fill_gaps) {

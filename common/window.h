@@ -17,6 +17,11 @@
 //    window and are no-ops beyond it (the export starts as zeros).  Streams
 //    receive exactly [0, C).
 //
+//    A write far beyond the window (at or past the highest write so far plus
+//    the window: the GPT backup header, a superblock copy) is parked in the
+//    ahead map instead, while its budget (ahead=) lasts, and joins the
+//    window when the window reaches it.
+//
 //  * unordered (every destination is seekable): nothing needs ordering, so
 //    up to max_open_chunks chunks are kept open to coalesce small writes into
 //    large extents.  A chunk is committed when it is full, when it is the
@@ -39,6 +44,7 @@
 #include <memory>
 #include <vector>
 
+#include "ahead_map.h"
 #include "buffer_pool.h"
 #include "extent.h"
 #include "range_map.h"
@@ -51,6 +57,7 @@ struct WindowConfig {
   uint64_t window = 0;  // window= (ordered mode)
   uint64_t chunk = 0;   // bytes per chunk; == the pool's buffer size
   bool ordered = false;
+  uint64_t ahead = 0;   // ahead= budget (ordered mode)
   size_t max_open_chunks = 1;  // unordered mode
 };
 
@@ -106,6 +113,7 @@ class Window {
 
   uint64_t commit_point() const { return commit_point_; }
   uint64_t high_water() const { return high_water_; }
+  uint64_t parked_bytes() const { return ahead_.bytes(); }
   bool ordered() const { return config_.ordered; }
   size_t open_chunks() const { return chunks_.size(); }
 
@@ -125,6 +133,10 @@ class Window {
   void CommitChunk(const Chunk& chunk, uint64_t start, uint64_t end, bool fill_gaps);
   // Unordered mode: commits a whole chunk and forgets it.
   void CommitAndClose(uint64_t index);
+  // Ordered mode: whether a write belongs in the ahead map.
+  bool ShouldPark(uint64_t offset, uint64_t length) const;
+  // Moves parked bytes below `end` into the window's chunks.
+  void Absorb(uint64_t end);
   // Queues a zero extent, merging it with the one before when they touch.
   void CommitZero(uint64_t start, uint64_t end);
   void CommitData(const Chunk& chunk, uint64_t start, uint64_t end);
@@ -140,6 +152,7 @@ class Window {
   CommitSink* const sink_;
 
   std::map<uint64_t, Chunk> chunks_;  // chunk index -> chunk
+  AheadMap ahead_;                    // ordered mode: parked far writes, all >= C + window
   std::list<uint64_t> lru_;           // unordered mode: open chunk indexes, oldest first
   RangeMap committed_;                // every byte handed to the sink: kData or kZero
   std::atomic<uint64_t> committed_bytes_{0};  // the total length of committed_

@@ -7,6 +7,8 @@
 # needed.  The file holds every write; the FIFO holds a prefix of the image
 # as it was before the late write; nbdkit exits 1.
 
+# ahead=0: the write at 40M must slide the window (not be parked) for the
+# write at 1M to be late.
 source $srcdir/functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 set -e
@@ -57,7 +59,7 @@ PYEOF
 start_fifo_reader fifo fifo.out
 status=0
 FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" \
-    dest=fifo dest=file.img size=64M window=4M on-error=continue quorum=1 status=s.json \
+    dest=fifo dest=file.img size=64M window=4M ahead=0 on-error=continue quorum=1 status=s.json \
     --run '/usr/bin/python3 late.py "$uri"; rc=$?; echo $rc > client.rc; exit $rc' \
     2> nbdkit.err || status=$?
 cat nbdkit.err

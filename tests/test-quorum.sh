@@ -110,7 +110,7 @@ PYEOF
 start_fifo_reader fifo-d fifo-d.out
 status=0
 FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" \
-    dest=fifo-d dest=d.img size=64M window=4M quorum=2 \
+    dest=fifo-d dest=d.img size=64M window=4M ahead=0 quorum=2 \
     --run '/usr/bin/python3 late.py "$uri"; rc=$?; echo $rc > client.rc; exit $rc' \
     2> d.err || status=$?
 cat d.err

@@ -9,6 +9,8 @@
 # work, and nbdkit exits 1.  (With on-error=continue the late write
 # succeeds: test-late-write-fails-streams-only.sh.)
 
+# ahead=0: the write at 40M must slide the window (not be parked) for the
+# write at 1M to be late.
 source $srcdir/functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 set -e
@@ -67,7 +69,7 @@ PYEOF
 start_fifo_reader fifo fifo.out
 status=0
 FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" \
-    dest=fifo dest=file.img size=64M window=4M on-error=fail status=s.json \
+    dest=fifo dest=file.img size=64M window=4M ahead=0 on-error=fail status=s.json \
     --run '/usr/bin/python3 behind.py "$uri"; rc=$?; echo $rc > client.rc; exit $rc' \
     2> nbdkit.err || status=$?
 cat nbdkit.err
