@@ -77,6 +77,15 @@ void AheadMap::Read(uint8_t* buf, uint64_t length, uint64_t offset) const {
   }
 }
 
+AheadMap::Piece AheadMap::TakeFirst() {
+  assert(!ranges_.empty());
+  auto it = ranges_.begin();
+  Piece p{it->first, std::move(it->second)};
+  ranges_.erase(it);
+  bytes_ -= p.data.size();
+  return p;
+}
+
 std::vector<AheadMap::Piece> AheadMap::TakeBelow(uint64_t end) {
   std::vector<Piece> out;
   while (!ranges_.empty() && ranges_.begin()->first < end) {

@@ -47,6 +47,8 @@ class AheadMap {
     uint64_t offset;
     std::vector<uint8_t> data;
   };
+  // Removes and returns the lowest parked range.  REQUIRES: !empty().
+  Piece TakeFirst();
   // Removes and returns, in offset order, the parked bytes below `end`.
   std::vector<Piece> TakeBelow(uint64_t end);
 

@@ -74,9 +74,22 @@ Status Window::Write(const void* buf, uint64_t length, uint64_t offset, bool* la
     ahead_.Put(src + (pos - offset), end - pos, pos);
     return Status::OK();
   }
-  high_water_ = std::max(high_water_, end);
+  Place(src + (pos - offset), pos, end);
+  // A write parked a moment ago because it arrived just before the one
+  // that leads up to it now continues the front: it re-enters the window
+  // the ordinary way.  (Otherwise every later write would be "past the
+  // highest write" too, and a whole stream could cascade into the map.)
+  while (config_.ordered && !ahead_.empty() && ahead_.first() <= high_water_) {
+    AheadMap::Piece p = ahead_.TakeFirst();
+    Place(p.data.data(), p.offset, p.offset + p.data.size());
+  }
+  FlushPendingZero();
+  return Status::OK();
+}
 
-  while (pos < end) {
+void Window::Place(const uint8_t* src, uint64_t start, uint64_t end) {
+  high_water_ = std::max(high_water_, end);
+  for (uint64_t pos = start; pos < end;) {
     const uint64_t index = pos / config_.chunk;
     const uint64_t piece_end = std::min(end, ChunkEnd(index));
     // Slide before each piece rather than once for the whole request, so a
@@ -85,15 +98,13 @@ Status Window::Write(const void* buf, uint64_t length, uint64_t offset, bool* la
     if (config_.ordered && piece_end > commit_point_ + config_.window)
       Slide(std::min(piece_end - config_.window, pos));
     Chunk& chunk = OpenChunk(index);
-    memcpy(chunk.buffer->data() + (pos - ChunkStart(index)), src + (pos - offset), piece_end - pos);
+    memcpy(chunk.buffer->data() + (pos - ChunkStart(index)), src + (pos - start), piece_end - pos);
     chunk.state.Set(pos, piece_end, kData);
     // Unordered: a chunk wholly written will not coalesce any further.
     if (!config_.ordered && chunk.state.Covers(ChunkStart(index), ChunkEnd(index), kData))
       CommitAndClose(index);
     pos = piece_end;
   }
-  FlushPendingZero();
-  return Status::OK();
 }
 
 Status Window::Zero(uint64_t length, uint64_t offset, bool* late) {
@@ -224,8 +235,13 @@ void Window::Slide(uint64_t new_c) {
 bool Window::ShouldPark(uint64_t offset, uint64_t length) const {
   const uint64_t window_end = commit_point_ + config_.window;
   if (offset < window_end || !ahead_.Fits(offset, length)) return false;
-  // Far from everything written so far, or rewriting what is parked.
-  return offset >= high_water_ + config_.window || ahead_.Intersects(offset, length);
+  // Sliding the window to this write would commit everything between the
+  // highest write so far and it, unwritten, and any later write there
+  // would be late: mkfs.xfs writes its allocation group headers exactly a
+  // window apart before filling them in.  So a write that leaves a gap is
+  // parked; one that continues from the highest write slides the window.
+  // (A rewrite of parked bytes stays parked.)
+  return offset > high_water_ || ahead_.Intersects(offset, length);
 }
 
 void Window::Absorb(uint64_t end) {

@@ -17,10 +17,10 @@
 //    window and are no-ops beyond it (the export starts as zeros).  Streams
 //    receive exactly [0, C).
 //
-//    A write far beyond the window (at or past the highest write so far plus
-//    the window: the GPT backup header, a superblock copy) is parked in the
-//    ahead map instead, while its budget (ahead=) lasts, and joins the
-//    window when the window reaches it.
+//    A write beyond the window that leaves a gap after the highest write so
+//    far (the GPT backup header, a superblock copy, an allocation group
+//    header) is parked in the ahead map instead, while its budget (ahead=)
+//    lasts, and joins the window when the window reaches it.
 //
 //  * unordered (every destination is seekable): nothing needs ordering, so
 //    up to max_open_chunks chunks are kept open to coalesce small writes into
@@ -133,6 +133,9 @@ class Window {
   void CommitChunk(const Chunk& chunk, uint64_t start, uint64_t end, bool fill_gaps);
   // Unordered mode: commits a whole chunk and forgets it.
   void CommitAndClose(uint64_t index);
+  // Copies [start, end) from src (src[0] is start) into chunks, sliding the
+  // window (ordered mode) as each piece needs.  REQUIRES: start >= C.
+  void Place(const uint8_t* src, uint64_t start, uint64_t end);
   // Ordered mode: whether a write belongs in the ahead map.
   bool ShouldPark(uint64_t offset, uint64_t length) const;
   // Moves parked bytes below `end` into the window's chunks.
