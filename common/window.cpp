@@ -74,6 +74,11 @@ Status Window::Write(const void* buf, uint64_t length, uint64_t offset, bool* la
     ahead_.Put(src + (pos - offset), end - pos, pos);
     return Status::OK();
   }
+  // Parked bytes under this write are older than it.  (Place() may not
+  // absorb them all: with a window smaller than a chunk, a piece can end
+  // beyond the window, and the next slide would bring the stale bytes back
+  // over the new ones.)
+  if (config_.ordered) ahead_.Erase(pos, end - pos);
   Place(src + (pos - offset), pos, end);
   // A write parked a moment ago because it arrived just before the one
   // that leads up to it now continues the front: it re-enters the window
