@@ -39,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "ahead_map.h"
 #include "buffer_pool.h"
 #include "extent.h"
 #include "status.h"
@@ -820,6 +821,384 @@ TEST_F(WindowTest, OrderedPoolBound) {
   h.window().Finish();
   EXPECT_LE(h.pool().peak_in_use(), Window::MaxChunks(h.config()));
   EXPECT_TRUE(h.StreamMatches());
+}
+
+// ---------------------------------------------------------------- ordered mode, ahead map
+
+// Window::ahead_ is private; the invariant checks need its lowest parked
+// offset.  An explicit instantiation may name a private member, so this
+// reads it without changing window.h.
+struct WindowAheadTag {
+  using type = AheadMap Window::*;
+  friend type Get(WindowAheadTag);
+};
+template <typename Tag, typename Tag::type M>
+struct Rob {
+  friend typename Tag::type Get(Tag) { return M; }
+};
+template struct Rob<WindowAheadTag, &Window::ahead_>;
+
+const AheadMap& Ahead(const Window& w) { return w.*Get(WindowAheadTag{}); }
+
+WindowConfig OrderedAhead(uint64_t ahead, uint64_t size = 8 * MiB, uint64_t window = 1 * MiB,
+                          uint64_t chunk = 256 * KiB) {
+  WindowConfig c = Ordered(size, window, chunk);
+  c.ahead = ahead;
+  return c;
+}
+
+// Every parked byte lies at or beyond C + window, within the budget, and
+// the window holds no more pool buffers than MaxChunks().
+::testing::AssertionResult AheadInvariants(Harness& h) {
+  const Window& w = h.window();
+  const AheadMap& ahead = Ahead(w);
+  if (w.parked_bytes() > h.config().ahead)
+    return ::testing::AssertionFailure()
+           << w.parked_bytes() << " bytes parked, over the budget of " << h.config().ahead;
+  if (!ahead.empty() && ahead.first() < w.commit_point() + h.config().window)
+    return ::testing::AssertionFailure()
+           << "parked byte at " << ahead.first() << " inside the window [" << w.commit_point()
+           << "," << w.commit_point() + h.config().window << ")";
+  if (h.pool().peak_in_use() > Window::MaxChunks(h.config()))
+    return ::testing::AssertionFailure() << "pool peak " << h.pool().peak_in_use() << " > "
+                                         << Window::MaxChunks(h.config());
+  if (!InOrder(h.sink().log(), 0, Delivered(h.sink().log())))
+    return InOrder(h.sink().log(), 0, Delivered(h.sink().log()));
+  if (Delivered(h.sink().log()) > w.commit_point())
+    return ::testing::AssertionFailure() << "stream at " << Delivered(h.sink().log())
+                                         << " beyond C " << w.commit_point();
+  return ::testing::AssertionSuccess();
+}
+
+// After Finish() with no late request: the stream is the export, once, in
+// order, and so is the destination.
+void ExpectCleanFinish(Harness& h) {
+  h.window().Finish();
+  EXPECT_TRUE(AheadInvariants(h));
+  EXPECT_EQ(0u, h.window().parked_bytes());
+  EXPECT_TRUE(h.sink().late_log().empty()) << Show(h.sink().late_log());
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+  EXPECT_EQ(0u, h.window().open_chunks());
+  EXPECT_EQ(0u, h.pool().in_use());
+}
+
+// parted: the backup GPT at the end of the disk first, then everything from
+// the start in order.  The far write is parked; nothing is late.
+TEST_F(WindowTest, AheadGptLikeOrderHasNoLateWrites) {
+  Harness h(OrderedAhead(1 * MiB));
+  const uint64_t size = h.config().size;
+  bool late = false;
+  ASSERT_TRUE(IsOk(h.Write(size - 16 * KiB, 16 * KiB, &late)));
+  EXPECT_FALSE(late);
+  EXPECT_EQ(16 * KiB, h.window().parked_bytes());
+  EXPECT_EQ(0u, h.window().commit_point());
+  EXPECT_EQ(0u, h.window().high_water());
+  EXPECT_TRUE(h.sink().log().empty());
+  ASSERT_TRUE(AheadInvariants(h));
+  for (uint64_t off = 0; off < size - 16 * KiB; off += 64 * KiB) {
+    const uint64_t len = std::min<uint64_t>(64 * KiB, size - 16 * KiB - off);
+    ASSERT_TRUE(IsOk(h.Write(off, len, &late)));
+    ASSERT_FALSE(late) << "write at " << off;
+    h.NoteWriteEnd(off + len);
+    ASSERT_TRUE(AheadInvariants(h)) << "after write at " << off;
+    // The parked bytes wait beyond the window until it reaches them.
+    if (h.window().commit_point() + h.config().window <= size - 16 * KiB) {
+      ASSERT_EQ(16 * KiB, h.window().parked_bytes()) << "after write at " << off;
+    }
+  }
+  EXPECT_EQ(0u, h.window().parked_bytes());
+  EXPECT_TRUE(h.ReadMatches(size - 2 * MiB, 2 * MiB));
+  ExpectCleanFinish(h);
+}
+
+// The same with the primary GPT (sector 0, then sectors 1-33) first and an
+// unaligned backup header at the very end.
+TEST_F(WindowTest, AheadGptPrimaryThenBackupThenSequential) {
+  Harness h(OrderedAhead(64 * KiB, 8 * MiB + 512, 1 * MiB, 256 * KiB));
+  const uint64_t size = h.config().size;
+  ASSERT_TRUE(IsOk(h.Write(0, 512)));
+  h.NoteWriteEnd(512);
+  ASSERT_TRUE(IsOk(h.Write(512, 33 * 512)));
+  h.NoteWriteEnd(34 * 512);
+  ASSERT_TRUE(IsOk(h.Write(size - 33 * 512, 33 * 512)));
+  EXPECT_EQ(33 * 512u, h.window().parked_bytes());
+  ASSERT_TRUE(IsOk(h.Write(size - 512, 512)));  // rewrite of the header: still parked
+  EXPECT_EQ(33 * 512u, h.window().parked_bytes());
+  EXPECT_TRUE(h.ReadMatches(size - 64 * KiB, 64 * KiB));
+  for (uint64_t off = 1 * MiB; off < size - 1 * MiB; off += 128 * KiB) {
+    ASSERT_TRUE(IsOk(h.Write(off, 128 * KiB)));
+    h.NoteWriteEnd(off + 128 * KiB);
+    ASSERT_TRUE(AheadInvariants(h)) << "after write at " << off;
+  }
+  ExpectCleanFinish(h);
+}
+
+// Parking stops when the budget is spent: the next far write slides the
+// window, and writes behind the new C are late (reported through *late).
+TEST_F(WindowTest, AheadBudgetExhaustedSlidesAndLaterWritesAreLate) {
+  Harness h(OrderedAhead(64 * KiB));
+  bool late = false;
+  ASSERT_TRUE(IsOk(h.Write(6 * MiB, 32 * KiB, &late)));
+  ASSERT_TRUE(IsOk(h.Write(5 * MiB, 32 * KiB, &late)));
+  EXPECT_FALSE(late);
+  EXPECT_EQ(64 * KiB, h.window().parked_bytes());
+  EXPECT_EQ(0u, h.window().commit_point());
+  // A rewrite of parked bytes still fits: it adds nothing.
+  ASSERT_TRUE(IsOk(h.Write(6 * MiB + 4 * KiB, 8 * KiB, &late)));
+  EXPECT_EQ(64 * KiB, h.window().parked_bytes());
+  EXPECT_EQ(0u, h.window().commit_point());
+  // One more byte does not fit: the window slides to take it.
+  ASSERT_TRUE(IsOk(h.Write(4 * MiB, 4 * KiB, &late)));
+  h.NoteWriteEnd(4 * MiB + 4 * KiB);
+  EXPECT_FALSE(late);
+  EXPECT_EQ(h.ExpectedCommitPoint(), h.window().commit_point());
+  EXPECT_EQ(64 * KiB, h.window().parked_bytes());  // still beyond the window
+  ASSERT_TRUE(AheadInvariants(h));
+  // The start of the disk is now behind C: late.
+  ASSERT_TRUE(IsOk(h.Write(0, 4 * KiB, &late)));
+  EXPECT_TRUE(late);
+  ASSERT_EQ(1u, h.sink().late_log().size());
+  EXPECT_EQ(0u, h.sink().late_log()[0].offset);
+  EXPECT_TRUE(h.ReadMatches(0, h.config().size));
+  h.window().Finish();
+  EXPECT_TRUE(AheadInvariants(h));
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
+  EXPECT_TRUE(h.DestinationMatches());
+  EXPECT_FALSE(h.StreamMatches());  // the stream missed the late write
+}
+
+// A far write larger than the whole budget is never parked.
+TEST_F(WindowTest, AheadWriteLargerThanBudgetSlides) {
+  Harness h(OrderedAhead(16 * KiB));
+  ASSERT_TRUE(IsOk(h.Write(4 * MiB, 16 * KiB + 1)));
+  h.NoteWriteEnd(4 * MiB + 16 * KiB + 1);
+  EXPECT_EQ(0u, h.window().parked_bytes());
+  EXPECT_EQ(h.ExpectedCommitPoint(), h.window().commit_point());
+  ExpectCleanFinish(h);
+}
+
+// Zero requests beyond the window forget parked bytes (they read as zeros
+// again) and do not move the window.
+TEST_F(WindowTest, AheadZeroOverParkedBytes) {
+  Harness h(OrderedAhead(1 * MiB));
+  ASSERT_TRUE(IsOk(h.Write(6 * MiB, 64 * KiB)));
+  ASSERT_TRUE(IsOk(h.Write(7 * MiB, 64 * KiB)));
+  ASSERT_EQ(128 * KiB, h.window().parked_bytes());
+  bool late = false;
+  ASSERT_TRUE(IsOk(h.Zero(6 * MiB + 16 * KiB, 16 * KiB, &late)));  // a hole in the middle
+  EXPECT_EQ(112 * KiB, h.window().parked_bytes());
+  ASSERT_TRUE(IsOk(h.Zero(6 * MiB - 4 * KiB, 8 * KiB, &late)));  // straddling the start
+  EXPECT_EQ(108 * KiB, h.window().parked_bytes());
+  ASSERT_TRUE(IsOk(h.Zero(7 * MiB + 60 * KiB, 1 * MiB - 60 * KiB, &late)));  // over the end
+  EXPECT_EQ(104 * KiB, h.window().parked_bytes());
+  EXPECT_FALSE(late);
+  EXPECT_EQ(0u, h.window().commit_point());
+  EXPECT_TRUE(h.sink().log().empty());
+  ASSERT_TRUE(AheadInvariants(h));
+  std::vector<ByteRange> backing;
+  EXPECT_TRUE(h.ReadMatches(5 * MiB, 3 * MiB));
+  h.Read(5 * MiB, 3 * MiB, &backing);
+  EXPECT_TRUE(backing.empty());
+  // The budget freed by the zero is usable again.
+  ASSERT_TRUE(IsOk(h.Zero(7 * MiB, 1 * MiB)));
+  EXPECT_EQ(44 * KiB, h.window().parked_bytes());
+  ASSERT_TRUE(IsOk(h.Zero(0, h.config().size)));  // mkfs discarding the whole disk
+  EXPECT_EQ(0u, h.window().parked_bytes());
+  EXPECT_EQ(0u, h.window().commit_point());
+  EXPECT_TRUE(h.ReadMatches(0, h.config().size));
+  ExpectCleanFinish(h);
+}
+
+// Reads see parked bytes, with zeros around them, and no backing ranges.
+TEST_F(WindowTest, AheadReadsOfParkedBytes) {
+  Harness h(OrderedAhead(1 * MiB));
+  ASSERT_TRUE(IsOk(h.Write(0, 100 * KiB)));
+  h.NoteWriteEnd(100 * KiB);
+  ASSERT_TRUE(IsOk(h.Write(6 * MiB + 100, 10 * KiB + 7)));
+  ASSERT_TRUE(IsOk(h.Write(6 * MiB + 40 * KiB, 4 * KiB)));
+  ASSERT_EQ(14 * KiB + 7, h.window().parked_bytes());
+  for (const auto& [off, len] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {6 * MiB, 64 * KiB},           // all of it
+           {6 * MiB + 100, 10 * KiB + 7},  // exactly one range
+           {6 * MiB + 50, 100},            // across the start
+           {6 * MiB + 10 * KiB, 1 * KiB},  // across the end
+           {6 * MiB + 1000, 1},            // one byte inside
+           {6 * MiB + 42 * KiB, 4 * KiB},  // across the end of the second
+           {0, 8 * MiB}}) {                // everything, window included
+    SCOPED_TRACE("read " + std::to_string(off) + "+" + std::to_string(len));
+    std::vector<ByteRange> backing;
+    h.Read(off, len, &backing);
+    EXPECT_TRUE(backing.empty());
+    EXPECT_TRUE(h.ReadMatches(off, len));
+  }
+  ExpectCleanFinish(h);
+}
+
+// Rewrites of parked bytes stay parked (even once the high water mark is
+// near them), do not count twice against the budget, and the newest bytes
+// win when the window reaches them.
+TEST_F(WindowTest, AheadRewriteOfParkedBytes) {
+  Harness h(OrderedAhead(96 * KiB));
+  ASSERT_TRUE(IsOk(h.Write(6 * MiB, 64 * KiB)));
+  ASSERT_EQ(64 * KiB, h.window().parked_bytes());
+  // Move the high water mark to within a window of the parked bytes.
+  for (uint64_t off = 0; off < 5 * MiB + 512 * KiB; off += 256 * KiB) {
+    ASSERT_TRUE(IsOk(h.Write(off, 256 * KiB)));
+    h.NoteWriteEnd(off + 256 * KiB);
+  }
+  const uint64_t c = h.window().commit_point();
+  ASSERT_LE(c + h.config().window, 6 * MiB);
+  ASSERT_EQ(64 * KiB, h.window().parked_bytes());
+  // Inside the parked range, and overlapping its end: parked, not slid.
+  ASSERT_TRUE(IsOk(h.Write(6 * MiB + 8 * KiB, 4 * KiB)));
+  EXPECT_EQ(64 * KiB, h.window().parked_bytes());
+  ASSERT_TRUE(IsOk(h.Write(6 * MiB + 48 * KiB, 32 * KiB)));
+  EXPECT_EQ(80 * KiB, h.window().parked_bytes());
+  EXPECT_EQ(c, h.window().commit_point());
+  EXPECT_TRUE(h.ReadMatches(6 * MiB - 4 * KiB, 96 * KiB));
+  ASSERT_TRUE(AheadInvariants(h));
+  for (uint64_t off = 5 * MiB + 512 * KiB; off < h.config().size; off += 256 * KiB) {
+    if (off >= 6 * MiB && off < 6 * MiB + 256 * KiB) continue;  // leave the parked chunk
+    ASSERT_TRUE(IsOk(h.Write(off, 256 * KiB)));
+    h.NoteWriteEnd(off + 256 * KiB);
+    ASSERT_TRUE(AheadInvariants(h));
+  }
+  ExpectCleanFinish(h);
+}
+
+// Parked bytes join the window as it slides past them, chunk by chunk,
+// never all at once: the pool bound holds with a budget many chunks long.
+TEST_F(WindowTest, AheadBudgetLargerThanWindowKeepsPoolBound) {
+  Harness h(OrderedAhead(4 * MiB, 16 * MiB, 1 * MiB, 256 * KiB));
+  const uint64_t size = h.config().size;
+  // Park every other 64K of [8M, 16M): 4M of parked data over 32 chunks.
+  for (uint64_t off = 8 * MiB; off < size; off += 128 * KiB) ASSERT_TRUE(IsOk(h.Write(off, 64 * KiB)));
+  ASSERT_EQ(4 * MiB, h.window().parked_bytes());
+  EXPECT_EQ(0u, h.pool().in_use());
+  // The budget is full, so a write near the end slides the window over all
+  // of it, absorbing the parked bytes chunk by chunk.
+  ASSERT_TRUE(IsOk(h.Write(size - 4 * KiB, 4 * KiB)));
+  h.NoteWriteEnd(size);
+  ASSERT_TRUE(AheadInvariants(h));
+  EXPECT_TRUE(h.ReadMatches(0, size));
+  ExpectCleanFinish(h);
+}
+
+// Finish() alone commits the parked bytes, in order.
+TEST_F(WindowTest, AheadFinishCommitsParkedBytes) {
+  Harness h(OrderedAhead(1 * MiB));
+  ASSERT_TRUE(IsOk(h.Write(3 * MiB + 5, 100)));
+  ASSERT_TRUE(IsOk(h.Write(8 * MiB - 512, 512)));
+  EXPECT_EQ(612u, h.window().parked_bytes());
+  ExpectCleanFinish(h);
+  EXPECT_EQ(2u, h.sink().DataExtents()) << Show(h.sink().log());
+}
+
+// window= smaller than bucket=, and a write longer than the window: the
+// slide stops at the write (C = its offset), so the piece reaches beyond
+// C + window, over parked bytes.  The write is newer than them.
+TEST_F(WindowTest, AheadParkedBytesUnderAPieceLongerThanTheWindow) {
+  Harness h(OrderedAhead(64 * KiB, 1 * MiB, 64 * KiB, 256 * KiB));
+  ASSERT_TRUE(IsOk(h.Write(200 * KiB, 4 * KiB)));
+  ASSERT_EQ(4 * KiB, h.window().parked_bytes());
+  ASSERT_TRUE(IsOk(h.Write(0, 256 * KiB)));  // covers the parked bytes
+  h.NoteWriteEnd(256 * KiB);
+  EXPECT_TRUE(h.ReadMatches(196 * KiB, 12 * KiB));
+  EXPECT_TRUE(AheadInvariants(h));
+  ExpectCleanFinish(h);
+}
+
+// Found by window_fuzz (common/fuzz-seeds/crash-parked-under-long-piece):
+// the same bug, reached from the second chunk of an unaligned write.
+TEST_F(WindowTest, FuzzParkedBytesUnderAPieceLongerThanTheWindow) {
+  Harness h(OrderedAhead(516071, 2715648, 6144, 8192));
+  ASSERT_TRUE(IsOk(h.Write(10752, 77192)));  // parked
+  EXPECT_EQ(77192u, h.window().parked_bytes());
+  ASSERT_TRUE(IsOk(h.Write(2699, 41961)));   // slides, piece by piece
+  EXPECT_TRUE(h.ReadMatches(0, 128 * KiB));
+  EXPECT_TRUE(AheadInvariants(h));
+  ExpectCleanFinish(h);
+}
+
+// Random writes near the high water mark and far beyond it (parked while the
+// budget lasts), rewrites of parked bytes, zeros anywhere, reads, now and
+// then a late write.  Checks the invariants after every request and the
+// contract after Finish().
+void RunOrderedAheadRandom(const WindowConfig& config, uint32_t seed, uint64_t max_len) {
+  std::mt19937 rng(seed);
+  Harness h(config);
+  const uint64_t size = config.size;
+  const uint64_t window = config.window;
+  bool any_late = false;
+  for (int op = 0; op < 400; op++) {
+    SCOPED_TRACE("op " + std::to_string(op));
+    const uint64_t c = h.window().commit_point();
+    const uint64_t hw = h.window().high_water();
+    const int kind = rng() % 100;
+    if (kind < 55) {
+      uint64_t off;
+      if (kind < 35) {
+        off = RandomOffset(rng, c, std::max(c + 1, std::min(size, hw + window / 2)));  // near
+      } else if (kind < 50) {
+        const uint64_t lo = std::min(size - 1, hw + window);
+        off = RandomOffset(rng, lo, size);  // far
+      } else if (kind < 53 || c == 0) {
+        off = RandomOffset(rng, c, size);  // anywhere ahead
+      } else {
+        off = RandomOffset(rng, 0, c);  // behind C: late
+      }
+      const uint64_t len = std::min({RandomLength(rng), max_len, size - off});
+      bool late = false;
+      ASSERT_TRUE(IsOk(h.Write(off, len, &late))) << "write " << off << "+" << len;
+      ASSERT_EQ(off < c, late) << "write " << off << "+" << len << " with C " << c;
+      any_late |= late;
+    } else if (kind < 70) {
+      const uint64_t off = RandomOffset(rng, rng() % 4 == 0 ? 0 : c, size);
+      const uint64_t len = std::min<uint64_t>(1 + rng() % (512 * KiB), size - off);
+      bool late = false;
+      ASSERT_TRUE(IsOk(h.Zero(off, len, &late))) << "zero " << off << "+" << len;
+      any_late |= late;
+    } else if (kind < 95) {
+      const uint64_t off = rng() % size;
+      const uint64_t len = std::min<uint64_t>(1 + rng() % (256 * KiB), size - off);
+      ASSERT_TRUE(h.ReadMatches(off, len)) << "read " << off << "+" << len;
+    } else {
+      h.window().Flush();
+    }
+    ASSERT_EQ(any_late, !h.sink().late_log().empty());
+    ASSERT_TRUE(AheadInvariants(h));
+  }
+  h.window().Finish();
+  ASSERT_TRUE(AheadInvariants(h));
+  EXPECT_EQ(0u, h.window().parked_bytes());
+  ASSERT_TRUE(InOrder(h.sink().log(), 0, size));
+  ASSERT_TRUE(h.DestinationMatches());
+  if (!any_late) {
+    ASSERT_TRUE(h.StreamMatches());
+  }
+  EXPECT_EQ(0u, h.window().open_chunks());
+  EXPECT_EQ(0u, h.pool().in_use());
+}
+
+TEST_F(WindowTest, AheadRandomMatchesReference) {
+  for (uint32_t seed = 1; seed <= 20; seed++) {
+    for (uint64_t ahead : {64 * KiB, 1 * MiB}) {
+      SCOPED_TRACE("seed=" + std::to_string(seed) + " ahead=" + std::to_string(ahead));
+      RunOrderedAheadRandom(OrderedAhead(ahead, 8 * MiB, 1 * MiB, 256 * KiB), seed, 256 * KiB);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// The same with window= smaller than bucket= and writes up to 4 windows long.
+TEST_F(WindowTest, AheadRandomWindowSmallerThanChunk) {
+  for (uint32_t seed = 1; seed <= 20; seed++) {
+    SCOPED_TRACE("seed=" + std::to_string(seed));
+    RunOrderedAheadRandom(OrderedAhead(256 * KiB, 4 * MiB, 64 * KiB, 256 * KiB), seed, 256 * KiB);
+    if (HasFatalFailure()) return;
+  }
 }
 
 // ---------------------------------------------------------------- unordered mode

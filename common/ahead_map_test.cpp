@@ -1,0 +1,278 @@
+// Tests for AheadMap: the parked writes far beyond the window.
+//
+// The contract: a sparse set of byte ranges with their data, readable,
+// rewritable and erasable at any byte, holding at most `budget` bytes, where
+// rewriting parked bytes does not count against the budget twice; TakeBelow
+// hands back, in offset order, exactly the parked bytes below a point.
+
+#include "ahead_map.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace fanout {
+namespace {
+
+std::vector<uint8_t> Bytes(uint64_t n, uint8_t value) { return std::vector<uint8_t>(n, value); }
+
+// Reads [offset, offset + length) with 0xEE where nothing is parked.
+std::vector<uint8_t> ReadBack(const AheadMap& m, uint64_t offset, uint64_t length) {
+  std::vector<uint8_t> buf(length, 0xEE);
+  m.Read(buf.data(), length, offset);
+  return buf;
+}
+
+void Put(AheadMap* m, uint64_t offset, uint64_t length, uint8_t value) {
+  ASSERT_TRUE(m->Fits(offset, length)) << offset << "+" << length;
+  const std::vector<uint8_t> data = Bytes(length, value);
+  m->Put(data.data(), length, offset);
+}
+
+TEST(AheadMapTest, StartsEmpty) {
+  AheadMap m(4096);
+  EXPECT_TRUE(m.empty());
+  EXPECT_EQ(0u, m.bytes());
+  EXPECT_EQ(4096u, m.budget());
+  EXPECT_FALSE(m.Intersects(0, UINT64_MAX / 2));
+  EXPECT_EQ(Bytes(16, 0xEE), ReadBack(m, 0, 16));
+  EXPECT_TRUE(m.TakeBelow(UINT64_MAX).empty());
+}
+
+TEST(AheadMapTest, FitsWithinBudget) {
+  AheadMap m(1000);
+  EXPECT_TRUE(m.Fits(5000, 1000));
+  EXPECT_FALSE(m.Fits(5000, 1001));
+  Put(&m, 5000, 600, 1);
+  EXPECT_EQ(600u, m.bytes());
+  EXPECT_TRUE(m.Fits(9000, 400));
+  EXPECT_FALSE(m.Fits(9000, 401));
+  // A zero budget (ahead=0) parks nothing but empty requests.
+  AheadMap none(0);
+  EXPECT_FALSE(none.Fits(0, 1));
+  EXPECT_TRUE(none.Fits(0, 0));
+}
+
+TEST(AheadMapTest, RewriteDoesNotCountTwice) {
+  AheadMap m(1000);
+  Put(&m, 5000, 1000, 1);
+  EXPECT_EQ(1000u, m.bytes());
+  // The same bytes again, and a part of them: nothing is added.
+  EXPECT_TRUE(m.Fits(5000, 1000));
+  Put(&m, 5000, 1000, 2);
+  EXPECT_TRUE(m.Fits(5200, 100));
+  Put(&m, 5200, 100, 3);
+  EXPECT_EQ(1000u, m.bytes());
+  // Overlapping the edge adds only the new bytes, over the budget here.
+  EXPECT_FALSE(m.Fits(5900, 101));
+  EXPECT_FALSE(m.Fits(4999, 2));
+  std::vector<uint8_t> expected = Bytes(1000, 2);
+  std::fill(expected.begin() + 200, expected.begin() + 300, 3);
+  EXPECT_EQ(expected, ReadBack(m, 5000, 1000));
+}
+
+TEST(AheadMapTest, RewriteAcrossSeveralRangesCountsOnlyNewBytes) {
+  AheadMap m(300);
+  Put(&m, 100, 100, 1);
+  Put(&m, 300, 100, 2);
+  EXPECT_EQ(200u, m.bytes());
+  // [100, 400) holds 200 parked bytes: 100 new ones fit exactly.
+  EXPECT_TRUE(m.Fits(100, 300));
+  EXPECT_FALSE(m.Fits(99, 302));
+  Put(&m, 100, 300, 3);
+  EXPECT_EQ(300u, m.bytes());
+  EXPECT_EQ(Bytes(300, 3), ReadBack(m, 100, 300));
+  EXPECT_EQ(100u, m.first());
+}
+
+TEST(AheadMapTest, TouchingRangesReadAsOne) {
+  AheadMap m(1 << 20);
+  Put(&m, 0, 512, 1);
+  Put(&m, 512, 512, 2);
+  Put(&m, 1024, 512, 3);
+  EXPECT_EQ(1536u, m.bytes());
+  std::vector<uint8_t> expected = Bytes(512, 1);
+  std::vector<uint8_t> b = Bytes(512, 2), c = Bytes(512, 3);
+  expected.insert(expected.end(), b.begin(), b.end());
+  expected.insert(expected.end(), c.begin(), c.end());
+  EXPECT_EQ(expected, ReadBack(m, 0, 1536));
+}
+
+TEST(AheadMapTest, ReadLeavesUnparkedBytesAlone) {
+  AheadMap m(1 << 20);
+  Put(&m, 1000, 10, 7);
+  std::vector<uint8_t> expected = Bytes(30, 0xEE);
+  std::fill(expected.begin() + 10, expected.begin() + 20, 7);
+  EXPECT_EQ(expected, ReadBack(m, 990, 30));
+  // Reads clipped at both edges of the range.
+  EXPECT_EQ(Bytes(3, 7), ReadBack(m, 1003, 3));
+  EXPECT_EQ(std::vector<uint8_t>({0xEE, 7}), ReadBack(m, 999, 2));
+  EXPECT_EQ(std::vector<uint8_t>({7, 0xEE}), ReadBack(m, 1009, 2));
+}
+
+TEST(AheadMapTest, IntersectsAtEdges) {
+  AheadMap m(1 << 20);
+  Put(&m, 1000, 10, 7);
+  EXPECT_FALSE(m.Intersects(990, 10));   // ends where it starts
+  EXPECT_TRUE(m.Intersects(990, 11));
+  EXPECT_TRUE(m.Intersects(1009, 1));
+  EXPECT_FALSE(m.Intersects(1010, 100));  // starts where it ends
+  EXPECT_TRUE(m.Intersects(0, 1 << 20));
+  EXPECT_FALSE(m.Intersects(1005, 0));
+}
+
+TEST(AheadMapTest, EraseSplitsRange) {
+  AheadMap m(1 << 20);
+  std::vector<uint8_t> data(100);
+  for (size_t i = 0; i < data.size(); i++) data[i] = static_cast<uint8_t>(i);
+  m.Put(data.data(), data.size(), 1000);
+  m.Erase(1040, 20);
+  EXPECT_EQ(80u, m.bytes());
+  EXPECT_TRUE(m.Intersects(1039, 1));
+  EXPECT_FALSE(m.Intersects(1040, 20));
+  EXPECT_TRUE(m.Intersects(1060, 1));
+  std::vector<uint8_t> expected = data;
+  std::fill(expected.begin() + 40, expected.begin() + 60, 0xEE);
+  EXPECT_EQ(expected, ReadBack(m, 1000, 100));
+  // The erased bytes no longer count: 20 bytes back in the budget.
+  AheadMap small(100);
+  small.Put(data.data(), 100, 0);
+  EXPECT_FALSE(small.Fits(500, 1));
+  small.Erase(10, 20);
+  EXPECT_TRUE(small.Fits(500, 20));
+  EXPECT_FALSE(small.Fits(500, 21));
+}
+
+TEST(AheadMapTest, EraseEdgesAndAcrossRanges) {
+  AheadMap m(1 << 20);
+  Put(&m, 100, 100, 1);
+  Put(&m, 300, 100, 2);
+  Put(&m, 500, 100, 3);
+  m.Erase(150, 400);  // the tail of the first, all the second, the head of the third
+  EXPECT_EQ(100u, m.bytes());
+  EXPECT_EQ(Bytes(50, 1), ReadBack(m, 100, 50));
+  EXPECT_EQ(Bytes(400, 0xEE), ReadBack(m, 150, 400));
+  EXPECT_EQ(Bytes(50, 3), ReadBack(m, 550, 50));
+  // Erasing exactly a range, and nothing.
+  m.Erase(100, 50);
+  EXPECT_EQ(50u, m.bytes());
+  EXPECT_EQ(550u, m.first());
+  m.Erase(0, 550);
+  m.Erase(600, 1000);
+  m.Erase(560, 0);
+  EXPECT_EQ(50u, m.bytes());
+  m.Erase(0, 1 << 20);
+  EXPECT_TRUE(m.empty());
+  EXPECT_EQ(0u, m.bytes());
+}
+
+TEST(AheadMapTest, TakeBelowSplitsAtEnd) {
+  AheadMap m(1 << 20);
+  Put(&m, 100, 100, 1);
+  Put(&m, 300, 100, 2);
+  Put(&m, 500, 100, 3);
+  std::vector<AheadMap::Piece> got = m.TakeBelow(350);
+  ASSERT_EQ(2u, got.size());
+  EXPECT_EQ(100u, got[0].offset);
+  EXPECT_EQ(Bytes(100, 1), got[0].data);
+  EXPECT_EQ(300u, got[1].offset);
+  EXPECT_EQ(Bytes(50, 2), got[1].data);
+  EXPECT_EQ(150u, m.bytes());
+  EXPECT_EQ(350u, m.first());
+  EXPECT_EQ(Bytes(50, 2), ReadBack(m, 350, 50));
+  // Nothing below the first parked byte.
+  EXPECT_TRUE(m.TakeBelow(350).empty());
+  EXPECT_TRUE(m.TakeBelow(0).empty());
+  // A range ending exactly at `end` is taken whole.
+  got = m.TakeBelow(400);
+  ASSERT_EQ(1u, got.size());
+  EXPECT_EQ(350u, got[0].offset);
+  EXPECT_EQ(50u, got[0].data.size());
+  got = m.TakeBelow(UINT64_MAX);
+  ASSERT_EQ(1u, got.size());
+  EXPECT_EQ(500u, got[0].offset);
+  EXPECT_TRUE(m.empty());
+  EXPECT_EQ(0u, m.bytes());
+  // Taken bytes return to the budget.
+  AheadMap small(100);
+  Put(&small, 0, 100, 1);
+  small.TakeBelow(40);
+  EXPECT_TRUE(small.Fits(1000, 40));
+  EXPECT_FALSE(small.Fits(1000, 41));
+}
+
+// Random Put/Erase/TakeBelow/Read against a byte model: a vector of bytes
+// and a parked flag per byte.
+TEST(AheadMapTest, RandomMatchesByteModel) {
+  constexpr uint64_t kSpan = 64 * 1024;
+  for (uint32_t seed = 1; seed <= 20; seed++) {
+    SCOPED_TRACE("seed=" + std::to_string(seed));
+    std::mt19937 rng(seed);
+    const uint64_t budget = 1 + rng() % (kSpan / 2);
+    AheadMap m(budget);
+    std::vector<uint8_t> model(kSpan, 0);
+    std::vector<bool> parked(kSpan, false);
+    uint64_t low = 0;  // TakeBelow moves the floor up, as the window does
+    auto count = [&](uint64_t off, uint64_t len) {
+      return static_cast<uint64_t>(std::count(parked.begin() + off, parked.begin() + off + len, true));
+    };
+    uint8_t stamp = 0;
+    for (int op = 0; op < 2000 && low < kSpan; op++) {
+      SCOPED_TRACE("op " + std::to_string(op));
+      const uint64_t off = low + rng() % (kSpan - low);
+      const uint64_t len = std::min<uint64_t>(kSpan - off, rng() % 4 == 0 ? rng() % 8192 : rng() % 512);
+      const uint64_t total = count(0, kSpan);
+      const int kind = rng() % 10;
+      const bool fits = total - count(off, len) + len <= budget;
+      ASSERT_EQ(fits, m.Fits(off, len));
+      if (kind < 5) {
+        if (!fits) continue;
+        std::vector<uint8_t> data(len);
+        for (uint8_t& b : data) b = ++stamp;
+        m.Put(data.data(), len, off);
+        std::copy(data.begin(), data.end(), model.begin() + off);
+        std::fill(parked.begin() + off, parked.begin() + off + len, true);
+      } else if (kind < 7) {
+        m.Erase(off, len);
+        std::fill(parked.begin() + off, parked.begin() + off + len, false);
+      } else if (kind < 8) {
+        const uint64_t end = low + rng() % std::min<uint64_t>(kSpan - low + 1, 4096);
+        std::vector<AheadMap::Piece> got = m.TakeBelow(end);
+        uint64_t prev_end = 0;
+        for (const AheadMap::Piece& p : got) {
+          ASSERT_FALSE(p.data.empty());
+          ASSERT_GE(p.offset, prev_end) << "pieces out of order or overlapping";
+          ASSERT_LE(p.offset + p.data.size(), end);
+          for (size_t i = 0; i < p.data.size(); i++) {
+            ASSERT_TRUE(parked[p.offset + i]) << "byte " << p.offset + i << " was not parked";
+            ASSERT_EQ(model[p.offset + i], p.data[i]) << "byte " << p.offset + i;
+            parked[p.offset + i] = false;
+          }
+          prev_end = p.offset + p.data.size();
+        }
+        ASSERT_EQ(0u, count(0, std::min(end, kSpan))) << "parked bytes below " << end << " left";
+        low = std::max(low, end);
+      } else {
+        std::vector<uint8_t> buf(len, 0xEE);
+        m.Read(buf.data(), len, off);
+        for (uint64_t i = 0; i < len; i++)
+          ASSERT_EQ(parked[off + i] ? model[off + i] : 0xEE, buf[i]) << "byte " << off + i;
+        ASSERT_EQ(count(off, len) > 0, m.Intersects(off, len));
+      }
+      ASSERT_EQ(count(0, kSpan), m.bytes());
+      ASSERT_LE(m.bytes(), budget);
+      ASSERT_EQ(m.bytes() == 0, m.empty());
+      if (!m.empty()) {
+        const uint64_t first = std::find(parked.begin(), parked.end(), true) - parked.begin();
+        ASSERT_EQ(first, m.first());
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace fanout
