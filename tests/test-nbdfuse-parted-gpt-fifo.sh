@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# nbdkit-fanout: a real end-first client into a stream.  parted writes a
+# GPT through nbdfuse (4 connections): the protective MBR and primary
+# header at the start, the backup GPT in the last 16.5 KiB of the 512 MiB
+# disk, in an order that goes far beyond a 128M window before it comes back
+# to the start.  With ahead=64M the far writes are parked in the ahead map
+# and the FIFO streams the whole disk: the stream, the file destination
+# and what the client reads back through the export are the same bytes,
+# and parted reads its partition from the file.  With ahead=0 the same
+# parted run slides the window to the end of the disk, the writes at the
+# start come too late for the FIFO, which fails with a message that names
+# window=; the file still takes everything and nbdkit exits 1.
+
+source $srcdir/functions.sh
+requires nbdfuse --version
+requires fusermount3 --version
+requires parted --version
+requires test -c /dev/fuse -a -r /dev/fuse -a -w /dev/fuse
+requires /usr/bin/python3 -c 'import json'
+set -e
+set -x
+
+make_tmpdir
+
+# run_parted AHEAD DIR: one nbdkit with a FIFO and a file, parted through
+# nbdfuse, the whole disk read back through nbdfuse before unmounting.
+# Sets $nbdkit_status.
+run_parted ()
+{
+    local ahead="$1" dir="$2" i
+    mkdir "$dir"
+    cd "$dir"
+    start_fifo_reader fifo stream.out
+    start_nbdkit -P nbdkit.pid -U "$tmp/$dir/nbdkit.sock" \
+        "$FANOUT_PLUGIN" dest=fifo dest=file.img size=512M \
+        window=128M ahead="$ahead" status=s.json 2> nbdkit.err
+
+    mkdir mnt
+    nbdfuse -P nbdfuse.pid mnt "nbd+unix://?socket=$tmp/$dir/nbdkit.sock" &
+    nbdfuse_pid=$!
+    cleanup_fn _kill_job "$nbdfuse_pid"
+    cleanup_fn fusermount3 -u -q "$tmp/$dir/mnt"
+    for (( i = 0; i < 300; i++ )); do
+        test -s nbdfuse.pid && test -e mnt/nbd && break
+        sleep 0.1
+    done
+    test -e mnt/nbd
+    test "$(stat -c %s mnt/nbd)" -eq $((512 * 1024 * 1024))
+
+    parted -s mnt/nbd mklabel gpt mkpart p1 1MiB 100%
+    sync mnt/nbd
+    # What the client reads back through the export.
+    dd if=mnt/nbd of=readback.img bs=4M iflag=direct status=none
+
+    fusermount3 -u mnt
+    wait "$nbdfuse_pid"
+    nbdkit_status=0
+    stop_nbdkit nbdkit.pid || nbdkit_status=$?
+    cat nbdkit.err
+    wait_fifo_reader
+    cd "$tmp"
+}
+
+# With the ahead map: the stream gets the whole disk.
+run_parted 64M ahead
+cd ahead
+test "$nbdkit_status" -eq 0
+test "$(stat -c %s readback.img)" -eq $((512 * 1024 * 1024))
+cmp readback.img file.img
+cmp readback.img stream.out
+parted -s file.img print | tee parted.out
+grep -E '^Partition Table: gpt$' parted.out
+grep -E '^ *1 +1049kB .* p1' parted.out
+# Not a trivial disk: the primary GPT header and the backup at the end.
+test "$(dd if=stream.out bs=512 skip=1 count=1 status=none | head -c 8)" = "EFI PART"
+test "$(dd if=stream.out bs=512 skip=$((512 * 2048 - 1)) count=1 status=none | head -c 8)" = "EFI PART"
+check_status_json s.json <<'PYEOF'
+assert s["state"] == "finished", s
+for name in ("fifo", "file.img"):
+    assert d[name]["state"] == "done", d[name]
+    assert d[name]["bytes"] == 512 * MiB, d[name]
+    assert d[name]["error"] is None, d[name]
+PYEOF
+if grep -F ': error: ' nbdkit.err; then
+    echo "$0: errors logged with ahead=64M"
+    exit 1
+fi
+cd "$tmp"
+
+# Without it (ahead=0): the FIFO fails on a write behind the window, the
+# file still holds what the client reads back, nbdkit exits 1.
+run_parted 0 noahead
+cd noahead
+test "$nbdkit_status" -eq 1
+cmp readback.img file.img
+grep -F ': error: fifo: ' nbdkit.err | grep -F 'window='
+# The FIFO did not get the disk.
+if cmp -s stream.out file.img; then
+    echo "$0: the FIFO streamed the disk with ahead=0"
+    exit 1
+fi
+check_status_json s.json <<'PYEOF'
+assert d["fifo"]["state"] == "failed", d["fifo"]
+assert "window=" in d["fifo"]["error"], d["fifo"]
+assert d["file.img"]["state"] == "done", d["file.img"]
+assert d["file.img"]["error"] is None, d["file.img"]
+PYEOF
