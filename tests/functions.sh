@@ -258,6 +258,26 @@ stop_nbdkit ()
     return "$status"
 }
 
+# start_nbdfuse MNT SOCKET
+#
+# Mounts the NBD server at the Unix socket SOCKET on the (existing) empty
+# directory MNT with nbdfuse, waits up to 30 s for MNT/nbd to appear, and
+# registers the unmount (and the end of nbdfuse) for when the test exits.
+start_nbdfuse ()
+{
+    local mnt="$1" sock="$2" abs i
+    abs="$(cd "$mnt" && pwd)"
+    nbdfuse -P "$abs.nbdfuse.pid" "$mnt" "nbd+unix://?socket=$sock" &
+    nbdfuse_pid=$!
+    cleanup_fn _kill_job "$nbdfuse_pid"
+    cleanup_fn fusermount3 -u -q "$abs"
+    for (( i = 0; i < 300; i++ )); do
+        test -s "$abs.nbdfuse.pid" && test -e "$mnt/nbd" && break
+        sleep 0.1
+    done
+    test -e "$mnt/nbd"
+}
+
 # check_status_json FILE <<'PYEOF' ... PYEOF
 #
 # Runs the Python assertions on standard input against the status file

@@ -36,15 +36,7 @@ run_parted ()
         window=128M ahead="$ahead" status=s.json 2> nbdkit.err
 
     mkdir mnt
-    nbdfuse -P nbdfuse.pid mnt "nbd+unix://?socket=$tmp/$dir/nbdkit.sock" &
-    nbdfuse_pid=$!
-    cleanup_fn _kill_job "$nbdfuse_pid"
-    cleanup_fn fusermount3 -u -q "$tmp/$dir/mnt"
-    for (( i = 0; i < 300; i++ )); do
-        test -s nbdfuse.pid && test -e mnt/nbd && break
-        sleep 0.1
-    done
-    test -e mnt/nbd
+    start_nbdfuse mnt "$tmp/$dir/nbdkit.sock"
     test "$(stat -c %s mnt/nbd)" -eq $((512 * 1024 * 1024))
 
     parted -s mnt/nbd mklabel gpt mkpart p1 1MiB 100%

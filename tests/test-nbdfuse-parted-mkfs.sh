@@ -23,15 +23,7 @@ nbdsh -u "nbd+unix://?socket=$tmp/nbdkit.sock" \
     -c 'assert h.can_multi_conn()'
 
 mkdir mnt
-nbdfuse -P nbdfuse.pid mnt "nbd+unix://?socket=$tmp/nbdkit.sock" &
-nbdfuse_pid=$!
-cleanup_fn _kill_job "$nbdfuse_pid"
-cleanup_fn fusermount3 -u -q "$tmp/mnt"
-for (( i = 0; i < 300; i++ )); do
-    test -s nbdfuse.pid && test -e mnt/nbd && break
-    sleep 0.1
-done
-test -e mnt/nbd
+start_nbdfuse mnt "$tmp/nbdkit.sock"
 test "$(stat -c %s mnt/nbd)" -eq $((512 * 1024 * 1024))
 
 parted -s mnt/nbd mklabel gpt mkpart p1 ext4 1MiB 100%
