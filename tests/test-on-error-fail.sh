@@ -35,11 +35,13 @@ test "$status" -ne 0
 grep -F 'refusing requests (on-error=fail): destination fifo failed: ' nbdkit.err
 # Said once, however many requests were refused.
 test "$(grep -c 'refusing requests' nbdkit.err)" -eq 1
-check_status_json s.json <<'PYEOF'
+if ! nbdkit_aborted_on_reset nbdkit.err; then
+    check_status_json s.json <<'PYEOF'
 assert d["fifo"]["state"] == "failed" and d["fifo"]["errno"] == "EPIPE", d["fifo"]
 # The file itself never failed.
 assert d["ok.img"]["state"] == "done", d["ok.img"]
 PYEOF
+fi
 
 # 2. Request by request, with nbdsh: 4 MiB go to both; the FIFO's reader
 # leaves after 1 MiB; once the FIFO has failed, writes, zeroes and flushes
