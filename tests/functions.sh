@@ -297,6 +297,41 @@ nbdkit_aborted_on_reset ()
     return 1
 }
 
+# run_tool_through_fanout AHEAD DIR SIZE TOOL
+#
+# In a new directory DIR under $tmp: starts nbdkit fanout with
+# dest=fifo (read into stream.out) dest=file.img size=SIZE window=128M
+# ahead=AHEAD status=s.json, mounts it with nbdfuse on DIR/mnt, runs the
+# shell function TOOL (which works on mnt/nbd), reads the whole disk back
+# through nbdfuse into readback.img (what the client sees), unmounts and
+# stops nbdkit.  Sets $nbdkit_status; returns in $tmp.
+run_tool_through_fanout ()
+{
+    local ahead="$1" dir="$2" size="$3" tool="$4"
+    mkdir "$dir"
+    cd "$dir"
+    start_fifo_reader fifo stream.out
+    start_nbdkit -P nbdkit.pid -U "$tmp/$dir/nbdkit.sock" \
+        "$FANOUT_PLUGIN" dest=fifo dest=file.img size="$size" \
+        window=128M ahead="$ahead" status=s.json 2> nbdkit.err
+
+    mkdir mnt
+    start_nbdfuse mnt "$tmp/$dir/nbdkit.sock"
+    test "$(stat -c %s mnt/nbd)" -eq "$(numfmt --from=iec "$size")"
+
+    "$tool"
+    sync mnt/nbd
+    dd if=mnt/nbd of=readback.img bs=4M iflag=direct status=none
+
+    fusermount3 -u mnt
+    wait "$nbdfuse_pid"
+    nbdkit_status=0
+    stop_nbdkit nbdkit.pid || nbdkit_status=$?
+    cat nbdkit.err
+    wait_fifo_reader
+    cd "$tmp"
+}
+
 # check_status_json FILE <<'PYEOF' ... PYEOF
 #
 # Runs the Python assertions on standard input against the status file

@@ -17,38 +17,12 @@ set -x
 
 make_tmpdir
 
-# run_tool AHEAD DIR: one nbdkit with a FIFO and a file, the tool through
-# nbdfuse, the whole disk read back through nbdfuse before unmounting.
-# Sets $nbdkit_status.
-run_tool ()
+make_xfs ()
 {
-    local ahead="$1" dir="$2" i
-    mkdir "$dir"
-    cd "$dir"
-    start_fifo_reader fifo stream.out
-    start_nbdkit -P nbdkit.pid -U "$tmp/$dir/nbdkit.sock" \
-        "$FANOUT_PLUGIN" dest=fifo dest=file.img size=512M \
-        window=128M ahead="$ahead" status=s.json 2> nbdkit.err
-
-    mkdir mnt
-    start_nbdfuse mnt "$tmp/$dir/nbdkit.sock"
-    test "$(stat -c %s mnt/nbd)" -eq $((512 * 1024 * 1024))
-
     mkfs.xfs -q -f -L fanout mnt/nbd
-    sync mnt/nbd
-    # What the client reads back through the export.
-    dd if=mnt/nbd of=readback.img bs=4M iflag=direct status=none
-
-    fusermount3 -u mnt
-    wait "$nbdfuse_pid"
-    nbdkit_status=0
-    stop_nbdkit nbdkit.pid || nbdkit_status=$?
-    cat nbdkit.err
-    wait_fifo_reader
-    cd "$tmp"
 }
 
-run_tool 64M ahead
+run_tool_through_fanout 64M ahead 512M make_xfs
 cd ahead
 test "$nbdkit_status" -eq 0
 test "$(stat -c %s readback.img)" -eq $((512 * 1024 * 1024))

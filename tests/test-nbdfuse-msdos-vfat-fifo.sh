@@ -19,40 +19,14 @@ set -x
 
 make_tmpdir
 
-# run_tool AHEAD DIR: one nbdkit with a FIFO and a file, the tool through
-# nbdfuse, the whole disk read back through nbdfuse before unmounting.
-# Sets $nbdkit_status.
-run_tool ()
+make_vfat ()
 {
-    local ahead="$1" dir="$2" i
-    mkdir "$dir"
-    cd "$dir"
-    start_fifo_reader fifo stream.out
-    start_nbdkit -P nbdkit.pid -U "$tmp/$dir/nbdkit.sock" \
-        "$FANOUT_PLUGIN" dest=fifo dest=file.img size=256M \
-        window=128M ahead="$ahead" status=s.json 2> nbdkit.err
-
-    mkdir mnt
-    start_nbdfuse mnt "$tmp/$dir/nbdkit.sock"
-    test "$(stat -c %s mnt/nbd)" -eq $((256 * 1024 * 1024))
-
     parted -s mnt/nbd mklabel msdos mkpart primary fat32 1MiB 100%
     # The partition: 1 MiB to the end, 255 MiB = 261120 blocks of 1 KiB.
     mkfs.vfat -F 32 -n FANOUT --offset=2048 mnt/nbd 261120
-    sync mnt/nbd
-    # What the client reads back through the export.
-    dd if=mnt/nbd of=readback.img bs=4M iflag=direct status=none
-
-    fusermount3 -u mnt
-    wait "$nbdfuse_pid"
-    nbdkit_status=0
-    stop_nbdkit nbdkit.pid || nbdkit_status=$?
-    cat nbdkit.err
-    wait_fifo_reader
-    cd "$tmp"
 }
 
-run_tool 64M ahead
+run_tool_through_fanout 64M ahead 256M make_vfat
 cd ahead
 test "$nbdkit_status" -eq 0
 test "$(stat -c %s readback.img)" -eq $((256 * 1024 * 1024))

@@ -22,39 +22,13 @@ set -x
 
 make_tmpdir
 
-# run_parted AHEAD DIR: one nbdkit with a FIFO and a file, parted through
-# nbdfuse, the whole disk read back through nbdfuse before unmounting.
-# Sets $nbdkit_status.
-run_parted ()
+make_gpt ()
 {
-    local ahead="$1" dir="$2" i
-    mkdir "$dir"
-    cd "$dir"
-    start_fifo_reader fifo stream.out
-    start_nbdkit -P nbdkit.pid -U "$tmp/$dir/nbdkit.sock" \
-        "$FANOUT_PLUGIN" dest=fifo dest=file.img size=512M \
-        window=128M ahead="$ahead" status=s.json 2> nbdkit.err
-
-    mkdir mnt
-    start_nbdfuse mnt "$tmp/$dir/nbdkit.sock"
-    test "$(stat -c %s mnt/nbd)" -eq $((512 * 1024 * 1024))
-
     parted -s mnt/nbd mklabel gpt mkpart p1 1MiB 100%
-    sync mnt/nbd
-    # What the client reads back through the export.
-    dd if=mnt/nbd of=readback.img bs=4M iflag=direct status=none
-
-    fusermount3 -u mnt
-    wait "$nbdfuse_pid"
-    nbdkit_status=0
-    stop_nbdkit nbdkit.pid || nbdkit_status=$?
-    cat nbdkit.err
-    wait_fifo_reader
-    cd "$tmp"
 }
 
 # With the ahead map: the stream gets the whole disk.
-run_parted 64M ahead
+run_tool_through_fanout 64M ahead 512M make_gpt
 cd ahead
 test "$nbdkit_status" -eq 0
 test "$(stat -c %s readback.img)" -eq $((512 * 1024 * 1024))
@@ -81,7 +55,7 @@ cd "$tmp"
 
 # Without it (ahead=0): the FIFO fails on a write behind the window, the
 # file still holds what the client reads back, nbdkit exits 1.
-run_parted 0 noahead
+run_tool_through_fanout 0 noahead 512M make_gpt
 cd noahead
 test "$nbdkit_status" -eq 1
 cmp readback.img file.img
