@@ -97,7 +97,6 @@ void Writer::Run() {
     Fail(s, 0);
     return;
   }
-  opened_ = true;
   const bool debug = log_->DebugEnabled(LogTopic::kWriter);
   Extent e;
   uint64_t seq;

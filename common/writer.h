@@ -60,8 +60,6 @@ class Writer {
   // extent to a stream): count it as failed from now on, before its thread
   // gets there.  Thread-safe.
   void Doom() { doomed_ = true; }
-  // True once the destination is open (a FIFO has a reader).
-  bool opened() const { return opened_.load(); }
   // Bytes of extents performed (data and zeros; rewrites count again).
   uint64_t bytes() const { return bytes_.load(); }
   // When the writer stopped (done or failed); nullopt while writing.
@@ -82,7 +80,6 @@ class Writer {
   const Bus::ConsumerId consumer_;
   std::thread thread_;
   std::atomic<DestinationState> state_{DestinationState::kWriting};
-  std::atomic<bool> opened_{false};
   std::atomic<bool> doomed_{false};
   std::atomic<uint64_t> bytes_{0};
   mutable std::mutex mu_;
