@@ -226,13 +226,14 @@ Status Engine::Admit() {
   return s;
 }
 
-Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
+template <typename Op>
+Status Engine::Admitted(Op op) {
   Status s = Admit();
   if (!s.ok()) return s;
   bool late = false;
   {
     std::lock_guard<TicketLock> lock(mu_);
-    s = Logged(window_->Write(buf, length, offset, &late));
+    s = Logged(op(&late));
   }
   // A late write reached the seekable destinations; the streams will fail
   // on it.  Count them failed now, not when their threads get there, so
@@ -244,25 +245,17 @@ Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
   return s;
 }
 
+Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
+  return Admitted([&](bool* late) { return window_->Write(buf, length, offset, late); });
+}
+
 Status Engine::Zero(uint64_t length, uint64_t offset) {
-  Status s = Admit();
-  if (!s.ok()) return s;
-  bool late = false;
-  {
-    std::lock_guard<TicketLock> lock(mu_);
-    s = Logged(window_->Zero(length, offset, &late));
-  }
-  if (s.ok() && late) {
-    DoomStreams();
-    s = Admit();
-  }
-  return s;
+  return Admitted([&](bool* late) { return window_->Zero(length, offset, late); });
 }
 
 Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
   std::vector<ByteRange> backing;
   std::vector<Extent> overlay;
-  Status late;
   {
     std::lock_guard<TicketLock> lock(mu_);
     window_->Read(buf, length, offset, &backing);
@@ -271,7 +264,6 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
     // leaves the bus after this has already reached every healthy
     // destination, so destination + overlay is never older than the window.
     overlay = bus_->Overlapping(offset, length);
-    late = window_->LateError("read", length, offset);
   }
   uint8_t* dst = static_cast<uint8_t*>(buf);
   for (const auto& w : writers_) {
@@ -295,9 +287,11 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
     if (!s.ok()) log_->Error(s.message());
   }
   // Only stream destinations (or no healthy seekable one) hold these bytes.
-  return Logged(all_seekable_ ? Status::IOError(EIO, "read at offset " + std::to_string(offset) +
-                                                         ": no healthy destination to read from")
-                              : late);
+  if (all_seekable_)
+    return Logged(Status::IOError(
+        EIO, "read at offset " + std::to_string(offset) + ": no healthy destination to read from"));
+  std::lock_guard<TicketLock> lock(mu_);
+  return Logged(window_->LateError("read", length, offset));
 }
 
 Status Engine::Flush() {

@@ -85,6 +85,11 @@ class Engine {
   Status Admit();
   // A late extent went out: every stream destination will fail on it.
   void DoomStreams();
+  // Runs a write or zero on the window under the policy: admitted first;
+  // if part of it went out late, the streams are doomed and the policy
+  // asked again.  op(bool* late) runs with the lock held.
+  template <typename Op>
+  Status Admitted(Op op);
   Status Logged(Status s);
 
   const Config config_;
