@@ -25,6 +25,19 @@ const char* KindName(DestinationKind kind) {
   return "?";
 }
 
+Status Destination::Submit(const Extent& extent, uint64_t tag) {
+  Status s = extent.is_zero() ? Zero(extent.length, extent.offset)
+                              : Write(extent.bytes(), extent.length, extent.offset);
+  if (s.ok()) completed_.push_back(tag);
+  return s;
+}
+
+Status Destination::Reap(std::vector<uint64_t>* done, uint64_t* /*failed*/) {
+  done->insert(done->end(), completed_.begin(), completed_.end());
+  completed_.clear();
+  return Status::OK();
+}
+
 namespace {
 
 std::string ParentDirectory(const std::string& path) {

@@ -14,6 +14,9 @@
 //                          reader), and the writer calls it again.
 //   Write() / Zero()       the writer thread only, in bus order.  Streams
 //                          require offset == the bytes written so far.
+//   Submit() / Reap()      the writer thread only, instead of Write/Zero, for
+//                          kinds that keep several operations in flight
+//                          (queue_depth() > 1).
 //   Sync()                 any thread (flush), concurrently with the writer.
 //   Read()                 any thread; seekable kinds only.
 //   Close()                the writer thread, at end of stream: sync, close,
@@ -28,7 +31,10 @@
 #include <optional>
 #include <string>
 
+#include <vector>
+
 #include "config.h"
+#include "extent.h"
 #include "status.h"
 
 namespace fanout {
@@ -66,6 +72,26 @@ class Destination {
   virtual Status Start() = 0;
   virtual Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) = 0;
   virtual Status Zero(uint64_t length, uint64_t offset) = 0;
+  // Asynchronous I/O.  A kind that can keep several operations in flight
+  // (io_uring, an NBD server) returns its depth here; the writer then hands
+  // it extents with Submit() and learns of their completion from Reap().
+  // The writer never submits an extent that overlaps one still in flight,
+  // and marks extents applied on the bus only once they have completed, in
+  // bus order, so reads and flush see exactly what the destination holds.
+  // The defaults perform each extent synchronously with Write/Zero.
+  virtual unsigned queue_depth() const { return 1; }
+  // Starts the extent; the destination keeps `extent` (its reference to the
+  // buffer) until the operation completes.  A destination destroyed (or
+  // closed) with operations in flight waits for them first: the writer
+  // stops reaping when it fails.  `tag` identifies it in Reap().
+  // An error returned here is the extent's own.
+  virtual Status Submit(const Extent& extent, uint64_t tag);
+  // Waits until at least one submitted operation has completed (at once if
+  // some already have) and appends their tags to *done.  On an operation's
+  // error, returns it and sets *failed to its tag; what completed before
+  // it is still in *done.
+  virtual Status Reap(std::vector<uint64_t>* done, uint64_t* failed);
+
   virtual Status Sync() = 0;
   // REQUIRES: seekable().
   virtual Status Read(uint8_t* buf, uint64_t length, uint64_t offset) = 0;
@@ -73,6 +99,7 @@ class Destination {
 
  private:
   const std::string name_;
+  std::vector<uint64_t> completed_;  // default Submit/Reap: done, not yet reaped
 };
 
 // Chooses the kind of spec (fstat for paths) and opens it, or returns a

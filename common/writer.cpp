@@ -1,7 +1,10 @@
 #include "writer.h"
 
 #include <cassert>
+#include <algorithm>
 #include <cerrno>
+#include <deque>
+#include <vector>
 
 namespace fanout {
 
@@ -97,10 +100,75 @@ void Writer::Run() {
     Fail(s, 0);
     return;
   }
+  s = Pump();
+  if (!s.ok()) return;  // failed already
+  s = dest_->Close();
+  if (!s.ok()) {
+    Fail(s, bytes_.load());
+    return;
+  }
+  End(DestinationState::kDone);
+}
+
+// The extents this writer has submitted and not yet marked applied, in bus
+// order.  Completions may come in any order; the bus hears of them in order.
+struct Writer::InFlight {
+  uint64_t seq;
+  uint64_t offset;
+  uint64_t length;
+  bool done;
+};
+
+Status Writer::Pump() {
   const bool debug = log_->DebugEnabled(LogTopic::kWriter);
+  const size_t depth = std::max(1u, dest_->queue_depth());
+  std::deque<InFlight> in_flight;
+  std::vector<uint64_t> done;
+
+  // Waits for at least one completion, then tells the bus about the
+  // completed prefix.  Returns the destination's error, having failed.
+  auto reap = [&]() -> Status {
+    done.clear();
+    uint64_t failed_tag = 0;
+    Status r = dest_->Reap(&done, &failed_tag);
+    for (uint64_t tag : done)
+      for (InFlight& f : in_flight)
+        if (f.seq == tag) f.done = true;
+    uint64_t applied = 0;
+    while (!in_flight.empty() && in_flight.front().done) {
+      bytes_ += in_flight.front().length;
+      applied = in_flight.front().seq;
+      in_flight.pop_front();
+    }
+    if (applied != 0) bus_->Applied(consumer_, applied);
+    if (!r.ok()) {
+      uint64_t offset = bytes_.load();
+      for (const InFlight& f : in_flight)
+        if (f.seq == failed_tag) offset = f.offset;
+      Fail(r, offset);
+    }
+    return r;
+  };
+  auto overlaps_in_flight = [&](const Extent& e) {
+    for (const InFlight& f : in_flight)
+      if (!f.done && f.offset < e.end() && e.offset < f.offset + f.length) return true;
+    return false;
+  };
+
   Extent e;
   uint64_t seq;
-  while (bus_->Fetch(consumer_, &e, &seq)) {
+  for (;;) {
+    // Fetch while there is room, but never block on the bus while our own
+    // I/O could be completing: with operations in flight, fetch only what
+    // is already waiting.
+    const bool room = in_flight.size() < depth;
+    if (room && (in_flight.empty() || bus_->HasPending(consumer_))) {
+      if (!bus_->Fetch(consumer_, &e, &seq)) break;
+    } else {
+      Status r = reap();
+      if (!r.ok()) return r;
+      continue;
+    }
     if (debug)
       log_->Debug(LogTopic::kWriter, dest_->name() + ": " + (e.is_zero() ? "zero " : "write ") +
                                          std::to_string(e.offset) + "+" +
@@ -108,25 +176,28 @@ void Writer::Run() {
     if (e.late && !dest_->seekable()) {
       // The stream has passed this offset: it can never hold the image now.
       Fail(Status::IOError(EIO, dest_->name() + ": " + *e.late), e.offset);
-      return;
+      return Status::IOError(EIO, *e.late);
     }
-    s = e.is_zero() ? dest_->Zero(e.length, e.offset) : dest_->Write(e.bytes(), e.length, e.offset);
-    if (!s.ok()) {
-      Fail(s, e.offset);
-      return;
+    // Overlapping operations in flight could complete in either order.
+    while (overlaps_in_flight(e)) {
+      Status r = reap();
+      if (!r.ok()) return r;
     }
-    bytes_ += e.length;
-    // Drop our reference before telling the bus, so the buffer can go back
-    // to the pool as soon as the last writer is done with it.
+    in_flight.push_back(InFlight{seq, e.offset, e.length, false});
+    Status r = dest_->Submit(e, seq);
+    // Drop our reference: the destination holds one while it needs it, so
+    // the buffer goes back to the pool as soon as the last writer is done.
     e = Extent();
-    bus_->Applied(consumer_, seq);
+    if (!r.ok()) {
+      Fail(r, in_flight.back().offset);
+      return r;
+    }
   }
-  s = dest_->Close();
-  if (!s.ok()) {
-    Fail(s, bytes_.load());
-    return;
+  while (!in_flight.empty()) {
+    Status r = reap();
+    if (!r.ok()) return r;
   }
-  End(DestinationState::kDone);
+  return Status::OK();
 }
 
 }  // namespace fanout

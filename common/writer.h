@@ -68,7 +68,12 @@ class Writer {
   Failure failure() const;
 
  private:
+  struct InFlight;
   void Run();
+  // Moves extents from the bus to the destination, keeping up to its
+  // queue_depth() in flight, until the bus is drained.  An error has failed
+  // the writer already.
+  Status Pump();
   // Starts the destination, waiting (no busy loop) while it is not ready.
   Status Open();
   void Fail(const Status& s, uint64_t offset);
