@@ -304,10 +304,10 @@ Status Engine::Flush() {
   bus_->WaitApplied(seq);
   for (const auto& w : writers_) {
     if (!w->healthy()) continue;
-    // A sync that fails is that destination's failure, reported by the
-    // policy below, not necessarily the client's.
+    // A sync that fails is that destination's failure (its data may not
+    // be on the media), and the policy below decides what the client hears.
     Status s = w->destination()->Sync();
-    if (!s.ok()) log_->Error(s.message());
+    if (!s.ok()) w->FailSync(s);
   }
   return Admit();
 }

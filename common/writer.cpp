@@ -38,12 +38,23 @@ std::optional<Writer::Clock::time_point> Writer::ended() const {
   return ended_;
 }
 
-void Writer::End(DestinationState state) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ended_ = Clock::now();
-  }
+bool Writer::Settle(DestinationState state, const Failure* failure) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // The first ending wins: a flush's failed sync and the writer's own end
+  // may race.
+  if (state_.load() != DestinationState::kWriting) return false;
+  ended_ = Clock::now();
+  if (failure) failure_ = *failure;
   state_ = state;
+  return true;
+}
+
+void Writer::End(DestinationState state) { Settle(state, nullptr); }
+
+void Writer::FailSync(const Status& s) {
+  bus_->Detach(consumer_);
+  const Failure failure{s.err(), bytes_.load(), s.message()};
+  if (Settle(DestinationState::kFailed, &failure)) log_->Error(failure.message);
 }
 
 void Writer::Fail(const Status& s, uint64_t offset) {
@@ -65,12 +76,8 @@ void Writer::Fail(const Status& s, uint64_t offset) {
       message += "; " + more;
     }
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    failure_ = Failure{s.err(), offset, message};
-  }
-  End(DestinationState::kFailed);
-  log_->Error(message);
+  const Failure failure{s.err(), offset, message};
+  if (Settle(DestinationState::kFailed, &failure)) log_->Error(message);
 }
 
 Status Writer::Open() {
@@ -102,6 +109,9 @@ void Writer::Run() {
   }
   s = Pump();
   if (!s.ok()) return;  // failed already
+  // A flush's sync failed (FailSync): the bus let us go; the descriptor
+  // stays open, as for any failed seekable destination.
+  if (state() == DestinationState::kFailed) return;
   s = dest_->Close();
   if (!s.ok()) {
     Fail(s, bytes_.load());

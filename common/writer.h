@@ -60,6 +60,9 @@ class Writer {
   // extent to a stream): count it as failed from now on, before its thread
   // gets there.  Thread-safe.
   void Doom() { doomed_ = true; }
+  // A sync from another thread (flush) failed: the destination has failed,
+  // as if its own write had.  Thread-safe; the first failure is the one kept.
+  void FailSync(const Status& s);
   // Bytes of extents performed (data and zeros; rewrites count again).
   uint64_t bytes() const { return bytes_.load(); }
   // When the writer stopped (done or failed); nullopt while writing.
@@ -78,6 +81,9 @@ class Writer {
   Status Open();
   void Fail(const Status& s, uint64_t offset);
   void End(DestinationState state);
+  // Ends the writer in `state` (with `failure`, if given) unless it has
+  // ended already.  Returns whether this call ended it.
+  bool Settle(DestinationState state, const Failure* failure);
 
   const std::unique_ptr<Destination> dest_;
   Bus* const bus_;

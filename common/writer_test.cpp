@@ -169,5 +169,29 @@ TEST_F(WriterTest, AnOperationsErrorFailsAtItsOffset) {
   bus_.WaitApplied(bus_.last_published());
 }
 
+// A flush whose sync fails (another thread) fails the destination for good:
+// the bus stops waiting for it, and its own end of stream does not turn it
+// back into "done".
+TEST_F(WriterTest, AFailedSyncFailsTheDestination) {
+  auto owned = std::make_unique<ReorderingDestination>(kSize, 1);
+  Writer writer(std::move(owned), &bus_, &log_);
+  writer.Start();
+  PublishData(0, 16384, 1);
+  bus_.WaitApplied(bus_.last_published());
+  writer.FailSync(Status::IOError(EIO, "reordering: fdatasync: Input/output error"));
+  EXPECT_FALSE(writer.healthy());
+  // Detached: publishing more never waits for it.
+  for (uint64_t off = 16384; off < 32 * 16384; off += 16384) PublishData(off, 16384, 2);
+  bus_.WaitApplied(bus_.last_published());
+  bus_.Close();
+  writer.Join();
+  EXPECT_EQ(writer.state(), DestinationState::kFailed);
+  EXPECT_EQ(writer.failure().err, EIO);
+  EXPECT_NE(writer.failure().message.find("fdatasync"), std::string::npos);
+  // A second failure does not replace the first.
+  writer.FailSync(Status::IOError(ENOSPC, "later"));
+  EXPECT_EQ(writer.failure().err, EIO);
+}
+
 }  // namespace
 }  // namespace fanout
