@@ -87,6 +87,7 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
     if (s.ok()) config_.spill_dir = value;
   } else if (key == "spill-memory") {
     s = ParseSize(key, value, &config_.spill_memory);
+    spill_memory_value_ = value;
     if (s.ok() && config_.spill_memory < 4096)
       s = Status::InvalidArgument("spill-memory=" + value + ": must be at least 4096 bytes");
   } else if (key == "bucket") {
@@ -146,10 +147,10 @@ Status ConfigParser::Complete() {
   const bool spill_memory_given =
       std::find(seen_.begin(), seen_.end(), "spill-memory") != seen_.end();
   if (spill_memory_given && config_.spill_dir.empty())
-    return Status::InvalidArgument("spill-memory=" + std::to_string(config_.spill_memory) +
+    return Status::InvalidArgument("spill-memory=" + spill_memory_value_ +
                                    ": only means something with spill=DIR");
   if (spill_memory_given && config_.spill_memory < config_.bucket)
-    return Status::InvalidArgument("spill-memory=" + std::to_string(config_.spill_memory) +
+    return Status::InvalidArgument("spill-memory=" + spill_memory_value_ +
                                    ": must be at least one bucket (bucket=" +
                                    std::to_string(config_.bucket) + ")");
   if (config_.quorum > config_.destinations.size())

@@ -79,6 +79,7 @@ class ConfigParser {
   BoolParser parse_bool_;
   Config config_;
   std::vector<std::string> seen_;  // single-valued keys given so far
+  std::string spill_memory_value_;  // spill-memory= as given, for messages
 };
 
 }  // namespace fanout
