@@ -343,9 +343,10 @@ Status Engine::Finish() {
     run_state_ = RunState::kFinishing;
     window_status = window_->Finish();
   }
-  // The window could not hold what clients wrote (spill=): the
-  // destinations miss it, and the run must not look successful.
-  if (!window_status.ok()) log_->Error(window_status.message());
+  // The window lost bytes a client wrote (spill=): no destination holds
+  // the export, and none may be reported done.
+  if (!window_status.ok())
+    for (auto& w : writers_) w->FailAtEnd(window_status.message());
   bus_->Close();
   // A FIFO still without a reader gives up by itself (Writer::kOpenGrace).
   for (auto& w : writers_) w->Join();
@@ -356,6 +357,8 @@ Status Engine::Finish() {
   DetachDisplay();
   for (const std::string& line : SummaryLines(snap)) log_->Notice(line);
 
+  // The window could not hold what clients wrote (spill=): the
+  // destinations miss it, and the run must not look successful.
   Status result = window_status;
   if (result.ok() && snap.failed() > 0)
     result = Status::IOError(EIO, std::to_string(snap.failed()) + " of " +

@@ -25,6 +25,12 @@ void Writer::Join() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Writer::FailAtEnd(const std::string& why) {
+  doomed_ = true;
+  std::lock_guard<std::mutex> lock(mu_);
+  fail_at_end_ = why;
+}
+
 Failure Writer::failure() const {
   std::lock_guard<std::mutex> lock(mu_);
   return failure_;
@@ -120,6 +126,15 @@ void Writer::Run() {
     // to the pool as soon as the last writer is done with it.
     e = Extent();
     bus_->Applied(consumer_, seq);
+  }
+  std::string why;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    why = fail_at_end_;
+  }
+  if (!why.empty()) {
+    Fail(Status::IOError(EIO, dest_->name() + ": " + why), bytes_.load());
+    return;
   }
   s = dest_->Close();
   if (!s.ok()) {
