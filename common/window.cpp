@@ -21,8 +21,12 @@ size_t Window::MaxChunks(const WindowConfig& config) {
 
 uint64_t Window::AheadMemory(const WindowConfig& config) {
   // A quarter of the budget: parked writes are few and small (headers,
-  // superblock copies), chunks are what a window is made of.
-  return std::min(config.ahead, config.spill_memory / 4);
+  // superblock copies), chunks are what a window is made of.  Never so much
+  // that not one chunk fits beside it, so the two together stay within
+  // max(spill_memory, chunk).
+  const uint64_t beside_a_chunk =
+      config.spill_memory > config.chunk ? config.spill_memory - config.chunk : 0;
+  return std::min({config.ahead, config.spill_memory / 4, beside_a_chunk});
 }
 
 size_t Window::ResidentChunks(const WindowConfig& config) {

@@ -1482,6 +1482,12 @@ TEST_F(WindowTest, SpillPoolIsSizedByMemoryNotWindow) {
   c.ahead = 64 * MiB;  // a quarter of the memory goes to parked bytes
   EXPECT_EQ(128 * KiB, Window::AheadMemory(c));
   EXPECT_EQ(1u, Window::ResidentChunks(c));
+  // Never so many parked bytes that not one chunk fits beside them.
+  c.spill_memory = 300 * KiB;
+  EXPECT_EQ(44 * KiB, Window::AheadMemory(c));
+  EXPECT_EQ(1u, Window::ResidentChunks(c));
+  c.spill_memory = 100 * KiB;
+  EXPECT_EQ(0u, Window::AheadMemory(c));
   c.spill = false;
   EXPECT_EQ(4098u, Window::MaxChunks(c));
 }
