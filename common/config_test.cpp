@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -279,6 +280,44 @@ TEST(ConfigTest, InjectedBoolParserIsUsed) {
   ConfigParser p(ParseSize, [](const char* v) { return std::string(v) == "oui" ? 1 : -1; });
   ASSERT_TRUE(IsOk(p.Set("progress", "oui")));
   EXPECT_TRUE(p.config().progress);
+}
+
+TEST(ConfigTest, SpillTakesAWritableDirectory) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "/tmp/a")));
+  EXPECT_TRUE(p.config().spill_dir.empty());
+  EXPECT_EQ(Config::kDefaultSpillMemory, p.config().spill_memory);
+  const char* tmp = getenv("TMPDIR");
+  const std::string dir = tmp && *tmp ? tmp : "/tmp";
+  ASSERT_TRUE(IsOk(p.Set("spill", dir)));
+  ASSERT_TRUE(IsOk(p.Set("spill-memory", "32M")));
+  ASSERT_TRUE(IsOk(p.Complete()));
+  EXPECT_EQ(dir, p.config().spill_dir);
+  EXPECT_EQ(32u << 20, p.config().spill_memory);
+}
+
+TEST(ConfigTest, BadSpillIsOneLineNamingSpill) {
+  for (const char* bad : {"/nonexistent/dir", "/etc/passwd", ""}) {
+    ConfigParser p = NewParser();
+    const Status st = p.Set("spill", bad);
+    EXPECT_TRUE(FailsNaming(st, std::string("spill=") + bad)) << bad;
+    EXPECT_EQ(std::string::npos, st.message().find('\n'));
+  }
+}
+
+TEST(ConfigTest, SpillMemoryNeedsSpillAndABucket) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "/tmp/a")));
+  ASSERT_TRUE(IsOk(p.Set("spill-memory", "32M")));
+  EXPECT_TRUE(FailsNaming(p.Complete(), "spill-memory="));
+  EXPECT_TRUE(FailsNaming(p.Complete(), "spill=DIR"));
+
+  ConfigParser q = NewParser();
+  ASSERT_TRUE(IsOk(q.Set("dest", "/tmp/a")));
+  ASSERT_TRUE(IsOk(q.Set("spill", "/tmp")));
+  ASSERT_TRUE(IsOk(q.Set("spill-memory", "8M")));  // below the 16M bucket
+  EXPECT_TRUE(FailsNaming(q.Complete(), "spill-memory="));
+  EXPECT_TRUE(FailsNaming(NewParser().Set("spill-memory", "100"), "spill-memory="));
 }
 
 }  // namespace

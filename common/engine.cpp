@@ -7,6 +7,8 @@
 #include <map>
 #include <thread>
 
+#include <unistd.h>
+
 #include "summary.h"
 
 namespace fanout {
@@ -126,12 +128,25 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
   wc.ordered = !e->all_seekable_;
   wc.ahead = config.ahead;
   wc.max_open_chunks = std::max<uint64_t>(1, config.window / config.bucket);
+  if (!config.spill_dir.empty()) {
+    Status s = SpillFile::Open(config.spill_dir, &e->spill_);
+    if (!s.ok()) return s;
+    // Ordered, the window spills; unordered, nothing needs holding, so
+    // fewer chunks stay open.
+    wc.spill = true;
+    wc.spill_memory = config.spill_memory;
+    wc.max_open_chunks =
+        std::min<uint64_t>(wc.max_open_chunks, std::max<uint64_t>(1, config.spill_memory / config.bucket));
+  }
+  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page_size > 0) wc.memory_hint = static_cast<uint64_t>(pages) * page_size;
+  // With spill, MaxChunks() is the resident chunks, not window / bucket.
   e->pool_ = std::make_unique<BufferPool>(config.bucket, Window::MaxChunks(wc) + config.buckets);
   // Entries, not bytes, bound zero extents (which hold no memory); data
   // extents are bounded by the pool.
   e->bus_ = std::make_unique<Bus>(1024);
   e->sink_ = std::make_unique<BusSink>(e->bus_.get(), log);
-  e->window_ = std::make_unique<Window>(wc, e->pool_.get(), e->sink_.get());
+  e->window_ = std::make_unique<Window>(wc, e->pool_.get(), e->sink_.get(), e->spill_.get());
   abandon.armed = false;
   for (auto& d : dests)
     e->writers_.push_back(std::make_unique<Writer>(std::move(d), e->bus_.get(), log));
@@ -141,7 +156,13 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
                "size " + std::to_string(e->size_) + ", " + std::to_string(e->writers_.size()) +
                    " destinations, " + (wc.ordered ? "ordered (window)" : "unordered") +
                    ", pool of " + std::to_string(e->pool_->max_buffers()) + " x " +
-                   std::to_string(config.bucket) + " bytes");
+                   std::to_string(config.bucket) + " bytes" +
+                   (wc.spill && wc.ordered ? ", spilling to " + config.spill_dir + " beyond " +
+                                                 std::to_string(Window::ResidentChunks(wc)) +
+                                                 " chunks and " +
+                                                 std::to_string(Window::AheadMemory(wc)) +
+                                                 " parked bytes"
+                                           : ""));
   *out = std::move(e);
   return Status::OK();
 }
@@ -258,7 +279,8 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
   std::vector<Extent> overlay;
   {
     std::lock_guard<TicketLock> lock(mu_);
-    window_->Read(buf, length, offset, &backing);
+    Status s = window_->Read(buf, length, offset, &backing);
+    if (!s.ok()) return Logged(s);
     if (backing.empty()) return Status::OK();
     // Taken under the lock, before the destination read: any extent that
     // leaves the bus after this has already reached every healthy
@@ -313,13 +335,18 @@ Status Engine::Flush() {
 }
 
 Status Engine::Finish() {
+  Status window_status;
   {
     std::lock_guard<TicketLock> lock(mu_);
     if (finished_) return final_status_;
     finished_ = true;
     run_state_ = RunState::kFinishing;
-    window_->Finish();
+    window_status = window_->Finish();
   }
+  // The window lost bytes a client wrote (spill=): no destination holds
+  // the export, and none may be reported done.
+  if (!window_status.ok())
+    for (auto& w : writers_) w->FailAtEnd(window_status.message());
   bus_->Close();
   // A FIFO still without a reader gives up by itself (Writer::kOpenGrace).
   for (auto& w : writers_) w->Join();
@@ -330,8 +357,10 @@ Status Engine::Finish() {
   DetachDisplay();
   for (const std::string& line : SummaryLines(snap)) log_->Notice(line);
 
-  Status result;
-  if (snap.failed() > 0)
+  // The window could not hold what clients wrote (spill=): the
+  // destinations miss it, and the run must not look successful.
+  Status result = window_status;
+  if (result.ok() && snap.failed() > 0)
     result = Status::IOError(EIO, std::to_string(snap.failed()) + " of " +
                                       std::to_string(snap.destinations.size()) +
                                       " destinations failed");

@@ -98,6 +98,7 @@ class Engine {
   Logger* const log_;
   uint64_t size_ = 0;
   bool all_seekable_ = true;
+  std::unique_ptr<SpillFile> spill_;  // spill=DIR, else null; outlives window_
   std::unique_ptr<BufferPool> pool_;
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<BusSink> sink_;

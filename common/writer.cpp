@@ -28,6 +28,12 @@ void Writer::Join() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Writer::FailAtEnd(const std::string& why) {
+  doomed_ = true;
+  std::lock_guard<std::mutex> lock(mu_);
+  fail_at_end_ = why;
+}
+
 Failure Writer::failure() const {
   std::lock_guard<std::mutex> lock(mu_);
   return failure_;
@@ -112,6 +118,15 @@ void Writer::Run() {
   // A flush's sync failed (FailSync): the bus let us go; the descriptor
   // stays open, as for any failed seekable destination.
   if (state() == DestinationState::kFailed) return;
+  std::string why;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    why = fail_at_end_;
+  }
+  if (!why.empty()) {
+    Fail(Status::IOError(EIO, dest_->name() + ": " + why), bytes_.load());
+    return;
+  }
   s = dest_->Close();
   if (!s.ok()) {
     Fail(s, bytes_.load());

@@ -63,6 +63,11 @@ class Writer {
   // A sync from another thread (flush) failed: the destination has failed,
   // as if its own write had.  Thread-safe; the first failure is the one kept.
   void FailSync(const Status& s);
+  // The engine cannot give this destination the whole export (the window
+  // lost bytes it held, spill=): at the end of the stream it fails with
+  // `why` instead of finishing, so it is not reported done.  Call before
+  // the bus is closed.  Thread-safe.
+  void FailAtEnd(const std::string& why);
   // Bytes of extents performed (data and zeros; rewrites count again).
   uint64_t bytes() const { return bytes_.load(); }
   // When the writer stopped (done or failed); nullopt while writing.
@@ -95,6 +100,7 @@ class Writer {
   std::atomic<uint64_t> bytes_{0};
   mutable std::mutex mu_;
   Failure failure_;                          // GUARDED_BY(mu_)
+  std::string fail_at_end_;                  // GUARDED_BY(mu_); see FailAtEnd()
   std::optional<Clock::time_point> ended_;   // GUARDED_BY(mu_)
 };
 

@@ -51,6 +51,13 @@ mkfifo fifo
 refused no-size-fifo size= dest=fifo
 refused no-size-cmd size= cmd='cat >/dev/null'
 refused no-dest dest size=1M
+# spill=: not a directory, missing, not writable; spill-memory= without it.
+touch plainfile
+refused spill-file "spill=$tmp/plainfile: not a directory" dest=a.img size=1M spill="$tmp/plainfile"
+refused spill-missing "spill=$tmp/missing" dest=a.img size=1M spill="$tmp/missing"
+refused spill-proc "spill=/proc" dest=a.img size=1M spill=/proc
+refused spill-memory-alone "spill-memory=" dest=a.img size=1M spill-memory=32M
+refused spill-memory-small "spill-memory=" dest=a.img size=1M spill="$tmp" spill-memory=1M
 # Nothing was created by the refused starts.
 test ! -e new.img
 
