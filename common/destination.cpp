@@ -90,7 +90,7 @@ Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
     close(fd);
     return Refuse(path, "is not a regular file, block device or FIFO");
   }
-  *out = std::make_unique<FileDestination>(path, fd, st, existed);
+  *out = std::make_unique<FileDestination>(path, Absolute(path), fd, st, existed);
   return Status::OK();
 }
 
