@@ -109,6 +109,12 @@ class Destination {
 // one-line error naming the parameter (dest=PATH: is a directory, ...).
 Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out);
 
+// nbdkit changes to / when it forks into the background, and FIFOs are
+// opened (commands started, files reopened for verify=, the status file
+// written) only after that: resolve relative names against the directory
+// nbdkit was started in, at configuration time.
+std::string AbsolutePath(const std::string& path);
+
 // Writes all of buf at offset (offset < 0: at the current position),
 // retrying short writes and EINTR.  Shared by the fd-based kinds.
 Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,

@@ -78,6 +78,7 @@ void Engine::DetachDisplay() { progress_log_->set_display(nullptr); }
 Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e(new Engine(config, log));
   log = e->log_;  // everything below logs through the display-aware logger
+  if (!config.status_file.empty()) e->status_path_ = AbsolutePath(config.status_file);
 
   std::vector<std::unique_ptr<Destination>> dests;
   // On any error below, leave no trace: remove the files opening created.
@@ -180,7 +181,7 @@ void Engine::Start(bool progress_terminal, int progress_width) {
   std::unique_ptr<ProgressDisplay> progress;
   if (config_.progress)
     progress = std::make_unique<ProgressDisplay>(stderr, progress_terminal, progress_width);
-  reporter_ = std::make_unique<Reporter>([this] { return TakeSnapshot(); }, config_.status_file,
+  reporter_ = std::make_unique<Reporter>([this] { return TakeSnapshot(); }, status_path_,
                                          std::move(progress), progress_terminal, log_);
   progress_log_->set_display(reporter_->display());
   for (auto& w : writers_) w->Start();

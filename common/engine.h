@@ -105,6 +105,8 @@ class Engine {
   void VerifyAndDigest();
 
   const Config config_;
+  // status=, made absolute while nbdkit is still in its start directory.
+  std::string status_path_;
   // The glue's logger, behind one that keeps messages clear of the bars.
   std::unique_ptr<ProgressLogger> progress_log_;
   Logger* const log_;
