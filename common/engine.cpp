@@ -241,7 +241,13 @@ bool Engine::ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected
     w->WaitApplied(last);
     if (!w->healthy()) continue;
     if (!w->destination()->Read(out, length, offset).ok()) continue;
-    if (BlockHashes::Hash(out, length) == expected) return true;
+    if (BlockHashes::Hash(out, length) == expected) {
+      if (log_->DebugEnabled(LogTopic::kWindow))
+        log_->Debug(LogTopic::kWindow, "page hash at " + std::to_string(offset) +
+                                           ": rewritten in part, earlier bytes read from " +
+                                           w->destination()->name());
+      return true;
+    }
     log_->Error(w->destination()->name() + ": the 4 KiB page at offset " + std::to_string(offset) +
                 " no longer holds what was written to it");
   }
