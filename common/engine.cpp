@@ -426,11 +426,14 @@ void Engine::VerifyAndDigest() {
       candidates.push_back(i);
 
   // The digest needs one full read of a destination: with verify= it is the
-  // verification's own read of the first candidate; without, that one read
+  // verification's own read of the first candidate.  Without, that one read
   // is checked against the page hashes all the same (a digest is printed
-  // only for bytes known to be the image's), so it is a verification too.
+  // only for bytes known to be the image's); the destination stays "done"
+  // unless the read shows it does not hold the image, which is then
+  // reported like any verification's verdict rather than kept quiet.
   Sha256 sha;
   const bool need_digest = !digest && hashes_ && !candidates.empty();
+  std::unique_ptr<Verification> digest_read;  // without verify=
   std::vector<Verification*> run;
   {
     std::lock_guard<std::mutex> lock(verify_mu_);
@@ -438,18 +441,26 @@ void Engine::VerifyAndDigest() {
     for (size_t i : candidates) {
       const bool feeds = need_digest && i == candidates.front();
       if (!config_.verify && !feeds) continue;
-      verifications_[i] = std::make_unique<Verification>(writers_[i]->destination(), hashes_.get(),
-                                                         log_, feeds ? &sha : nullptr);
-      run.push_back(verifications_[i].get());
+      auto v = std::make_unique<Verification>(writers_[i]->destination(), hashes_.get(), log_,
+                                              feeds ? &sha : nullptr);
+      run.push_back(v.get());
+      if (config_.verify)
+        verifications_[i] = std::move(v);
+      else
+        digest_read = std::move(v);
     }
   }
   if (!run.empty()) {
     run_state_ = RunState::kVerifying;
     RunInParallel(run);
   }
+  if (digest_read && digest_read->state() != DestinationState::kVerified) {
+    std::lock_guard<std::mutex> lock(verify_mu_);
+    verifications_[candidates.front()] = std::move(digest_read);
+  }
 
   if (need_digest) {
-    if (verifications_[candidates.front()]->state() == DestinationState::kVerified) {
+    if (run.front()->state() == DestinationState::kVerified) {
       digest = sha.FinalHex();
     } else {
       // The first did not verify: read the digest from one that did.

@@ -73,5 +73,6 @@ fanout_nbdkit -U - "$FANOUT_PLUGIN" dest=a.img size=256M status=s3.json \
 cat nbdkit3.err
 check_status_json s3.json <<PYEOF
 assert s["sha256"] == "$digest", s
+assert d["a.img"]["state"] == "done" and d["a.img"]["verified_bytes"] is None, d["a.img"]
 PYEOF
 grep -F "fanout: sha256 $digest" nbdkit3.err

@@ -8,7 +8,8 @@
 # from c.img, the destination that verified.  Then the same as a real
 # daemon (no -f): nbdkit has changed to / by then, and the status file and
 # the files, named relative to where it started, are still found (-U and
-# -P are nbdkit's own, resolved after that: given absolute).
+# -P are nbdkit's own, resolved after that: given absolute).  Last, without
+# verify=, the file the SHA-256 is read from, changed: no digest, a mismatch.
 
 source $srcdir/functions.sh
 requires nbdcopy --version
@@ -70,4 +71,23 @@ check_status_json s3.json <<PYEOF
 assert s["state"] == "finished", s
 assert d["c.img"]["state"] == "verified", d["c.img"]
 assert d["d.img"]["state"] == "mismatch" and d["d.img"]["offset"] == $at, d["d.img"]
+PYEOF
+
+# Without verify=, files only: the one destination the SHA-256 is read from
+# is checked all the same.  Changed behind the plugin's back, it is no
+# digest source: the digest is unavailable, the destination a mismatch
+# (found, so not kept quiet), and nbdkit exits 1.
+head -c 32M src.img > small.img
+small_at=$(( 20 * 1024 * 1024 + 4096 * 3 ))
+status=0
+FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" dest=e.img size=32M \
+    status=s4.json --run "nbdcopy --flush small.img \"\$uri\" &&
+        printf 'XXXXXXXX' | dd of=e.img bs=1 seek=$small_at conv=notrunc status=none" \
+    2> nbdkit4.err || status=$?
+cat nbdkit4.err
+test "$status" -eq 1
+check_status_json s4.json <<PYEOF
+assert s["sha256"] is None, s
+assert s["sha256_unavailable"] == "no destination could be verified to hold the image", s
+assert d["e.img"]["state"] == "mismatch" and d["e.img"]["offset"] == $small_at, d["e.img"]
 PYEOF
