@@ -133,6 +133,12 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
       s = Status::InvalidArgument("progress=" + value + ": must be true or false");
     else
       config_.progress = b == 1;
+  } else if (key == "verify") {
+    const int b = parse_bool_(value.c_str());
+    if (b < 0)
+      s = Status::InvalidArgument("verify=" + value + ": must be true or false");
+    else
+      config_.verify = b == 1;
   } else {
     return Status::InvalidArgument("unknown parameter '" + key + "'");
   }
@@ -174,7 +180,9 @@ const char* ConfigParser::Help() {
          "                     (default), or fail every later request.\n"
          "quorum=N             Healthy destinations needed for requests to succeed (default 1).\n"
          "status=FILE          Write JSON status to FILE at least once a second.\n"
-         "progress=BOOL        Show a progress bar per destination on stderr.";
+         "progress=BOOL        Show a progress bar per destination on stderr.\n"
+         "verify=BOOL          At the end, read every seekable destination back past the page\n"
+         "                     cache and compare it with the image (default false).";
 }
 
 }  // namespace fanout

@@ -48,6 +48,7 @@ struct Config {
   unsigned quorum = 1;                    // quorum=: healthy destinations needed
   std::string status_file;                // status=FILE ("" = none)
   bool progress = false;                  // progress=true
+  bool verify = false;                    // verify=true: read back and compare at the end
 };
 
 class ConfigParser {

@@ -243,6 +243,7 @@ TEST(ConfigTest, FailurePolicyDefaults) {
   EXPECT_EQ(1u, p.config().quorum);
   EXPECT_EQ("", p.config().status_file);
   EXPECT_FALSE(p.config().progress);
+  EXPECT_FALSE(p.config().verify);
 }
 
 TEST(ConfigTest, FailurePolicyAndReporting) {
@@ -266,6 +267,15 @@ TEST(ConfigTest, BadFailurePolicyValuesNameTheParameter) {
   EXPECT_TRUE(FailsNaming(SetAndComplete("quorum", "-1"), "quorum"));
   EXPECT_TRUE(FailsNaming(SetAndComplete("progress", "maybe"), "progress"));
   EXPECT_TRUE(FailsNaming(SetAndComplete("status", ""), "status"));
+}
+
+TEST(ConfigTest, Verify) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(p.Set("verify", "true")));
+  ASSERT_TRUE(IsOk(p.Complete()));
+  EXPECT_TRUE(p.config().verify);
+  EXPECT_TRUE(FailsNaming(SetAndComplete("verify", "maybe"), "verify"));
 }
 
 TEST(ConfigTest, QuorumAboveDestinationCountIsRefused) {

@@ -51,16 +51,6 @@ Status Refuse(const std::string& path, const std::string& why) {
   return Status::InvalidArgument("dest=" + path + ": " + why);
 }
 
-// nbdkit changes to / when it forks into the background, and FIFOs are
-// opened (and commands started) only when serving starts: resolve relative
-// names against the directory nbdkit was started in, now.
-std::string Absolute(const std::string& path) {
-  if (!path.empty() && path[0] == '/') return path;
-  char cwd[PATH_MAX];
-  if (getcwd(cwd, sizeof cwd) == nullptr) return path;
-  return std::string(cwd) + "/" + path;
-}
-
 Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
   struct stat st;
   bool existed = true;
@@ -79,7 +69,7 @@ Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
     // Opening a FIFO blocks until a reader arrives, so only check now that
     // it could be opened for writing; the writer opens it when serving.
     if (access(path.c_str(), W_OK) == -1) return Status::FromErrno("dest=" + path + ": not writable");
-    *out = std::make_unique<StreamDestination>(path, Absolute(path));
+    *out = std::make_unique<StreamDestination>(path, AbsolutePath(path));
     return Status::OK();
   }
 
@@ -103,7 +93,7 @@ Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
     close(fd);
     return Refuse(path, "is not a regular file, block device or FIFO");
   }
-  *out = std::make_unique<FileDestination>(path, fd, st, existed);
+  *out = std::make_unique<FileDestination>(path, AbsolutePath(path), fd, st, existed);
   return Status::OK();
 }
 
@@ -112,6 +102,13 @@ constexpr size_t kZeroBlock = 1 << 20;
 alignas(4096) const uint8_t zero_block[kZeroBlock] = {};
 
 }  // namespace
+
+std::string AbsolutePath(const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof cwd) == nullptr) return path;
+  return std::string(cwd) + "/" + path;
+}
 
 Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out) {
   if (spec.source == DestinationSpec::Source::kCommand) {

@@ -21,11 +21,14 @@
 //   Read()                 any thread; seekable kinds only.
 //   Close()                the writer thread, at end of stream: sync, close,
 //                          wait for a command and check its exit status.
+//   OpenReadBack()         the verifier, after Close(): a reader of what the
+//                          media holds (verify=); seekable kinds only.
 #ifndef FANOUT_DESTINATION_H
 #define FANOUT_DESTINATION_H
 
 #include <sys/types.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -43,6 +46,27 @@ enum class DestinationKind { kFile, kBlock, kFifo, kCommand, kNbd };
 
 // "file", "block", "fifo", "command", "nbd": the names the status file uses.
 const char* KindName(DestinationKind kind);
+
+// Reads a destination back from its media, past the page cache, for
+// verify=: a reader that sees the page cache would see what was written,
+// not what the device kept ("verification is always too fast").  Files and
+// block devices use O_DIRECT where the file system allows it; elsewhere
+// (tmpfs) they sync and drop the cached pages before reading, and drop the
+// pages they read again, so verifying leaves none behind.
+//
+// One thread uses a reader; readers of different destinations run at once.
+class ReadBack {
+ public:
+  // Buffers, offsets and lengths passed to Read() are multiples of this.
+  static constexpr size_t kAlignment = 4096;
+
+  virtual ~ReadBack() = default;
+  // Reads [offset, offset + length) into buf; bytes past the end of the
+  // destination read as zeros.  REQUIRES: aligned as above.
+  virtual Status Read(uint8_t* buf, uint64_t length, uint64_t offset) = 0;
+  // Whether reads bypass the page cache (O_DIRECT), for the debug log.
+  virtual bool direct() const = 0;
+};
 
 class Destination {
  public:
@@ -96,6 +120,12 @@ class Destination {
   // REQUIRES: seekable().
   virtual Status Read(uint8_t* buf, uint64_t length, uint64_t offset) = 0;
   virtual Status Close() = 0;
+  // Opens a reader of the destination's media (see ReadBack).  REQUIRES:
+  // seekable(); Close() was called.  Kinds that cannot be read back say so.
+  virtual Status OpenReadBack(std::unique_ptr<ReadBack>* out) {
+    (void)out;
+    return Status::IOError(ENOTSUP, name() + ": cannot be read back");
+  }
 
  private:
   const std::string name_;
@@ -105,6 +135,12 @@ class Destination {
 // Chooses the kind of spec (fstat for paths) and opens it, or returns a
 // one-line error naming the parameter (dest=PATH: is a directory, ...).
 Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out);
+
+// nbdkit changes to / when it forks into the background, and FIFOs are
+// opened (commands started, files reopened for verify=, the status file
+// written) only after that: resolve relative names against the directory
+// nbdkit was started in, at configuration time.
+std::string AbsolutePath(const std::string& path);
 
 // Writes all of buf at offset (offset < 0: at the current position),
 // retrying short writes and EINTR.  Shared by the fd-based kinds.

@@ -13,21 +13,30 @@
 
 namespace fanout {
 
-// Publishes what the window commits on the bus.
+// Publishes what the window commits on the bus.  This is where each
+// committed extent's bytes are in hand, in commit order, which is the order
+// every destination performs them: the expected page hashes and the
+// in-order SHA-256 are kept up to date here, before the extent goes out.
 class Engine::BusSink final : public CommitSink {
  public:
-  BusSink(Bus* bus, Logger* log) : bus_(bus), log_(log) {}
+  BusSink(Bus* bus, Logger* log, BlockHashes* hashes, StreamDigest* digest)
+      : bus_(bus), log_(log), hashes_(hashes), digest_(digest) {}
   void Commit(Extent extent) override {
     if (log_->DebugEnabled(LogTopic::kWindow))
       log_->Debug(LogTopic::kWindow, std::string("commit ") + (extent.is_zero() ? "zero " : "data ") +
                                          std::to_string(extent.offset) + "+" +
                                          std::to_string(extent.length));
+    const uint8_t* data = extent.is_zero() ? nullptr : extent.bytes();
+    if (hashes_) hashes_->Apply(extent.offset, extent.length, data);
+    if (digest_) digest_->Apply(extent.offset, extent.length, data);
     bus_->Publish(std::move(extent));
   }
 
  private:
   Bus* const bus_;
   Logger* const log_;
+  BlockHashes* const hashes_;
+  StreamDigest* const digest_;
 };
 
 // Sends errors and notices through the progress display while there is one,
@@ -71,6 +80,7 @@ void Engine::DetachDisplay() { progress_log_->set_display(nullptr); }
 Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e(new Engine(config, log));
   log = e->log_;  // everything below logs through the display-aware logger
+  if (!config.status_file.empty()) e->status_path_ = AbsolutePath(config.status_file);
 
   std::vector<std::unique_ptr<Destination>> dests;
   // On any error below, leave no trace: remove the files opening created.
@@ -145,7 +155,22 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
   // Entries, not bytes, bound zero extents (which hold no memory); data
   // extents are bounded by the pool.
   e->bus_ = std::make_unique<Bus>(1024);
-  e->sink_ = std::make_unique<BusSink>(e->bus_.get(), log);
+  // The image's SHA-256 is hashed in order while the window commits in
+  // order.  The expected page hashes are kept when verify= asks for them,
+  // and when the SHA-256 must be read from a destination at the end (every
+  // destination seekable: commits come in any order), to be sure that
+  // destination holds the image before its digest is printed.  They cost
+  // 9 bytes per 4 KiB page (see block_hashes.h).
+  if (wc.ordered) e->stream_digest_ = std::make_unique<StreamDigest>(e->size_);
+  if (config.verify || !wc.ordered) {
+    Engine* engine = e.get();
+    e->hashes_ = std::make_unique<BlockHashes>(
+        e->size_, [engine](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) {
+          return engine->ReadCommittedPage(offset, length, expected, page);
+        });
+  }
+  e->sink_ = std::make_unique<BusSink>(e->bus_.get(), log, e->hashes_.get(),
+                                       e->stream_digest_.get());
   e->window_ = std::make_unique<Window>(wc, e->pool_.get(), e->sink_.get(), e->spill_.get());
   abandon.armed = false;
   for (auto& d : dests)
@@ -177,7 +202,7 @@ void Engine::Start(bool progress_terminal, int progress_width) {
   std::unique_ptr<ProgressDisplay> progress;
   if (config_.progress)
     progress = std::make_unique<ProgressDisplay>(stderr, progress_terminal, progress_width);
-  reporter_ = std::make_unique<Reporter>([this] { return TakeSnapshot(); }, config_.status_file,
+  reporter_ = std::make_unique<Reporter>([this] { return TakeSnapshot(); }, status_path_,
                                          std::move(progress), progress_terminal, log_);
   progress_log_->set_display(reporter_->display());
   for (auto& w : writers_) w->Start();
@@ -207,7 +232,47 @@ Snapshot Engine::TakeSnapshot() const {
     d.exit_status = dest->exit_status();
     snap.destinations.push_back(std::move(d));
   }
+  std::lock_guard<std::mutex> lock(verify_mu_);
+  for (size_t i = 0; i < verifications_.size(); i++) {
+    const Verification* v = verifications_[i].get();
+    if (!v) continue;
+    DestinationSnapshot& d = snap.destinations[i];
+    d.state = v->state();
+    d.verified_bytes = v->verified_bytes();
+    if (d.state != DestinationState::kVerifying && d.state != DestinationState::kVerified)
+      d.failure = v->failure();
+  }
+  snap.sha256 = sha256_;
+  snap.sha256_unavailable = sha256_unavailable_;
   return snap;
+}
+
+bool Engine::ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected,
+                               uint8_t* out) {
+  // Nothing is published while this runs (we are inside a commit, under
+  // mu_), so once a writer has applied the last published extent its
+  // destination holds every committed byte and keeps holding them.  This
+  // costs a wait for one destination and a 4 KiB read, only when a client
+  // rewrites part of a page it had written whole: rare (a superblock, a
+  // partition table), and exact where keeping every page's bytes would
+  // cost the image's size in memory.
+  const uint64_t last = bus_->last_published();
+  for (const auto& w : writers_) {
+    if (!w->healthy() || !w->destination()->seekable()) continue;
+    w->WaitApplied(last);
+    if (!w->healthy()) continue;
+    if (!w->destination()->Read(out, length, offset).ok()) continue;
+    if (BlockHashes::Hash(out, length) == expected) {
+      if (log_->DebugEnabled(LogTopic::kWindow))
+        log_->Debug(LogTopic::kWindow, "page hash at " + std::to_string(offset) +
+                                           ": rewritten in part, earlier bytes read from " +
+                                           w->destination()->name());
+      return true;
+    }
+    log_->Error(w->destination()->name() + ": the 4 KiB page at offset " + std::to_string(offset) +
+                " no longer holds what was written to it");
+  }
+  return false;
 }
 
 Status Engine::Logged(Status s) {
@@ -350,6 +415,7 @@ Status Engine::Finish() {
   bus_->Close();
   // A FIFO still without a reader gives up by itself (Writer::kOpenGrace).
   for (auto& w : writers_) w->Join();
+  VerifyAndDigest();
   run_state_ = RunState::kFinished;
 
   const Snapshot snap = TakeSnapshot();
@@ -367,6 +433,85 @@ Status Engine::Finish() {
   std::lock_guard<TicketLock> lock(mu_);
   final_status_ = result;
   return result;
+}
+
+void Engine::VerifyAndDigest() {
+  // The in-order digest is the image's if every byte went into it in order
+  // and nothing changed behind it.
+  std::optional<std::string> digest;
+  std::string unavailable;
+  if (stream_digest_) {
+    digest = stream_digest_->Final();
+    if (!digest)
+      unavailable = hashes_ ? "no destination could be verified to hold the image"
+                            : "a write behind the stream position changed bytes already hashed "
+                              "(verify=true reads the digest back from a verified destination)";
+  }
+
+  // Seekable destinations that hold the whole image, if all went well.
+  std::vector<size_t> candidates;
+  for (size_t i = 0; i < writers_.size(); i++)
+    if (writers_[i]->destination()->seekable() && writers_[i]->state() == DestinationState::kDone)
+      candidates.push_back(i);
+
+  // The digest needs one full read of a destination: with verify= it is the
+  // verification's own read of the first candidate.  Without, that one read
+  // is checked against the page hashes all the same (a digest is printed
+  // only for bytes known to be the image's); the destination stays "done"
+  // unless the read shows it does not hold the image, which is then
+  // reported like any verification's verdict rather than kept quiet.
+  Sha256 sha;
+  const bool need_digest = !digest && hashes_ && !candidates.empty();
+  std::unique_ptr<Verification> digest_read;  // without verify=
+  std::vector<Verification*> run;
+  {
+    std::lock_guard<std::mutex> lock(verify_mu_);
+    verifications_.resize(writers_.size());
+    for (size_t i : candidates) {
+      const bool feeds = need_digest && i == candidates.front();
+      if (!config_.verify && !feeds) continue;
+      auto v = std::make_unique<Verification>(writers_[i]->destination(), hashes_.get(), log_,
+                                              feeds ? &sha : nullptr);
+      run.push_back(v.get());
+      if (config_.verify)
+        verifications_[i] = std::move(v);
+      else
+        digest_read = std::move(v);
+    }
+  }
+  if (!run.empty()) {
+    run_state_ = RunState::kVerifying;
+    RunInParallel(run);
+  }
+  if (digest_read && digest_read->state() != DestinationState::kVerified) {
+    std::lock_guard<std::mutex> lock(verify_mu_);
+    verifications_[candidates.front()] = std::move(digest_read);
+  }
+
+  if (need_digest) {
+    if (run.front()->state() == DestinationState::kVerified) {
+      digest = sha.FinalHex();
+    } else {
+      // The first did not verify: read the digest from one that did.
+      for (size_t i : candidates) {
+        if (!verifications_[i] || verifications_[i]->state() != DestinationState::kVerified) continue;
+        Sha256 again;
+        Verification v(writers_[i]->destination(), hashes_.get(), log_, &again);
+        v.Run();
+        if (v.state() == DestinationState::kVerified) {
+          digest = again.FinalHex();
+          break;
+        }
+      }
+    }
+    if (!digest) unavailable = "no destination could be verified to hold the image";
+  } else if (!digest && candidates.empty()) {
+    unavailable = "no seekable destination finished to read it from";
+  }
+
+  std::lock_guard<std::mutex> lock(verify_mu_);
+  sha256_ = digest;
+  sha256_unavailable_ = digest ? "" : unavailable;
 }
 
 }  // namespace fanout

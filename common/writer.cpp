@@ -13,6 +13,10 @@ const char* StateName(DestinationState state) {
     case DestinationState::kWriting: return "writing";
     case DestinationState::kDone: return "done";
     case DestinationState::kFailed: return "failed";
+    case DestinationState::kVerifying: return "verifying";
+    case DestinationState::kVerified: return "verified";
+    case DestinationState::kMismatch: return "mismatch";
+    case DestinationState::kUnverifiable: return "unverifiable";
   }
   return "?";
 }

@@ -20,7 +20,19 @@
 
 namespace fanout {
 
-enum class DestinationState { kWriting, kDone, kFailed };
+// After kDone, verify= moves a seekable destination on through kVerifying
+// to kVerified, kMismatch (its bytes differ from the image) or
+// kUnverifiable (some page's expected content could not be known; see
+// block_hashes.h).  The last two count as failures.
+enum class DestinationState {
+  kWriting,
+  kDone,
+  kFailed,
+  kVerifying,
+  kVerified,
+  kMismatch,
+  kUnverifiable
+};
 const char* StateName(DestinationState state);
 
 // What a failed destination records.
@@ -70,6 +82,9 @@ class Writer {
   void FailAtEnd(const std::string& why);
   // Bytes of extents performed (data and zeros; rewrites count again).
   uint64_t bytes() const { return bytes_.load(); }
+  // Blocks until this writer has performed every extent through bus
+  // sequence seq, or has failed.
+  void WaitApplied(uint64_t seq) { bus_->WaitConsumerApplied(consumer_, seq); }
   // When the writer stopped (done or failed); nullopt while writing.
   std::optional<Clock::time_point> ended() const;
   // The failure, once state() is kFailed.
