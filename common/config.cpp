@@ -139,6 +139,12 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
       s = Status::InvalidArgument("verify=" + value + ": must be true or false");
     else
       config_.verify = b == 1;
+  } else if (key == "sha256") {
+    const int b = parse_bool_(value.c_str());
+    if (b < 0)
+      s = Status::InvalidArgument("sha256=" + value + ": must be true or false");
+    else
+      config_.sha256 = b == 1;
   } else {
     return Status::InvalidArgument("unknown parameter '" + key + "'");
   }
@@ -182,7 +188,9 @@ const char* ConfigParser::Help() {
          "status=FILE          Write JSON status to FILE at least once a second.\n"
          "progress=BOOL        Show a progress bar per destination on stderr.\n"
          "verify=BOOL          At the end, read every seekable destination back past the page\n"
-         "                     cache and compare it with the image (default false).";
+         "                     cache and compare it with the image (default false).\n"
+         "sha256=BOOL          Compute the image's SHA-256 (default true; with only seekable\n"
+         "                     destinations that costs one read of a destination at the end).";
 }
 
 }  // namespace fanout

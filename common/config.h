@@ -49,6 +49,7 @@ struct Config {
   std::string status_file;                // status=FILE ("" = none)
   bool progress = false;                  // progress=true
   bool verify = false;                    // verify=true: read back and compare at the end
+  bool sha256 = true;                     // sha256=false: no image digest (and its cost)
 };
 
 class ConfigParser {

@@ -278,6 +278,19 @@ TEST(ConfigTest, Verify) {
   EXPECT_TRUE(FailsNaming(SetAndComplete("verify", "maybe"), "verify"));
 }
 
+TEST(ConfigTest, Sha256CanBeTurnedOff) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(p.Complete()));
+  EXPECT_TRUE(p.config().sha256);
+  ConfigParser q = NewParser();
+  ASSERT_TRUE(IsOk(q.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(q.Set("sha256", "false")));
+  ASSERT_TRUE(IsOk(q.Complete()));
+  EXPECT_FALSE(q.config().sha256);
+  EXPECT_TRUE(FailsNaming(SetAndComplete("sha256", "sometimes"), "sha256"));
+}
+
 TEST(ConfigTest, QuorumAboveDestinationCountIsRefused) {
   ConfigParser p = NewParser();
   ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));

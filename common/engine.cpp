@@ -161,8 +161,8 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
   // destination seekable: commits come in any order), to be sure that
   // destination holds the image before its digest is printed.  They cost
   // 9 bytes per 4 KiB page (see block_hashes.h).
-  if (wc.ordered) e->stream_digest_ = std::make_unique<StreamDigest>(e->size_);
-  if (config.verify || !wc.ordered) {
+  if (wc.ordered && config.sha256) e->stream_digest_ = std::make_unique<StreamDigest>(e->size_);
+  if (config.verify || (!wc.ordered && config.sha256)) {
     Engine* engine = e.get();
     e->hashes_ = std::make_unique<BlockHashes>(
         e->size_, [engine](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) {
@@ -461,7 +461,7 @@ void Engine::VerifyAndDigest() {
   // unless the read shows it does not hold the image, which is then
   // reported like any verification's verdict rather than kept quiet.
   Sha256 sha;
-  const bool need_digest = !digest && hashes_ && !candidates.empty();
+  const bool need_digest = config_.sha256 && !digest && hashes_ && !candidates.empty();
   std::unique_ptr<Verification> digest_read;  // without verify=
   std::vector<Verification*> run;
   {
@@ -509,6 +509,7 @@ void Engine::VerifyAndDigest() {
     unavailable = "no seekable destination finished to read it from";
   }
 
+  if (!config_.sha256) unavailable = "not computed (sha256=false)";
   std::lock_guard<std::mutex> lock(verify_mu_);
   sha256_ = digest;
   sha256_unavailable_ = digest ? "" : unavailable;

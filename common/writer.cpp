@@ -62,9 +62,12 @@ bool Writer::Settle(DestinationState state, const Failure* failure) {
 void Writer::End(DestinationState state) { Settle(state, nullptr); }
 
 void Writer::FailSync(const Status& s) {
-  bus_->Detach(consumer_);
+  // Failed first, then detached: detaching wakes the writer thread, which
+  // must find the failure rather than end the stream as done.
   const Failure failure{s.err(), bytes_.load(), s.message()};
-  if (Settle(DestinationState::kFailed, &failure)) log_->Error(failure.message);
+  const bool first = Settle(DestinationState::kFailed, &failure);
+  bus_->Detach(consumer_);
+  if (first) log_->Error(failure.message);
 }
 
 void Writer::Fail(const Status& s, uint64_t offset) {

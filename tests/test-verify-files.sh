@@ -76,3 +76,16 @@ assert s["sha256"] == "$digest", s
 assert d["a.img"]["state"] == "done" and d["a.img"]["verified_bytes"] is None, d["a.img"]
 PYEOF
 grep -F "fanout: sha256 $digest" nbdkit3.err
+
+# sha256=false: no digest and no read-back at the end, and the status file
+# says why; the copy is still whole.
+rm -f e.img
+fanout_nbdkit -U - "$FANOUT_PLUGIN" dest=e.img size=256M sha256=false \
+    status=s3.json --run 'nbdcopy src.img "$uri"' 2> nbdkit3.err
+cat nbdkit3.err
+cmp src.img e.img
+check_status_json s3.json <<PYEOF
+assert s["sha256"] is None, s
+assert s["sha256_unavailable"] == "not computed (sha256=false)", s
+assert d["e.img"]["state"] == "done", d
+PYEOF
