@@ -10,6 +10,7 @@
 
 #include "dest_command.h"
 #include "dest_file.h"
+#include "dest_nbd.h"
 #include "dest_stream.h"
 
 namespace fanout {
@@ -113,11 +114,13 @@ alignas(4096) const uint8_t zero_block[kZeroBlock] = {};
 
 }  // namespace
 
-Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out) {
+Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out,
+                       Logger* log) {
   if (spec.source == DestinationSpec::Source::kCommand) {
     *out = std::make_unique<CommandDestination>(spec.value);
     return Status::OK();
   }
+  if (IsNbdUri(spec.value)) return NbdDestination::Probe(spec.value, log, out);
   return OpenPath(spec.value, out);
 }
 
