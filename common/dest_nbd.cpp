@@ -1,6 +1,7 @@
 #include "dest_nbd.h"
 
 #include <libnbd.h>
+#include <limits.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -34,6 +35,54 @@ std::string LastNbdError() {
 int LastNbdErrno() {
   const int e = nbd_get_errno();
   return e != 0 ? e : EIO;
+}
+
+std::string PercentEncode(const std::string& path) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : path) {
+    if (isalnum(c) || strchr("-._~/", c) != nullptr) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+// nbdkit changes to / when it forks into the background, after Probe()
+// and before Start(): make the local paths a URI's query names (socket=,
+// tls-psk-file=, tls-certificates=) absolute now, against the directory
+// nbdkit was started in.
+std::string WithAbsolutePaths(const std::string& uri) {
+  const size_t q = uri.find('?');
+  if (q == std::string::npos) return uri;
+  const size_t frag = uri.find('#', q);
+  const std::string query = uri.substr(q + 1, frag == std::string::npos ? frag : frag - q - 1);
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof cwd) == nullptr) return uri;
+  std::string out = uri.substr(0, q + 1);
+  size_t start = 0;
+  for (;;) {
+    const size_t amp = query.find('&', start);
+    std::string param = query.substr(start, amp == std::string::npos ? amp : amp - start);
+    const size_t eq = param.find('=');
+    if (eq != std::string::npos) {
+      const std::string key = param.substr(0, eq), value = param.substr(eq + 1);
+      const bool local = key == "socket" || key == "tls-psk-file" || key == "tls-certificates";
+      const bool absolute = value.empty() || value[0] == '/' || value.compare(0, 3, "%2F") == 0 ||
+                            value.compare(0, 3, "%2f") == 0;
+      if (local && !absolute) param = key + "=" + PercentEncode(cwd) + "/" + value;
+    }
+    out += param;
+    if (amp == std::string::npos) break;
+    out += '&';
+    start = amp + 1;
+  }
+  if (frag != std::string::npos) out += uri.substr(frag);
+  return out;
 }
 
 }  // namespace
@@ -77,7 +126,8 @@ struct NbdDestination::Command {
   bool settled = false;  // GUARDED_BY(dest->mu_)
 };
 
-NbdDestination::NbdDestination(std::string uri, Logger* log) : Destination(std::move(uri)), log_(log) {}
+NbdDestination::NbdDestination(std::string uri, Logger* log)
+    : Destination(uri), log_(log), connect_uri_(WithAbsolutePaths(uri)) {}
 
 NbdDestination::~NbdDestination() {
   StopPolling();
@@ -100,7 +150,7 @@ nbd_handle* NbdDestination::Connect(Status* s) const {
   // The URI comes from the command line, not from a stranger: let it name
   // local files (tls-psk-file=, tls-certificates=).
   nbd_set_uri_allow_local_file(h, true);
-  if (nbd_connect_uri(h, name().c_str()) == -1) {
+  if (nbd_connect_uri(h, connect_uri_.c_str()) == -1) {
     *s = Status::IOError(LastNbdErrno(), name() + ": cannot connect: " + LastNbdError());
     nbd_close(h);
     return nullptr;
@@ -154,6 +204,13 @@ Status NbdDestination::Prepare(uint64_t export_size) {
 }
 
 Status NbdDestination::Start() {
+  {
+    // A read before now had a connection of its own; a server that takes
+    // one client at a time (qemu-nbd's default) must be free for ours.
+    std::lock_guard<std::mutex> lock(aside_mu_);
+    if (aside_ != nullptr) nbd_close(aside_);
+    aside_ = nullptr;
+  }
   Status s;
   nbd_handle* h = Connect(&s);
   if (h == nullptr) return s;
@@ -218,18 +275,24 @@ void NbdDestination::PollLoop() {
       ssize_t r = read(wake_fd_, &n, sizeof n);
       (void)r;
     }
-    if (dead || fds[0].revents == 0) continue;
-    // Ask libnbd again: another thread may have issued meanwhile.
-    const unsigned now = nbd_aio_get_direction(h_);
-    const short ev = fds[0].revents;
+    if (dead) continue;
     int r = 0;
-    if ((now & LIBNBD_AIO_DIRECTION_READ) && (ev & (POLLIN | POLLHUP | POLLERR)))
-      r = nbd_aio_notify_read(h_);
-    else if ((now & LIBNBD_AIO_DIRECTION_WRITE) && (ev & (POLLOUT | POLLHUP | POLLERR)))
-      r = nbd_aio_notify_write(h_);
-    if (r == -1 || nbd_aio_is_dead(h_) == 1 || nbd_aio_is_closed(h_) == 1) {
+    if (fds[0].revents != 0) {
+      // Ask libnbd again: another thread may have issued meanwhile.
+      const unsigned now = nbd_aio_get_direction(h_);
+      const short ev = fds[0].revents;
+      if ((now & LIBNBD_AIO_DIRECTION_READ) && (ev & (POLLIN | POLLHUP | POLLERR)))
+        r = nbd_aio_notify_read(h_);
+      else if ((now & LIBNBD_AIO_DIRECTION_WRITE) && (ev & (POLLOUT | POLLHUP | POLLERR)))
+        r = nbd_aio_notify_write(h_);
+    }
+    // Also when a thread issuing a command found the connection gone.
+    const bool closed = nbd_aio_is_closed(h_) == 1;
+    if (r == -1 || closed || nbd_aio_is_dead(h_) == 1 || (fds[0].revents & POLLNVAL)) {
       // libnbd has completed every command in flight with an error.
-      const std::string why = r == -1 ? LastNbdError() : "the server closed the connection";
+      const std::string why = r == -1 ? LastNbdError()
+                              : closed ? "the server closed the connection"
+                                       : "the connection failed";
       {
         std::lock_guard<std::mutex> lock(mu_);
         state_ = Connection::kDead;
@@ -322,18 +385,17 @@ bool NbdDestination::Issue(Op* op, int type, void* buf, uint64_t length, uint64_
     std::lock_guard<std::mutex> lock(mu_);
     issuing_--;
     cv_.notify_all();
-    if (cookie == -1) {
-      // libnbd has called OnFree already: c is gone, op->err set to EIO at
-      // this offset unless an earlier command failed first.
-      if (op->err_offset == offset && op->detail.empty()) {
-        op->err = err;
-        op->detail = why;
-      }
-      return false;
+    // libnbd has called OnFree already: c is gone, op->err set to EIO at
+    // this offset unless an earlier command failed first.
+    if (cookie == -1 && op->err_offset == offset && op->detail.empty()) {
+      op->err = err;
+      op->detail = why;
     }
   }
+  // The command is to be sent; or issuing failed, perhaps because the
+  // connection is gone, which the I/O thread should notice.
   Kick();
-  return true;
+  return cookie != -1;
 }
 
 bool NbdDestination::IssueAll(Op* op, uint8_t* read_buf) {

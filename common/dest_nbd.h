@@ -136,6 +136,8 @@ class NbdDestination final : public Destination {
   Status ReadAside(uint8_t* buf, uint64_t length, uint64_t offset);
 
   Logger* const log_;
+  // name() with relative local paths made absolute (socket=, ...).
+  const std::string connect_uri_;
   // Learnt at Probe() time.
   uint64_t server_size_ = 0;
   uint64_t min_block_ = 1;
