@@ -589,6 +589,17 @@ Status NbdDestination::ReadAside(uint8_t* buf, uint64_t length, uint64_t offset)
     }
     done += n;
   }
+  // Before Start() the real connection may be on its way: a server that
+  // takes one client at a time must not be kept busy by this one.
+  bool starting;
+  {
+    std::lock_guard<std::mutex> state_lock(mu_);
+    starting = state_ == Connection::kNone;
+  }
+  if (starting) {
+    nbd_close(aside_);
+    aside_ = nullptr;
+  }
   return Status::OK();
 }
 

@@ -6,18 +6,23 @@
 // --run), and a libnbd connection must not cross a fork, so Probe() connects
 // at configuration time only to learn the export's size and what the server
 // can do (zero, flush, block sizes), then disconnects.  Start(), in the
-// writer thread, connects for real.
+// writer thread, connects for real.  Relative local paths in the URI's query
+// (socket=R1) are made absolute at Probe() time, since nbdkit changes to /
+// when it forks into the background.
 //
 // What is sent.  Data extents: NBD_CMD_WRITE, split at the server's maximum
-// payload (32 MiB if it does not say, libnbd's 64 MiB at most).  Zero
+// payload (32 MiB if it does not say, libnbd's 64 MiB at most; pieces start
+// at multiples of it, so at multiples of the preferred block size).  Zero
 // extents: NBD_CMD_WRITE_ZEROES without NO_HOLE, so the server may punch a
 // hole (a trim that reads back as zeros), when the server supports it;
 // otherwise zeros are written from a static block.  A plain NBD_CMD_TRIM is
 // never sent: the export must read back zeros where the client trimmed, and
 // a trim does not promise that.  Sync(): NBD_CMD_FLUSH when the server
 // supports it.  Extents must be aligned to the server's minimum block size
-// (any client of a 512-aligned server writes aligned): an unaligned one
-// fails the destination, it is not read-modify-written.
+// (they are when the client writes aligned blocks, as nbdcopy and qemu-img
+// do): an unaligned one fails the destination; it is not
+// read-modify-written, which would touch bytes of neighbouring extents in
+// flight.
 //
 // Threads.  libnbd's handle has its own lock, so any thread may issue
 // nbd_aio_* commands; but someone must drive the socket, and libnbd 1.14's
@@ -38,10 +43,12 @@
 // When the server drops the connection, libnbd completes every command in
 // flight with an error (ENOTCONN), commands issued afterwards fail at once,
 // and the I/O thread stops polling; nothing waits for a reply that cannot
-// come.
+// come.  (A server that stops answering but keeps the connection, or a
+// host that vanishes without a reset, is waited for as long as TCP waits.)
 //
 // Read() before the connection is up or after Close() (a verification pass
-// at the end) uses a second, synchronous connection of its own.
+// at the end) uses a second, synchronous connection of its own, closed
+// before the real one is made (qemu-nbd serves one client by default).
 #ifndef FANOUT_DEST_NBD_H
 #define FANOUT_DEST_NBD_H
 
@@ -51,7 +58,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
