@@ -53,9 +53,14 @@ for i in 1 2 3; do
     nbdsh -u "nbd+unix:///?socket=R$i" -c "h.zero(h.get_size(), 0)"
 done
 rm -f local.img
-fanout_nbdkit -P bg.pid -U "$tmp/bg.sock" "$FANOUT_PLUGIN" \
+fanout_nbdkit -P "$tmp/bg.pid" -U "$tmp/bg.sock" "$FANOUT_PLUGIN" \
     dest="nbd+unix:///?socket=R1" dest="nbd+unix:///?socket=R2" \
     dest="nbd+unix:///?socket=R3" dest=local.img status="$tmp/bg.json"
+# The pidfile comes from the forked server, perhaps after the parent exits.
+for (( i = 0; i < 300; i++ )); do
+    test -s bg.pid && break
+    sleep 0.1
+done
 bg="$(cat bg.pid)"
 cleanup_fn kill "$bg"
 nbdcopy src.img "nbd+unix:///?socket=$tmp/bg.sock"
