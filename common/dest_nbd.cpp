@@ -116,6 +116,9 @@ struct NbdDestination::Op {
   int err = 0;  // the first error of its commands
   uint64_t err_offset = 0;
   std::string detail;  // libnbd's message, when it refused to issue
+  // Not issued at all: the connection was closing or closed (not dead).
+  // Once finished, read by the op's owner without the lock.
+  bool not_live = false;
 };
 
 // One NBD command.  libnbd owns it from issue until it calls OnFree.
@@ -358,9 +361,10 @@ bool NbdDestination::Issue(Op* op, int type, void* buf, uint64_t length, uint64_
     std::lock_guard<std::mutex> lock(mu_);
     if (state_ != Connection::kLive) {
       if (op->err == 0) {
-        op->err = state_ == Connection::kDead ? ENOTCONN : ESHUTDOWN;
+        op->err = ENOTCONN;
         op->err_offset = offset;
       }
+      op->not_live = state_ != Connection::kDead;
       delete c;
       return false;
     }
@@ -545,7 +549,8 @@ Status NbdDestination::Sync() {
   op.kind = Op::kFlush;
   Debug("flush");
   Status s = RunSync(&op, nullptr);
-  return s.err() == ESHUTDOWN ? Status::OK() : s;
+  // Closing meanwhile: Close() flushes.
+  return op.not_live ? Status::OK() : s;
 }
 
 Status NbdDestination::Read(uint8_t* buf, uint64_t length, uint64_t offset) {
@@ -564,7 +569,7 @@ Status NbdDestination::Read(uint8_t* buf, uint64_t length, uint64_t offset) {
     op.length = length;
     Status s = RunSync(&op, buf);
     // Closing meanwhile: everything is flushed, read on the side.
-    if (s.err() != ESHUTDOWN) return s;
+    if (!op.not_live) return s;
   }
   return ReadAside(buf, length, offset);
 }
