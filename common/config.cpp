@@ -172,7 +172,8 @@ Status ConfigParser::Complete() {
 }
 
 const char* ConfigParser::Help() {
-  return "[dest=]PATH          Destination: regular file, block device or FIFO (repeatable).\n"
+  return "[dest=]PATH|URI      Destination: regular file, block device, FIFO or NBD server\n"
+         "                     (nbd://, nbd+unix://, nbds://...) (repeatable).\n"
          "cmd=COMMAND          Destination: a shell command reading the image on stdin (repeatable).\n"
          "size=SIZE            Export size (default: smallest fixed-size destination).\n"
          "window=SIZE          Reorder window for stream destinations (default 64M).\n"

@@ -10,6 +10,7 @@
 
 #include "dest_command.h"
 #include "dest_file.h"
+#include "dest_nbd.h"
 #include "dest_stream.h"
 
 namespace fanout {
@@ -110,11 +111,13 @@ std::string AbsolutePath(const std::string& path) {
   return std::string(cwd) + "/" + path;
 }
 
-Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out) {
+Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out,
+                       Logger* log) {
   if (spec.source == DestinationSpec::Source::kCommand) {
     *out = std::make_unique<CommandDestination>(spec.value);
     return Status::OK();
   }
+  if (IsNbdUri(spec.value)) return NbdDestination::Probe(spec.value, log, out);
   return OpenPath(spec.value, out);
 }
 

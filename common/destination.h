@@ -1,11 +1,12 @@
 // Destination: the contract every destination kind fulfils (file and block
-// device, FIFO and other streams, command; NBD servers later), in the manner
-// of nbdcopy's ops table.  Each kind is one file: dest_file, dest_stream,
-// dest_command.
+// device, FIFO and other streams, command, NBD server), in the manner of
+// nbdcopy's ops table.  Each kind is one file: dest_file, dest_stream,
+// dest_command, dest_nbd.
 //
 // Life cycle, and which thread calls what:
-//   OpenDestination()      config time: classify (stat), validate, open what
-//                          can be opened without blocking.
+//   OpenDestination()      config time: classify (URI or stat), validate, open
+//                          what can be opened without blocking (an NBD
+//                          server is asked its size, then let go).
 //   Prepare(size)          config time, once the export size is known: size
 //                          the file, check the device is large enough.
 //   Start()                the destination's writer thread, before the first
@@ -38,6 +39,7 @@
 
 #include "config.h"
 #include "extent.h"
+#include "logger.h"
 #include "status.h"
 
 namespace fanout {
@@ -132,9 +134,12 @@ class Destination {
   std::vector<uint64_t> completed_;  // default Submit/Reap: done, not yet reaped
 };
 
-// Chooses the kind of spec (fstat for paths) and opens it, or returns a
-// one-line error naming the parameter (dest=PATH: is a directory, ...).
-Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out);
+// Chooses the kind of spec (an NBD URI, else fstat) and opens it, or
+// returns a one-line error naming the parameter (dest=PATH: is a
+// directory, ...).  log, if given, outlives the destination: kinds that
+// have more to say than the writer's per-extent lines debug through it.
+Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out,
+                       Logger* log = nullptr);
 
 // nbdkit changes to / when it forks into the background, and FIFOs are
 // opened (commands started, files reopened for verify=, the status file

@@ -95,7 +95,7 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
   std::map<std::pair<dev_t, ino_t>, std::string> seen;
   for (const DestinationSpec& spec : config.destinations) {
     std::unique_ptr<Destination> d;
-    Status s = OpenDestination(spec, &d);
+    Status s = OpenDestination(spec, &d, log);
     if (!s.ok()) return s;
     dests.push_back(std::move(d));
     const Destination* nd = dests.back().get();
@@ -121,8 +121,8 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
     e->size_ = *smallest;
   } else {
     return Status::InvalidArgument(
-        "size=: required, since no destination has a fixed size (a block device or an existing "
-        "non-empty file); give size=SIZE");
+        "size=: required, since no destination has a fixed size (a block device, an NBD server "
+        "or an existing non-empty file); give size=SIZE");
   }
   for (const auto& d : dests) {
     Status s = d->Prepare(e->size_);
