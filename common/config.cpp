@@ -39,6 +39,13 @@ ConfigParser::ConfigParser(SizeParser parse_size, BoolParser parse_bool)
     };
 }
 
+Status ConfigParser::ParseBool(const std::string& key, const std::string& value, bool* out) {
+  const int b = parse_bool_(value.c_str());
+  if (b < 0) return Status::InvalidArgument(key + "=" + value + ": must be true or false");
+  *out = b == 1;
+  return Status::OK();
+}
+
 Status ConfigParser::ParseSize(const std::string& key, const std::string& value, uint64_t* out) {
   if (!LooksLikeSize(value))
     return Status::InvalidArgument(key + "=" + value +
@@ -128,23 +135,11 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
     else
       config_.status_file = value;
   } else if (key == "progress") {
-    const int b = parse_bool_(value.c_str());
-    if (b < 0)
-      s = Status::InvalidArgument("progress=" + value + ": must be true or false");
-    else
-      config_.progress = b == 1;
+    s = ParseBool(key, value, &config_.progress);
   } else if (key == "verify") {
-    const int b = parse_bool_(value.c_str());
-    if (b < 0)
-      s = Status::InvalidArgument("verify=" + value + ": must be true or false");
-    else
-      config_.verify = b == 1;
+    s = ParseBool(key, value, &config_.verify);
   } else if (key == "sha256") {
-    const int b = parse_bool_(value.c_str());
-    if (b < 0)
-      s = Status::InvalidArgument("sha256=" + value + ": must be true or false");
-    else
-      config_.sha256 = b == 1;
+    s = ParseBool(key, value, &config_.sha256);
   } else {
     return Status::InvalidArgument("unknown parameter '" + key + "'");
   }

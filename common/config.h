@@ -76,6 +76,7 @@ class ConfigParser {
 
  private:
   Status ParseSize(const std::string& key, const std::string& value, uint64_t* out);
+  Status ParseBool(const std::string& key, const std::string& value, bool* out);
 
   SizeParser parse_size_;
   BoolParser parse_bool_;

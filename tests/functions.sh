@@ -109,6 +109,44 @@ make_tmpdir ()
     cd "$tmp"
 }
 
+# mount_small_tmpfs DIR SIZE
+#
+# Mounts a tmpfs of SIZE on DIR (made in the current directory, the test's
+# $tmp) for a destination or a spill that must run out of space, and
+# unmounts it when the test exits.  REQUIRES: root (requires_root).
+mount_small_tmpfs ()
+{
+    mkdir "$1"
+    mount -t tmpfs -o size="$2" tmpfs "$1"
+    cleanup_fn umount "$tmp/$1"
+}
+
+# attach_loop_device FILE
+#
+# Attaches FILE to a free loop device, sets $loop to it and detaches it
+# when the test exits; skips the test where no loop device can be had.
+# REQUIRES: root.
+attach_loop_device ()
+{
+    if ! loop="$(losetup -f --show "$1")"; then
+        echo "SKIP: $0: cannot attach a loop device here"
+        exit 77
+    fi
+    cleanup_fn losetup -d "$loop"
+    test -b "$loop"
+}
+
+# find_write_orders
+#
+# Sets $orders to tests/write-orders.py (the strace parser and libnbd
+# replayer), wherever the build directory is.
+find_write_orders ()
+{
+    orders="$srcdir/write-orders.py"
+    case "$orders" in /*) ;; *) orders="$abs_builddir/$orders" ;; esac
+    test -f "$orders"
+}
+
 # fanout_nbdkit ARGS...
 #
 # Runs nbdkit for the fanout plugin.  In sanitizer builds nbdkit itself was

@@ -13,9 +13,7 @@ set -x
 
 make_tmpdir
 
-mkdir small
-mount -t tmpfs -o size=64M tmpfs small
-cleanup_fn umount "$tmp/small"
+mount_small_tmpfs small 64M
 
 make_random src.img 256M 2
 

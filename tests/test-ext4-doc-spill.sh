@@ -19,9 +19,7 @@ set -e
 set -x
 
 make_tmpdir
-orders="$srcdir/write-orders.py"
-case "$orders" in /*) ;; *) orders="$abs_builddir/$orders" ;; esac
-test -f "$orders"
+find_write_orders
 
 # The tool's run on a fresh sparse image, under strace (about 16 s here).
 truncate -s 512M ext4.img

@@ -20,9 +20,7 @@ set -e
 set -x
 
 make_tmpdir
-orders="$srcdir/write-orders.py"
-case "$orders" in /*) ;; *) orders="$abs_builddir/$orders" ;; esac
-test -f "$orders"
+find_write_orders
 MiB=$((1024 * 1024))
 
 # The directory: a dozen files of random data (12 MiB in all) and some

@@ -28,9 +28,7 @@ set -e
 set -x
 
 make_tmpdir
-orders="$srcdir/write-orders.py"
-case "$orders" in /*) ;; *) orders="$abs_builddir/$orders" ;; esac
-test -f "$orders"
+find_write_orders
 MiB=$((1024 * 1024))
 
 # capture NAME SIZE CMD...: runs CMD (which writes NAME.img, a fresh

@@ -13,9 +13,7 @@ set -x
 
 make_tmpdir
 
-mkdir small
-mount -t tmpfs -o size=4M tmpfs small
-cleanup_fn umount "$tmp/small"
+mount_small_tmpfs small 4M
 
 start_fifo_reader fifo stream.out
 start_nbdkit -P nbdkit.pid -U nbdkit.sock "$FANOUT_PLUGIN" \

@@ -19,11 +19,7 @@ set -x
 make_tmpdir
 
 make_fill backing.img 64M '\252'
-if ! loop="$(losetup -f --show backing.img)"; then
-    echo "SKIP: $0: cannot attach a loop device here"
-    exit 77
-fi
-cleanup_fn losetup -d "$loop"
+attach_loop_device backing.img
 mkdir mnt
 if ! mount -t ramfs ramfs mnt; then
     echo "SKIP: $0: cannot mount a ramfs here"
