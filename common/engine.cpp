@@ -67,8 +67,33 @@ Engine::Engine(const Config& config, Logger* log)
 void Engine::DetachDisplay() { progress_log_->set_display(nullptr); }
 
 Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
+  std::unique_ptr<Engine> e;
+  Status s = Open(config, log, &e);
+  if (!s.ok()) return s;
+
+  // The export size: size=, else the smallest fixed-size destination.
+  std::optional<uint64_t> smallest;
+  for (const auto& d : e->opened_)
+    if (auto fs = d->fixed_size()) smallest = smallest ? std::min(*smallest, *fs) : *fs;
+  uint64_t size;
+  if (config.size) {
+    size = *config.size;
+  } else if (smallest && *smallest > 0) {
+    size = *smallest;
+  } else {
+    for (auto& d : e->opened_) d->Abandon();
+    return Status::InvalidArgument(
+        "size=: required, since no destination has a fixed size (a block device or an existing "
+        "non-empty file); give size=SIZE");
+  }
+  s = e->Prepare(size);
+  if (!s.ok()) return s;
+  *out = std::move(e);
+  return Status::OK();
+}
+
+Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e(new Engine(config, log));
-  log = e->log_;  // everything below logs through the display-aware logger
 
   std::vector<std::unique_ptr<Destination>> dests;
   // On any error below, leave no trace: remove the files opening created.
@@ -98,51 +123,59 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
     }
     if (!nd->seekable()) e->all_seekable_ = false;
   }
+  abandon.armed = false;
+  e->opened_ = std::move(dests);
+  *out = std::move(e);
+  return Status::OK();
+}
 
-  // The export size: size=, else the smallest fixed-size destination.
-  std::optional<uint64_t> smallest;
-  for (const auto& d : dests)
-    if (auto fs = d->fixed_size()) smallest = smallest ? std::min(*smallest, *fs) : *fs;
-  if (config.size) {
-    e->size_ = *config.size;
-  } else if (smallest && *smallest > 0) {
-    e->size_ = *smallest;
-  } else {
-    return Status::InvalidArgument(
-        "size=: required, since no destination has a fixed size (a block device or an existing "
-        "non-empty file); give size=SIZE");
+Status Engine::Prepare(uint64_t size) {
+  std::lock_guard<std::mutex> setup(setup_mu_);
+  if (prepared_) {
+    if (size == size_) return Status::OK();
+    return Status::InvalidArgument("the export is " + std::to_string(size) +
+                                   " bytes, but the destinations were prepared for " +
+                                   std::to_string(size_) + " bytes");
   }
-  for (const auto& d : dests) {
-    Status s = d->Prepare(e->size_);
-    if (!s.ok()) return s;
+  if (!prepare_error_.ok()) return prepare_error_;
+  Logger* const log = log_;  // the display-aware logger
+
+  for (const auto& d : opened_) {
+    Status s = d->Prepare(size);
+    if (!s.ok()) {
+      for (auto& od : opened_) od->Abandon();
+      opened_.clear();
+      prepare_error_ = s;
+      return s;
+    }
   }
+  size_ = size;
 
   // Memory: the window's chunks plus `buckets` buffers on the bus.  The
   // pool is the hard bound (see buffer_pool.h).
   WindowConfig wc;
-  wc.size = e->size_;
-  wc.window = config.window;
-  wc.chunk = config.bucket;
-  wc.ordered = !e->all_seekable_;
-  wc.ahead = config.ahead;
-  wc.max_open_chunks = std::max<uint64_t>(1, config.window / config.bucket);
-  e->pool_ = std::make_unique<BufferPool>(config.bucket, Window::MaxChunks(wc) + config.buckets);
+  wc.size = size_;
+  wc.window = config_.window;
+  wc.chunk = config_.bucket;
+  wc.ordered = !all_seekable_;
+  wc.ahead = config_.ahead;
+  wc.max_open_chunks = std::max<uint64_t>(1, config_.window / config_.bucket);
+  pool_ = std::make_unique<BufferPool>(config_.bucket, Window::MaxChunks(wc) + config_.buckets);
   // Entries, not bytes, bound zero extents (which hold no memory); data
   // extents are bounded by the pool.
-  e->bus_ = std::make_unique<Bus>(1024);
-  e->sink_ = std::make_unique<BusSink>(e->bus_.get(), log);
-  e->window_ = std::make_unique<Window>(wc, e->pool_.get(), e->sink_.get());
-  abandon.armed = false;
-  for (auto& d : dests)
-    e->writers_.push_back(std::make_unique<Writer>(std::move(d), e->bus_.get(), log));
+  bus_ = std::make_unique<Bus>(1024);
+  sink_ = std::make_unique<BusSink>(bus_.get(), log);
+  window_ = std::make_unique<Window>(wc, pool_.get(), sink_.get());
+  for (auto& d : opened_) writers_.push_back(std::make_unique<Writer>(std::move(d), bus_.get(), log));
+  opened_.clear();
 
   if (log->DebugEnabled(LogTopic::kGeneral))
     log->Debug(LogTopic::kGeneral,
-               "size " + std::to_string(e->size_) + ", " + std::to_string(e->writers_.size()) +
+               "size " + std::to_string(size_) + ", " + std::to_string(writers_.size()) +
                    " destinations, " + (wc.ordered ? "ordered (window)" : "unordered") +
-                   ", pool of " + std::to_string(e->pool_->max_buffers()) + " x " +
-                   std::to_string(config.bucket) + " bytes");
-  *out = std::move(e);
+                   ", pool of " + std::to_string(pool_->max_buffers()) + " x " +
+                   std::to_string(config_.bucket) + " bytes");
+  prepared_ = true;
   return Status::OK();
 }
 
@@ -151,6 +184,8 @@ Engine::~Engine() {
 }
 
 void Engine::Start(bool progress_terminal, int progress_width) {
+  std::lock_guard<std::mutex> setup(setup_mu_);
+  if (started_ || !prepared_) return;
   started_ = true;
   start_time_ = std::chrono::steady_clock::now();
   std::unique_ptr<ProgressDisplay> progress;
@@ -168,7 +203,7 @@ Snapshot Engine::TakeSnapshot() const {
   const auto now = steady_clock::now();
   Snapshot snap;
   snap.size = size_;
-  snap.committed = window_->committed_bytes();
+  snap.committed = window_ ? window_->committed_bytes() : 0;
   snap.state = run_state_.load();
   snap.refused_requests = refusal_logged_.load();
   snap.elapsed = started_ ? duration<double>(now - start_time_).count() : 0;
@@ -313,6 +348,13 @@ Status Engine::Flush() {
 }
 
 Status Engine::Finish() {
+  if (!prepared_) {
+    // Nothing was written, and the size is unknown: leave no trace.
+    std::lock_guard<std::mutex> setup(setup_mu_);
+    for (auto& d : opened_) d->Abandon();
+    opened_.clear();
+    return Status::OK();
+  }
   {
     std::lock_guard<TicketLock> lock(mu_);
     if (finished_) return final_status_;
