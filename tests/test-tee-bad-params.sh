@@ -94,3 +94,34 @@ FANOUT_NBDKIT_TIMEOUT=30 fanout_nbdkit -r -U - --filter="$TEE_FILTER" file base.
 cat unused.err
 grep -F 'tee: no client connected for writing: the tee destinations were not written' unused.err
 test ! -e unused.img
+
+# The tee destinations mirror one export: once a writable connection has
+# used export 'a' of nbdkit-file-plugin's dir=, a writable connection to
+# export 'b' is refused (and the mirror is a's).
+mkdir exports
+truncate -s 1M exports/a exports/b
+cat > exports.py <<'PYEOF'
+import sys
+
+import nbd
+
+h = nbd.NBD()
+h.set_export_name("a")
+h.connect_unix(sys.argv[1])
+h.pwrite(b"\x5a" * 4096, 8192)
+g = nbd.NBD()
+g.set_export_name("b")
+try:
+    g.connect_unix(sys.argv[1])
+except nbd.Error as e:
+    print("refused:", e)
+else:
+    raise AssertionError("a writable connection to export b was accepted")
+h.shutdown()
+PYEOF
+FANOUT_NBDKIT_TIMEOUT=30 fanout_nbdkit -U - --filter="$TEE_FILTER" file dir=exports \
+    tee=exports-mirror.img --run '/usr/bin/python3 exports.py "$unixsocket"' 2> exports.err
+cat exports.err
+grep -F "tee: the tee destinations mirror export 'a'; a writable connection to export 'b' is refused" \
+    exports.err
+cmp exports/a exports-mirror.img
