@@ -349,11 +349,12 @@ Status Engine::Flush() {
 
 Status Engine::Finish() {
   if (!prepared_) {
-    // Nothing was written, and the size is unknown: leave no trace.
+    // Nothing was written, and the size is unknown: leave no trace.  A
+    // Prepare() that failed is still this run's failure.
     std::lock_guard<std::mutex> setup(setup_mu_);
     for (auto& d : opened_) d->Abandon();
     opened_.clear();
-    return Status::OK();
+    return prepare_error_;
   }
   {
     std::lock_guard<TicketLock> lock(mu_);

@@ -84,7 +84,8 @@ class Engine {
   // for commands, write the final status, log the summary.  Fails if any
   // destination failed.  Idempotent; no requests may follow.  An engine
   // that was never prepared (a filter no client connected to) has nothing
-  // to write: its destinations are abandoned as on a configuration error.
+  // to write: its destinations are abandoned as on a configuration error,
+  // and the result is Prepare()'s error if one failed, else OK.
   Status Finish();
 
   // Whether a request may succeed now under on-error= and quorum=; the

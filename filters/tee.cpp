@@ -115,12 +115,13 @@ void tee_cleanup(nbdkit_backend*) {
   // End of stream: every connection has closed (in --run mode, the command
   // has exited).
   if (!engine) return;
-  if (!engine->prepared())
-    logger.Notice("no client connected for writing: the tee destinations were not written");
+  const bool prepared = engine->prepared();
   Status s = engine->Finish();
   if (!s.ok()) {
     logger.Error(s.message());
     fanout::glue::RecordFailure();
+  } else if (!prepared) {
+    logger.Notice("no client connected for writing: the tee destinations were not written");
   }
 }
 

@@ -125,3 +125,22 @@ cat exports.err
 grep -F "tee: the tee destinations mirror export 'a'; a writable connection to export 'b' is refused" \
     exports.err
 cmp exports/a exports-mirror.img
+
+# A tee destination that cannot be sized for the plugin's export (a file
+# larger than the file system allows): the first writable connection is
+# refused with one line naming it, the file is removed, and nbdkit exits 1
+# although the --run command succeeded.
+if truncate -s 100T probe.img 2>/dev/null; then
+    rm -f probe.img
+    echo "$0: this file system takes 100T files, skipping the unsizable case"
+    exit 0
+fi
+status=0
+FANOUT_NBDKIT_TIMEOUT=30 fanout_nbdkit -U - --filter="$TEE_FILTER" null 100T \
+    tee=huge.img --run 'nbdsh -u "$uri" -c "pass" && touch connected; exit 0' \
+    2> huge.err || status=$?
+cat huge.err
+test "$status" -eq 1
+test ! -e connected
+test ! -e huge.img
+grep -E '^nbdkit: .*error: tee=huge\.img: ftruncate: File too large' huge.err
