@@ -13,7 +13,7 @@ uint64_t AheadMap::ParkedWithin(uint64_t offset, uint64_t length) const {
   if (it != ranges_.begin()) --it;
   for (; it != ranges_.end() && it->first < end; ++it) {
     const uint64_t s = std::max(it->first, offset);
-    const uint64_t e = std::min(it->first + it->second.size(), end);
+    const uint64_t e = std::min(it->first + it->second.length, end);
     if (s < e) n += e - s;
   }
   return n;
@@ -27,83 +27,117 @@ bool AheadMap::Intersects(uint64_t offset, uint64_t length) const {
   return ParkedWithin(offset, length) > 0;
 }
 
+void AheadMap::KeepPart(const Range& from, uint64_t from_start, uint64_t offset, uint64_t length) {
+  Range part{length, {}};
+  if (!Spilled(from)) {
+    const auto first = from.data.begin() + (offset - from_start);
+    part.data.assign(first, first + length);
+    memory_bytes_ += length;
+  }
+  bytes_ += length;
+  ranges_.emplace(offset, std::move(part));
+}
+
 void AheadMap::Erase(uint64_t offset, uint64_t length) {
   const uint64_t end = offset + length;
   auto it = ranges_.upper_bound(offset);
   if (it != ranges_.begin()) --it;
   while (it != ranges_.end() && it->first < end) {
     const uint64_t s = it->first;
-    const uint64_t e = s + it->second.size();
+    const uint64_t e = s + it->second.length;
     if (e <= offset) {
       ++it;
       continue;
     }
-    std::vector<uint8_t> data = std::move(it->second);
+    const Range range = std::move(it->second);
     it = ranges_.erase(it);
-    bytes_ -= data.size();
-    // Keep the parts outside [offset, end).
-    if (s < offset) {
-      std::vector<uint8_t> head(data.begin(), data.begin() + (offset - s));
-      bytes_ += head.size();
-      ranges_.emplace(s, std::move(head));
+    bytes_ -= range.length;
+    if (Spilled(range)) {
+      const uint64_t gone = std::max(s, offset);
+      spill_->Discard(spill_base_ + gone, std::min(e, end) - gone);
+    } else {
+      memory_bytes_ -= range.length;
     }
+    // Keep the parts outside [offset, end).
+    if (s < offset) KeepPart(range, s, s, offset - s);
     if (e > end) {
-      std::vector<uint8_t> tail(data.begin() + (end - s), data.end());
-      bytes_ += tail.size();
-      it = ranges_.emplace(end, std::move(tail)).first;
-      ++it;
+      KeepPart(range, s, end, e - end);
+      it = ranges_.upper_bound(end);
     }
   }
 }
 
-void AheadMap::Put(const uint8_t* data, uint64_t length, uint64_t offset) {
+Status AheadMap::Put(const uint8_t* data, uint64_t length, uint64_t offset) {
   assert(Fits(offset, length));
-  if (length == 0) return;
+  if (length == 0) return Status::OK();
   // Touching ranges are not merged: mkfs parks long runs of small writes,
   // and merging each into its neighbour would copy the run again each time.
   Erase(offset, length);
-  ranges_.emplace(offset, std::vector<uint8_t>(data, data + length));
+  Range range{length, {}};
+  if (spill_ && memory_bytes_ + length > memory_) {
+    Status s = spill_->Write(data, length, spill_base_ + offset);
+    if (!s.ok()) return s;
+  } else {
+    range.data.assign(data, data + length);
+    memory_bytes_ += length;
+  }
+  ranges_.emplace(offset, std::move(range));
   bytes_ += length;
+  return Status::OK();
 }
 
-void AheadMap::Read(uint8_t* buf, uint64_t length, uint64_t offset) const {
+Status AheadMap::Read(uint8_t* buf, uint64_t length, uint64_t offset) const {
   const uint64_t end = offset + length;
   auto it = ranges_.upper_bound(offset);
   if (it != ranges_.begin()) --it;
   for (; it != ranges_.end() && it->first < end; ++it) {
     const uint64_t s = std::max(it->first, offset);
-    const uint64_t e = std::min(it->first + it->second.size(), end);
-    if (s < e) memcpy(buf + (s - offset), it->second.data() + (s - it->first), e - s);
-  }
-}
-
-AheadMap::Piece AheadMap::TakeFirst() {
-  assert(!ranges_.empty());
-  auto it = ranges_.begin();
-  Piece p{it->first, std::move(it->second)};
-  ranges_.erase(it);
-  bytes_ -= p.data.size();
-  return p;
-}
-
-std::vector<AheadMap::Piece> AheadMap::TakeBelow(uint64_t end) {
-  std::vector<Piece> out;
-  while (!ranges_.empty() && ranges_.begin()->first < end) {
-    auto it = ranges_.begin();
-    const uint64_t s = it->first;
-    std::vector<uint8_t> data = std::move(it->second);
-    ranges_.erase(it);
-    bytes_ -= data.size();
-    if (s + data.size() > end) {
-      // Keep the part from `end` on parked.
-      std::vector<uint8_t> tail(data.begin() + (end - s), data.end());
-      data.resize(end - s);
-      bytes_ += tail.size();
-      ranges_.emplace(end, std::move(tail));
+    const uint64_t e = std::min(it->first + it->second.length, end);
+    if (s >= e) continue;
+    if (Spilled(it->second)) {
+      Status st = spill_->Read(buf + (s - offset), e - s, spill_base_ + s);
+      if (!st.ok()) return st;
+    } else {
+      memcpy(buf + (s - offset), it->second.data.data() + (s - it->first), e - s);
     }
-    out.push_back(Piece{s, std::move(data)});
   }
-  return out;
+  return Status::OK();
+}
+
+Status AheadMap::TakeFirst(uint64_t end, Piece* out) {
+  assert(!ranges_.empty() && ranges_.begin()->first < end);
+  auto it = ranges_.begin();
+  const uint64_t s = it->first;
+  Range range = std::move(it->second);
+  ranges_.erase(it);
+  bytes_ -= range.length;
+  if (!Spilled(range)) memory_bytes_ -= range.length;
+  if (s + range.length > end) {
+    // Keep the part from `end` on parked.
+    KeepPart(range, s, end, s + range.length - end);
+    range.length = end - s;
+    if (!Spilled(range)) range.data.resize(range.length);
+  }
+  out->offset = s;
+  if (!Spilled(range)) {
+    out->data = std::move(range.data);
+    return Status::OK();
+  }
+  out->data.resize(range.length);
+  Status st = spill_->Read(out->data.data(), range.length, spill_base_ + s);
+  spill_->Discard(spill_base_ + s, range.length);
+  return st;
+}
+
+Status AheadMap::TakeBelow(uint64_t end, std::vector<Piece>* out) {
+  out->clear();
+  while (!ranges_.empty() && ranges_.begin()->first < end) {
+    Piece p;
+    Status s = TakeFirst(end, &p);
+    if (!s.ok()) return s;
+    out->push_back(std::move(p));
+  }
+  return Status::OK();
 }
 
 }  // namespace fanout

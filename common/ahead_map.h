@@ -11,7 +11,9 @@
 // and it is committed in order like any other write.
 //
 // Memory is the parked bytes themselves plus a small per-range overhead, not
-// whole chunks: a 512-byte GPT header costs 512 bytes.
+// whole chunks: a 512-byte GPT header costs 512 bytes.  With a spill file
+// (spill=DIR), parked bytes beyond `memory` go to the file instead, at
+// spill_base + their offset, and are read back when taken or read.
 //
 // Not thread-safe: the engine's lock protects it (through the window).
 #ifndef FANOUT_AHEAD_MAP_H
@@ -21,18 +23,25 @@
 #include <map>
 #include <vector>
 
+#include "spill_file.h"
+#include "status.h"
+
 namespace fanout {
 
 class AheadMap {
  public:
   explicit AheadMap(uint64_t budget) : budget_(budget) {}
+  // Parks at most `memory` bytes in memory, the rest in spill (which
+  // outlives this) at spill_base + offset.
+  AheadMap(uint64_t budget, SpillFile* spill, uint64_t spill_base, uint64_t memory)
+      : budget_(budget), spill_(spill), spill_base_(spill_base), memory_(memory) {}
 
   // Whether parking [offset, offset + length) would stay within the budget
   // (bytes already parked there are rewritten, not added).
   bool Fits(uint64_t offset, uint64_t length) const;
-  // Parks the bytes, replacing whatever was parked there.
-  // REQUIRES: Fits(offset, length).
-  void Put(const uint8_t* data, uint64_t length, uint64_t offset);
+  // Parks the bytes, replacing whatever was parked there.  Fails only if
+  // the spill file cannot take them.  REQUIRES: Fits(offset, length).
+  Status Put(const uint8_t* data, uint64_t length, uint64_t offset);
   // Forgets what was parked in [offset, offset + length): those bytes read
   // as zeros again (nothing else can have written beyond the window).
   void Erase(uint64_t offset, uint64_t length);
@@ -40,19 +49,25 @@ class AheadMap {
   bool Intersects(uint64_t offset, uint64_t length) const;
 
   // Copies the parked bytes inside [offset, offset + length) into buf
-  // (buf[0] is offset); other bytes of buf are left alone.
-  void Read(uint8_t* buf, uint64_t length, uint64_t offset) const;
+  // (buf[0] is offset); other bytes of buf are left alone.  Fails only if
+  // the spill file cannot be read.
+  Status Read(uint8_t* buf, uint64_t length, uint64_t offset) const;
 
   struct Piece {
     uint64_t offset;
     std::vector<uint8_t> data;
   };
-  // Removes and returns the lowest parked range.  REQUIRES: !empty().
-  Piece TakeFirst();
+  // Removes and returns the lowest parked range, cut at `end` (the rest
+  // stays parked).  One range at a time, so taking spilled bytes back
+  // holds no more than one parked write in memory.
+  // REQUIRES: !empty() && first() < end.
+  Status TakeFirst(uint64_t end, Piece* out);
   // Removes and returns, in offset order, the parked bytes below `end`.
-  std::vector<Piece> TakeBelow(uint64_t end);
+  Status TakeBelow(uint64_t end, std::vector<Piece>* out);
 
   uint64_t bytes() const { return bytes_; }
+  // Of bytes(), those held in memory (the rest are in the spill file).
+  uint64_t memory_bytes() const { return memory_bytes_; }
   uint64_t budget() const { return budget_; }
   bool empty() const { return ranges_.empty(); }
   // The lowest parked offset; REQUIRES: !empty().
@@ -62,10 +77,23 @@ class AheadMap {
   // Bytes of [offset, offset + length) already parked.
   uint64_t ParkedWithin(uint64_t offset, uint64_t length) const;
 
+  struct Range {
+    uint64_t length;
+    std::vector<uint8_t> data;  // empty: the bytes are in the spill file
+  };
+  bool Spilled(const Range& r) const { return r.data.empty(); }
+  // Adds [offset, offset + length) of `from` (which starts at from_start)
+  // as a range of its own.
+  void KeepPart(const Range& from, uint64_t from_start, uint64_t offset, uint64_t length);
+
   const uint64_t budget_;
+  SpillFile* const spill_ = nullptr;
+  const uint64_t spill_base_ = 0;
+  const uint64_t memory_ = UINT64_MAX;
   uint64_t bytes_ = 0;
-  // offset -> data; disjoint.
-  std::map<uint64_t, std::vector<uint8_t>> ranges_;
+  uint64_t memory_bytes_ = 0;
+  // offset -> range; disjoint.
+  std::map<uint64_t, Range> ranges_;
 };
 
 }  // namespace fanout

@@ -4,13 +4,18 @@
 // rewritable and erasable at any byte, holding at most `budget` bytes, where
 // rewriting parked bytes does not count against the budget twice; TakeBelow
 // hands back, in offset order, exactly the parked bytes below a point.
+// With a spill file, the same holds while bytes beyond the memory budget
+// live in the file.
 
 #include "ahead_map.h"
 
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -30,7 +35,26 @@ std::vector<uint8_t> ReadBack(const AheadMap& m, uint64_t offset, uint64_t lengt
 void Put(AheadMap* m, uint64_t offset, uint64_t length, uint8_t value) {
   ASSERT_TRUE(m->Fits(offset, length)) << offset << "+" << length;
   const std::vector<uint8_t> data = Bytes(length, value);
-  m->Put(data.data(), length, offset);
+  ASSERT_TRUE(m->Put(data.data(), length, offset).ok());
+}
+
+std::vector<AheadMap::Piece> TakeBelow(AheadMap* m, uint64_t end) {
+  std::vector<AheadMap::Piece> got;
+  Status s = m->TakeBelow(end, &got);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return got;
+}
+
+// A spill file in a fresh directory under TMPDIR.
+std::unique_ptr<SpillFile> MakeSpill() {
+  const char* tmp = getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/ahead_map_test.XXXXXX";
+  if (!mkdtemp(dir.data())) return nullptr;
+  std::unique_ptr<SpillFile> spill;
+  Status s = SpillFile::Open(dir, &spill);
+  EXPECT_TRUE(s.ok()) << s.message();
+  rmdir(dir.c_str());  // the file is unlinked: the directory can go now
+  return spill;
 }
 
 TEST(AheadMapTest, StartsEmpty) {
@@ -40,7 +64,7 @@ TEST(AheadMapTest, StartsEmpty) {
   EXPECT_EQ(4096u, m.budget());
   EXPECT_FALSE(m.Intersects(0, UINT64_MAX / 2));
   EXPECT_EQ(Bytes(16, 0xEE), ReadBack(m, 0, 16));
-  EXPECT_TRUE(m.TakeBelow(UINT64_MAX).empty());
+  EXPECT_TRUE(TakeBelow(&m, UINT64_MAX).empty());
 }
 
 TEST(AheadMapTest, FitsWithinBudget) {
@@ -175,7 +199,7 @@ TEST(AheadMapTest, TakeBelowSplitsAtEnd) {
   Put(&m, 100, 100, 1);
   Put(&m, 300, 100, 2);
   Put(&m, 500, 100, 3);
-  std::vector<AheadMap::Piece> got = m.TakeBelow(350);
+  std::vector<AheadMap::Piece> got = TakeBelow(&m, 350);
   ASSERT_EQ(2u, got.size());
   EXPECT_EQ(100u, got[0].offset);
   EXPECT_EQ(Bytes(100, 1), got[0].data);
@@ -185,14 +209,14 @@ TEST(AheadMapTest, TakeBelowSplitsAtEnd) {
   EXPECT_EQ(350u, m.first());
   EXPECT_EQ(Bytes(50, 2), ReadBack(m, 350, 50));
   // Nothing below the first parked byte.
-  EXPECT_TRUE(m.TakeBelow(350).empty());
-  EXPECT_TRUE(m.TakeBelow(0).empty());
+  EXPECT_TRUE(TakeBelow(&m, 350).empty());
+  EXPECT_TRUE(TakeBelow(&m, 0).empty());
   // A range ending exactly at `end` is taken whole.
-  got = m.TakeBelow(400);
+  got = TakeBelow(&m, 400);
   ASSERT_EQ(1u, got.size());
   EXPECT_EQ(350u, got[0].offset);
   EXPECT_EQ(50u, got[0].data.size());
-  got = m.TakeBelow(UINT64_MAX);
+  got = TakeBelow(&m, UINT64_MAX);
   ASSERT_EQ(1u, got.size());
   EXPECT_EQ(500u, got[0].offset);
   EXPECT_TRUE(m.empty());
@@ -200,20 +224,27 @@ TEST(AheadMapTest, TakeBelowSplitsAtEnd) {
   // Taken bytes return to the budget.
   AheadMap small(100);
   Put(&small, 0, 100, 1);
-  small.TakeBelow(40);
+  TakeBelow(&small, 40);
   EXPECT_TRUE(small.Fits(1000, 40));
   EXPECT_FALSE(small.Fits(1000, 41));
 }
 
 // Random Put/Erase/TakeBelow/Read against a byte model: a vector of bytes
 // and a parked flag per byte.
-TEST(AheadMapTest, RandomMatchesByteModel) {
+// With spill, a memory budget of a few hundred bytes sends most ranges to
+// the file, and every split, read and take crosses it.
+void RandomMatchesByteModel(bool spill) {
   constexpr uint64_t kSpan = 64 * 1024;
+  std::unique_ptr<SpillFile> file = spill ? MakeSpill() : nullptr;
+  ASSERT_EQ(spill, file != nullptr);
   for (uint32_t seed = 1; seed <= 20; seed++) {
     SCOPED_TRACE("seed=" + std::to_string(seed));
     std::mt19937 rng(seed);
     const uint64_t budget = 1 + rng() % (kSpan / 2);
-    AheadMap m(budget);
+    const uint64_t memory = rng() % 1024;
+    // The file is shared by the seeds: a base per seed keeps them apart,
+    // as the export size keeps the ahead map clear of the window's chunks.
+    AheadMap m = spill ? AheadMap(budget, file.get(), seed * kSpan, memory) : AheadMap(budget);
     std::vector<uint8_t> model(kSpan, 0);
     std::vector<bool> parked(kSpan, false);
     uint64_t low = 0;  // TakeBelow moves the floor up, as the window does
@@ -233,7 +264,7 @@ TEST(AheadMapTest, RandomMatchesByteModel) {
         if (!fits) continue;
         std::vector<uint8_t> data(len);
         for (uint8_t& b : data) b = ++stamp;
-        m.Put(data.data(), len, off);
+        ASSERT_TRUE(m.Put(data.data(), len, off).ok());
         std::copy(data.begin(), data.end(), model.begin() + off);
         std::fill(parked.begin() + off, parked.begin() + off + len, true);
       } else if (kind < 7) {
@@ -241,7 +272,7 @@ TEST(AheadMapTest, RandomMatchesByteModel) {
         std::fill(parked.begin() + off, parked.begin() + off + len, false);
       } else if (kind < 8) {
         const uint64_t end = low + rng() % std::min<uint64_t>(kSpan - low + 1, 4096);
-        std::vector<AheadMap::Piece> got = m.TakeBelow(end);
+        std::vector<AheadMap::Piece> got = TakeBelow(&m, end);
         uint64_t prev_end = 0;
         for (const AheadMap::Piece& p : got) {
           ASSERT_FALSE(p.data.empty());
@@ -265,6 +296,9 @@ TEST(AheadMapTest, RandomMatchesByteModel) {
       }
       ASSERT_EQ(count(0, kSpan), m.bytes());
       ASSERT_LE(m.bytes(), budget);
+      if (spill) {
+        ASSERT_LE(m.memory_bytes(), memory);
+      }
       ASSERT_EQ(m.bytes() == 0, m.empty());
       if (!m.empty()) {
         const uint64_t first = std::find(parked.begin(), parked.end(), true) - parked.begin();
@@ -272,6 +306,37 @@ TEST(AheadMapTest, RandomMatchesByteModel) {
       }
     }
   }
+}
+
+TEST(AheadMapTest, RandomMatchesByteModel) { RandomMatchesByteModel(/*spill=*/false); }
+
+TEST(AheadMapTest, RandomMatchesByteModelWithSpill) { RandomMatchesByteModel(/*spill=*/true); }
+
+TEST(AheadMapTest, SpillKeepsMemoryWithinItsBudget) {
+  std::unique_ptr<SpillFile> file = MakeSpill();
+  ASSERT_TRUE(file);
+  AheadMap m(1 << 20, file.get(), 1000000, 150);
+  Put(&m, 100, 100, 1);   // fits in memory
+  Put(&m, 300, 100, 2);   // would exceed 150: spilled
+  Put(&m, 500, 40, 3);    // fits beside the first
+  EXPECT_EQ(240u, m.bytes());
+  EXPECT_EQ(140u, m.memory_bytes());
+  EXPECT_EQ(100u, file->bytes_written());
+  // Spilled bytes read back, split and erase like the others.
+  EXPECT_EQ(Bytes(100, 2), ReadBack(m, 300, 100));
+  m.Erase(320, 10);
+  EXPECT_EQ(Bytes(10, 0xEE), ReadBack(m, 320, 10));
+  EXPECT_EQ(Bytes(20, 2), ReadBack(m, 300, 20));
+  EXPECT_EQ(Bytes(70, 2), ReadBack(m, 330, 70));
+  std::vector<AheadMap::Piece> got = TakeBelow(&m, 350);
+  ASSERT_EQ(3u, got.size());
+  EXPECT_EQ(Bytes(100, 1), got[0].data);
+  EXPECT_EQ(300u, got[1].offset);
+  EXPECT_EQ(Bytes(20, 2), got[1].data);
+  EXPECT_EQ(330u, got[2].offset);
+  EXPECT_EQ(Bytes(20, 2), got[2].data);
+  EXPECT_EQ(40u, m.memory_bytes());
+  EXPECT_EQ(Bytes(50, 2), ReadBack(m, 350, 50));
 }
 
 }  // namespace

@@ -99,6 +99,11 @@ void Bus::WaitApplied(uint64_t seq) {
   });
 }
 
+void Bus::WaitConsumerApplied(ConsumerId id, uint64_t seq) {
+  std::unique_lock<std::mutex> lock(mu_);
+  progress_.wait(lock, [&] { return !consumers_[id].attached || consumers_[id].applied >= seq; });
+}
+
 std::vector<Extent> Bus::Overlapping(uint64_t offset, uint64_t length) const {
   std::vector<Extent> out;
   std::lock_guard<std::mutex> lock(mu_);

@@ -64,6 +64,8 @@ class Bus {
   // Blocks until every attached consumer has applied through seq (or
   // detached).  Used by flush.
   void WaitApplied(uint64_t seq);
+  // Blocks until this consumer has applied through seq (or detached).
+  void WaitConsumerApplied(ConsumerId id, uint64_t seq);
   // Copies the extents still on the bus (not yet applied by every consumer)
   // that overlap [offset, offset + length), in publish order.  Reads lay them
   // over what they read from a destination.

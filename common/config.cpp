@@ -6,6 +6,8 @@
 #include <climits>
 #include <cstdlib>
 
+#include "spill_file.h"
+
 namespace fanout {
 
 namespace {
@@ -87,6 +89,17 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
       s = Status::InvalidArgument("window=" + value + ": the window must be at least 4096 bytes");
   } else if (key == "ahead") {
     s = ParseSize(key, value, &config_.ahead);
+  } else if (key == "spill") {
+    // Try it now, so a directory that cannot take the file is one line at
+    // startup rather than a failure in the middle of a run.
+    std::unique_ptr<SpillFile> probe;
+    s = SpillFile::Open(value, &probe);
+    if (s.ok()) config_.spill_dir = value;
+  } else if (key == "spill-memory") {
+    s = ParseSize(key, value, &config_.spill_memory);
+    spill_memory_value_ = value;
+    if (s.ok() && config_.spill_memory < 4096)
+      s = Status::InvalidArgument("spill-memory=" + value + ": must be at least 4096 bytes");
   } else if (key == "bucket") {
     s = ParseSize(key, value, &config_.bucket);
     if (s.ok() && (config_.bucket < 4096 || config_.bucket % 4096 != 0 ||
@@ -130,6 +143,18 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
       s = Status::InvalidArgument("progress=" + value + ": must be true or false");
     else
       config_.progress = b == 1;
+  } else if (key == "verify") {
+    const int b = parse_bool_(value.c_str());
+    if (b < 0)
+      s = Status::InvalidArgument("verify=" + value + ": must be true or false");
+    else
+      config_.verify = b == 1;
+  } else if (key == "sha256") {
+    const int b = parse_bool_(value.c_str());
+    if (b < 0)
+      s = Status::InvalidArgument("sha256=" + value + ": must be true or false");
+    else
+      config_.sha256 = b == 1;
   } else {
     return Status::InvalidArgument("unknown parameter '" + key + "'");
   }
@@ -141,6 +166,15 @@ Status ConfigParser::Complete() {
   if (config_.destinations.empty())
     return Status::InvalidArgument(
         "no destination: give at least one dest=PATH (or a bare PATH) or cmd=COMMAND");
+  const bool spill_memory_given =
+      std::find(seen_.begin(), seen_.end(), "spill-memory") != seen_.end();
+  if (spill_memory_given && config_.spill_dir.empty())
+    return Status::InvalidArgument("spill-memory=" + spill_memory_value_ +
+                                   ": only means something with spill=DIR");
+  if (spill_memory_given && config_.spill_memory < config_.bucket)
+    return Status::InvalidArgument("spill-memory=" + spill_memory_value_ +
+                                   ": must be at least one bucket (bucket=" +
+                                   std::to_string(config_.bucket) + ")");
   if (config_.quorum > config_.destinations.size())
     return Status::InvalidArgument("quorum=" + std::to_string(config_.quorum) + ": there are only " +
                                    std::to_string(config_.destinations.size()) + " destinations");
@@ -148,18 +182,26 @@ Status ConfigParser::Complete() {
 }
 
 const char* ConfigParser::Help() {
-  return "[dest=]PATH          Destination: regular file, block device or FIFO (repeatable).\n"
+  return "[dest=]PATH|URI      Destination: regular file, block device, FIFO or NBD server\n"
+         "                     (nbd://, nbd+unix://, nbds://...) (repeatable).\n"
          "cmd=COMMAND          Destination: a shell command reading the image on stdin (repeatable).\n"
          "size=SIZE            Export size (default: smallest fixed-size destination).\n"
          "window=SIZE          Reorder window for stream destinations (default 64M).\n"
          "ahead=SIZE           Budget for writes parked far beyond the window (default 64M).\n"
+         "spill=DIR            Keep window and parked bytes beyond spill-memory= in an unlinked\n"
+         "                     sparse file in DIR, so window= can be as large as the image.\n"
+         "spill-memory=SIZE    With spill=: memory for window chunks and parked bytes (default 64M).\n"
          "bucket=SIZE          Size of one bus buffer (default 16M).\n"
          "buckets=N            Bus buffers in flight beyond the window (default 4).\n"
          "on-error=continue|fail  After a destination fails: go on while quorum= are healthy\n"
          "                     (default), or fail every later request.\n"
          "quorum=N             Healthy destinations needed for requests to succeed (default 1).\n"
          "status=FILE          Write JSON status to FILE at least once a second.\n"
-         "progress=BOOL        Show a progress bar per destination on stderr.";
+         "progress=BOOL        Show a progress bar per destination on stderr.\n"
+         "verify=BOOL          At the end, read every seekable destination back past the page\n"
+         "                     cache and compare it with the image (default false).\n"
+         "sha256=BOOL          Compute the image's SHA-256 (default true; with only seekable\n"
+         "                     destinations that costs one read of a destination at the end).";
 }
 
 }  // namespace fanout

@@ -31,6 +31,7 @@ struct Config {
   static constexpr uint64_t kDefaultBucket = 16ull << 20;
   static constexpr unsigned kDefaultBuckets = 4;
   static constexpr uint64_t kDefaultAhead = 64ull << 20;
+  static constexpr uint64_t kDefaultSpillMemory = 64ull << 20;
 
   enum class OnError { kContinue, kFail };
 
@@ -38,12 +39,17 @@ struct Config {
   std::optional<uint64_t> size;               // size=, if given
   uint64_t window = kDefaultWindow;
   uint64_t ahead = kDefaultAhead;  // ahead=: budget of parked far writes (0: none)
+  std::string spill_dir;           // spill=DIR ("" = none): window and parked bytes beyond
+                                   // spill_memory go to a temporary file there
+  uint64_t spill_memory = kDefaultSpillMemory;  // spill-memory=
   uint64_t bucket = kDefaultBucket;
   unsigned buckets = kDefaultBuckets;
   OnError on_error = OnError::kContinue;  // on-error=
   unsigned quorum = 1;                    // quorum=: healthy destinations needed
   std::string status_file;                // status=FILE ("" = none)
   bool progress = false;                  // progress=true
+  bool verify = false;                    // verify=true: read back and compare at the end
+  bool sha256 = true;                     // sha256=false: no image digest (and its cost)
 };
 
 class ConfigParser {
@@ -75,6 +81,7 @@ class ConfigParser {
   BoolParser parse_bool_;
   Config config_;
   std::vector<std::string> seen_;  // single-valued keys given so far
+  std::string spill_memory_value_;  // spill-memory= as given, for messages
 };
 
 }  // namespace fanout

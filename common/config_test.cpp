@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -242,6 +243,7 @@ TEST(ConfigTest, FailurePolicyDefaults) {
   EXPECT_EQ(1u, p.config().quorum);
   EXPECT_EQ("", p.config().status_file);
   EXPECT_FALSE(p.config().progress);
+  EXPECT_FALSE(p.config().verify);
 }
 
 TEST(ConfigTest, FailurePolicyAndReporting) {
@@ -265,6 +267,28 @@ TEST(ConfigTest, BadFailurePolicyValuesNameTheParameter) {
   EXPECT_TRUE(FailsNaming(SetAndComplete("quorum", "-1"), "quorum"));
   EXPECT_TRUE(FailsNaming(SetAndComplete("progress", "maybe"), "progress"));
   EXPECT_TRUE(FailsNaming(SetAndComplete("status", ""), "status"));
+}
+
+TEST(ConfigTest, Verify) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(p.Set("verify", "true")));
+  ASSERT_TRUE(IsOk(p.Complete()));
+  EXPECT_TRUE(p.config().verify);
+  EXPECT_TRUE(FailsNaming(SetAndComplete("verify", "maybe"), "verify"));
+}
+
+TEST(ConfigTest, Sha256CanBeTurnedOff) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(p.Complete()));
+  EXPECT_TRUE(p.config().sha256);
+  ConfigParser q = NewParser();
+  ASSERT_TRUE(IsOk(q.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(q.Set("sha256", "false")));
+  ASSERT_TRUE(IsOk(q.Complete()));
+  EXPECT_FALSE(q.config().sha256);
+  EXPECT_TRUE(FailsNaming(SetAndComplete("sha256", "sometimes"), "sha256"));
 }
 
 TEST(ConfigTest, QuorumAboveDestinationCountIsRefused) {
@@ -296,6 +320,44 @@ TEST(ConfigTest, NonBooleanNeverReachesTheBoolParser) {
   });
   EXPECT_TRUE(FailsNaming(p.Set("progress", "sometimes"), "progress=sometimes"));
   EXPECT_EQ(0, calls);
+}
+
+TEST(ConfigTest, SpillTakesAWritableDirectory) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "/tmp/a")));
+  EXPECT_TRUE(p.config().spill_dir.empty());
+  EXPECT_EQ(Config::kDefaultSpillMemory, p.config().spill_memory);
+  const char* tmp = getenv("TMPDIR");
+  const std::string dir = tmp && *tmp ? tmp : "/tmp";
+  ASSERT_TRUE(IsOk(p.Set("spill", dir)));
+  ASSERT_TRUE(IsOk(p.Set("spill-memory", "32M")));
+  ASSERT_TRUE(IsOk(p.Complete()));
+  EXPECT_EQ(dir, p.config().spill_dir);
+  EXPECT_EQ(32u << 20, p.config().spill_memory);
+}
+
+TEST(ConfigTest, BadSpillIsOneLineNamingSpill) {
+  for (const char* bad : {"/nonexistent/dir", "/etc/passwd", ""}) {
+    ConfigParser p = NewParser();
+    const Status st = p.Set("spill", bad);
+    EXPECT_TRUE(FailsNaming(st, std::string("spill=") + bad)) << bad;
+    EXPECT_EQ(std::string::npos, st.message().find('\n'));
+  }
+}
+
+TEST(ConfigTest, SpillMemoryNeedsSpillAndABucket) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "/tmp/a")));
+  ASSERT_TRUE(IsOk(p.Set("spill-memory", "32M")));
+  EXPECT_TRUE(FailsNaming(p.Complete(), "spill-memory="));
+  EXPECT_TRUE(FailsNaming(p.Complete(), "spill=DIR"));
+
+  ConfigParser q = NewParser();
+  ASSERT_TRUE(IsOk(q.Set("dest", "/tmp/a")));
+  ASSERT_TRUE(IsOk(q.Set("spill", "/tmp")));
+  ASSERT_TRUE(IsOk(q.Set("spill-memory", "8M")));  // below the 16M bucket
+  EXPECT_TRUE(FailsNaming(q.Complete(), "spill-memory="));
+  EXPECT_TRUE(FailsNaming(NewParser().Set("spill-memory", "100"), "spill-memory="));
 }
 
 }  // namespace

@@ -11,8 +11,58 @@
 
 namespace fanout {
 
-FileDestination::FileDestination(std::string name, int fd, const struct stat& st, bool existed)
+namespace {
+
+// Reads a file or block device for verify=, on its own descriptor.
+class FileReadBack final : public ReadBack {
+ public:
+  FileReadBack(std::string name, int fd, bool direct)
+      : name_(std::move(name)), fd_(fd), direct_(direct) {}
+  ~FileReadBack() override {
+    // O_DIRECT reads leave nothing in the cache, but the writer's pages may
+    // still be there (clean): drop them too, so verifying leaves the page
+    // cache as if the image had never passed through it.
+    (void)posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd_);
+  }
+
+  Status Read(uint8_t* buf, uint64_t length, uint64_t offset) override {
+    const uint64_t start = offset, total = length;
+    while (length > 0) {
+      const ssize_t r = pread(fd_, buf, length, offset);
+      if (r == -1) {
+        if (errno == EINTR) continue;
+        return Status::FromErrno(name_ + ": read back at " + std::to_string(offset));
+      }
+      // The end of the file, or (with O_DIRECT) a short read that stops at
+      // an unaligned end: the export's bytes beyond are zeros.
+      if (r == 0 || (direct_ && r % kAlignment != 0)) {
+        memset(buf + r, 0, length - r);
+        break;
+      }
+      buf += r;
+      length -= r;
+      offset += r;
+    }
+    // Without O_DIRECT what we just read is cached: drop it behind us.
+    if (!direct_) (void)posix_fadvise(fd_, start, total, POSIX_FADV_DONTNEED);
+    return Status::OK();
+  }
+
+  bool direct() const override { return direct_; }
+
+ private:
+  const std::string name_;
+  const int fd_;
+  const bool direct_;
+};
+
+}  // namespace
+
+FileDestination::FileDestination(std::string name, std::string path, int fd,
+                                 const struct stat& st, bool existed)
     : Destination(std::move(name)),
+      path_(std::move(path)),
       fd_(fd),
       block_(S_ISBLK(st.st_mode)),
       existed_(existed),
@@ -129,6 +179,35 @@ Status FileDestination::Read(uint8_t* buf, uint64_t length, uint64_t offset) {
     length -= r;
     offset += r;
   }
+  return Status::OK();
+}
+
+Status FileDestination::OpenReadBack(std::unique_ptr<ReadBack>* out) {
+  // A descriptor of its own, opened after Close(): O_DIRECT reads the
+  // media; file systems without it (tmpfs) refuse it with EINVAL, and there
+  // the cache is dropped around the reads instead.
+  bool direct = true;
+  int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+  if (fd == -1 && errno == EINVAL) {
+    direct = false;
+    fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  if (fd == -1) return Status::FromErrno(name() + ": open to read back");
+  struct stat st;
+  if (fstat(fd, &st) == -1 || st.st_dev != dev_ || st.st_ino != ino_) {
+    close(fd);
+    return Status::IOError(ESTALE, name() + ": replaced by another file since it was written");
+  }
+  // Whatever anyone wrote since our Close() reaches the media first (the
+  // kernel does that for O_DIRECT reads too, but not for the cache drop),
+  // then the cached pages go, so no read below is served from memory.
+  if (fdatasync(fd) == -1) {
+    Status s = Status::FromErrno(name() + ": fdatasync before reading back");
+    close(fd);
+    return s;
+  }
+  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  *out = std::make_unique<FileReadBack>(name(), fd, direct);
   return Status::OK();
 }
 

@@ -11,8 +11,10 @@ namespace fanout {
 
 class FileDestination final : public Destination {
  public:
-  // Takes ownership of fd, opened read-write.  st is its fstat.
-  FileDestination(std::string name, int fd, const struct stat& st, bool existed);
+  // Takes ownership of fd, opened read-write.  st is its fstat.  path:
+  // name made absolute, for reopening after nbdkit has changed directory.
+  FileDestination(std::string name, std::string path, int fd, const struct stat& st,
+                  bool existed);
   ~FileDestination() override;
 
   DestinationKind kind() const override { return block_ ? DestinationKind::kBlock : DestinationKind::kFile; }
@@ -28,10 +30,12 @@ class FileDestination final : public Destination {
   Status Sync() override;
   Status Read(uint8_t* buf, uint64_t length, uint64_t offset) override;
   Status Close() override;
+  Status OpenReadBack(std::unique_ptr<ReadBack>* out) override;
 
  private:
   Status ZeroBlock(uint64_t length, uint64_t offset);
 
+  const std::string path_;
   int fd_;
   const bool block_;
   const bool existed_;

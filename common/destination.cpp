@@ -10,6 +10,7 @@
 
 #include "dest_command.h"
 #include "dest_file.h"
+#include "dest_nbd.h"
 #include "dest_stream.h"
 
 namespace fanout {
@@ -25,6 +26,19 @@ const char* KindName(DestinationKind kind) {
   return "?";
 }
 
+Status Destination::Submit(const Extent& extent, uint64_t tag) {
+  Status s = extent.is_zero() ? Zero(extent.length, extent.offset)
+                              : Write(extent.bytes(), extent.length, extent.offset);
+  if (s.ok()) completed_.push_back(tag);
+  return s;
+}
+
+Status Destination::Reap(std::vector<uint64_t>* done, uint64_t* /*failed*/) {
+  done->insert(done->end(), completed_.begin(), completed_.end());
+  completed_.clear();
+  return Status::OK();
+}
+
 namespace {
 
 std::string ParentDirectory(const std::string& path) {
@@ -36,16 +50,6 @@ std::string ParentDirectory(const std::string& path) {
 
 Status Refuse(const std::string& path, const std::string& why) {
   return Status::InvalidArgument("dest=" + path + ": " + why);
-}
-
-// nbdkit changes to / when it forks into the background, and FIFOs are
-// opened (and commands started) only when serving starts: resolve relative
-// names against the directory nbdkit was started in, now.
-std::string Absolute(const std::string& path) {
-  if (!path.empty() && path[0] == '/') return path;
-  char cwd[PATH_MAX];
-  if (getcwd(cwd, sizeof cwd) == nullptr) return path;
-  return std::string(cwd) + "/" + path;
 }
 
 Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
@@ -66,7 +70,7 @@ Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
     // Opening a FIFO blocks until a reader arrives, so only check now that
     // it could be opened for writing; the writer opens it when serving.
     if (access(path.c_str(), W_OK) == -1) return Status::FromErrno("dest=" + path + ": not writable");
-    *out = std::make_unique<StreamDestination>(path, Absolute(path));
+    *out = std::make_unique<StreamDestination>(path, AbsolutePath(path));
     return Status::OK();
   }
 
@@ -90,7 +94,7 @@ Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
     close(fd);
     return Refuse(path, "is not a regular file, block device or FIFO");
   }
-  *out = std::make_unique<FileDestination>(path, fd, st, existed);
+  *out = std::make_unique<FileDestination>(path, AbsolutePath(path), fd, st, existed);
   return Status::OK();
 }
 
@@ -100,11 +104,20 @@ alignas(4096) const uint8_t zero_block[kZeroBlock] = {};
 
 }  // namespace
 
-Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out) {
+std::string AbsolutePath(const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof cwd) == nullptr) return path;
+  return std::string(cwd) + "/" + path;
+}
+
+Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out,
+                       Logger* log) {
   if (spec.source == DestinationSpec::Source::kCommand) {
     *out = std::make_unique<CommandDestination>(spec.value);
     return Status::OK();
   }
+  if (IsNbdUri(spec.value)) return NbdDestination::Probe(spec.value, log, out);
   return OpenPath(spec.value, out);
 }
 

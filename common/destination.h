@@ -1,11 +1,12 @@
 // Destination: the contract every destination kind fulfils (file and block
-// device, FIFO and other streams, command; NBD servers later), in the manner
-// of nbdcopy's ops table.  Each kind is one file: dest_file, dest_stream,
-// dest_command.
+// device, FIFO and other streams, command, NBD server), in the manner of
+// nbdcopy's ops table.  Each kind is one file: dest_file, dest_stream,
+// dest_command, dest_nbd.
 //
 // Life cycle, and which thread calls what:
-//   OpenDestination()      config time: classify (stat), validate, open what
-//                          can be opened without blocking.
+//   OpenDestination()      config time: classify (URI or stat), validate, open
+//                          what can be opened without blocking (an NBD
+//                          server is asked its size, then let go).
 //   Prepare(size)          config time, once the export size is known: size
 //                          the file, check the device is large enough.
 //   Start()                the destination's writer thread, before the first
@@ -14,21 +15,31 @@
 //                          reader), and the writer calls it again.
 //   Write() / Zero()       the writer thread only, in bus order.  Streams
 //                          require offset == the bytes written so far.
+//   Submit() / Reap()      the writer thread only, instead of Write/Zero, for
+//                          kinds that keep several operations in flight
+//                          (queue_depth() > 1).
 //   Sync()                 any thread (flush), concurrently with the writer.
 //   Read()                 any thread; seekable kinds only.
 //   Close()                the writer thread, at end of stream: sync, close,
 //                          wait for a command and check its exit status.
+//   OpenReadBack()         the verifier, after Close(): a reader of what the
+//                          media holds (verify=); seekable kinds only.
 #ifndef FANOUT_DESTINATION_H
 #define FANOUT_DESTINATION_H
 
 #include <sys/types.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include <vector>
+
 #include "config.h"
+#include "extent.h"
+#include "logger.h"
 #include "status.h"
 
 namespace fanout {
@@ -37,6 +48,27 @@ enum class DestinationKind { kFile, kBlock, kFifo, kCommand, kNbd };
 
 // "file", "block", "fifo", "command", "nbd": the names the status file uses.
 const char* KindName(DestinationKind kind);
+
+// Reads a destination back from its media, past the page cache, for
+// verify=: a reader that sees the page cache would see what was written,
+// not what the device kept ("verification is always too fast").  Files and
+// block devices use O_DIRECT where the file system allows it; elsewhere
+// (tmpfs) they sync and drop the cached pages before reading, and drop the
+// pages they read again, so verifying leaves none behind.
+//
+// One thread uses a reader; readers of different destinations run at once.
+class ReadBack {
+ public:
+  // Buffers, offsets and lengths passed to Read() are multiples of this.
+  static constexpr size_t kAlignment = 4096;
+
+  virtual ~ReadBack() = default;
+  // Reads [offset, offset + length) into buf; bytes past the end of the
+  // destination read as zeros.  REQUIRES: aligned as above.
+  virtual Status Read(uint8_t* buf, uint64_t length, uint64_t offset) = 0;
+  // Whether reads bypass the page cache (O_DIRECT), for the debug log.
+  virtual bool direct() const = 0;
+};
 
 class Destination {
  public:
@@ -66,18 +98,54 @@ class Destination {
   virtual Status Start() = 0;
   virtual Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) = 0;
   virtual Status Zero(uint64_t length, uint64_t offset) = 0;
+  // Asynchronous I/O.  A kind that can keep several operations in flight
+  // (io_uring, an NBD server) returns its depth here; the writer then hands
+  // it extents with Submit() and learns of their completion from Reap().
+  // The writer never submits an extent that overlaps one still in flight,
+  // and marks extents applied on the bus only once they have completed, in
+  // bus order, so reads and flush see exactly what the destination holds.
+  // The defaults perform each extent synchronously with Write/Zero.
+  virtual unsigned queue_depth() const { return 1; }
+  // Starts the extent; the destination keeps `extent` (its reference to the
+  // buffer) until the operation completes.  A destination destroyed (or
+  // closed) with operations in flight waits for them first: the writer
+  // stops reaping when it fails.  `tag` identifies it in Reap().
+  // An error returned here is the extent's own.
+  virtual Status Submit(const Extent& extent, uint64_t tag);
+  // Waits until at least one submitted operation has completed (at once if
+  // some already have) and appends their tags to *done.  On an operation's
+  // error, returns it and sets *failed to its tag; what completed before
+  // it is still in *done.
+  virtual Status Reap(std::vector<uint64_t>* done, uint64_t* failed);
+
   virtual Status Sync() = 0;
   // REQUIRES: seekable().
   virtual Status Read(uint8_t* buf, uint64_t length, uint64_t offset) = 0;
   virtual Status Close() = 0;
+  // Opens a reader of the destination's media (see ReadBack).  REQUIRES:
+  // seekable(); Close() was called.  Kinds that cannot be read back say so.
+  virtual Status OpenReadBack(std::unique_ptr<ReadBack>* out) {
+    (void)out;
+    return Status::IOError(ENOTSUP, name() + ": cannot be read back");
+  }
 
  private:
   const std::string name_;
+  std::vector<uint64_t> completed_;  // default Submit/Reap: done, not yet reaped
 };
 
-// Chooses the kind of spec (fstat for paths) and opens it, or returns a
-// one-line error naming the parameter (dest=PATH: is a directory, ...).
-Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out);
+// Chooses the kind of spec (an NBD URI, else fstat) and opens it, or
+// returns a one-line error naming the parameter (dest=PATH: is a
+// directory, ...).  log, if given, outlives the destination: kinds that
+// have more to say than the writer's per-extent lines debug through it.
+Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out,
+                       Logger* log = nullptr);
+
+// nbdkit changes to / when it forks into the background, and FIFOs are
+// opened (commands started, files reopened for verify=, the status file
+// written) only after that: resolve relative names against the directory
+// nbdkit was started in, at configuration time.
+std::string AbsolutePath(const std::string& path);
 
 // Writes all of buf at offset (offset < 0: at the current position),
 // retrying short writes and EINTR.  Shared by the fd-based kinds.

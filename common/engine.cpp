@@ -7,25 +7,36 @@
 #include <map>
 #include <thread>
 
+#include <unistd.h>
+
 #include "summary.h"
 
 namespace fanout {
 
-// Publishes what the window commits on the bus.
+// Publishes what the window commits on the bus.  This is where each
+// committed extent's bytes are in hand, in commit order, which is the order
+// every destination performs them: the expected page hashes and the
+// in-order SHA-256 are kept up to date here, before the extent goes out.
 class Engine::BusSink final : public CommitSink {
  public:
-  BusSink(Bus* bus, Logger* log) : bus_(bus), log_(log) {}
+  BusSink(Bus* bus, Logger* log, BlockHashes* hashes, StreamDigest* digest)
+      : bus_(bus), log_(log), hashes_(hashes), digest_(digest) {}
   void Commit(Extent extent) override {
     if (log_->DebugEnabled(LogTopic::kWindow))
       log_->Debug(LogTopic::kWindow, std::string("commit ") + (extent.is_zero() ? "zero " : "data ") +
                                          std::to_string(extent.offset) + "+" +
                                          std::to_string(extent.length));
+    const uint8_t* data = extent.is_zero() ? nullptr : extent.bytes();
+    if (hashes_) hashes_->Apply(extent.offset, extent.length, data);
+    if (digest_) digest_->Apply(extent.offset, extent.length, data);
     bus_->Publish(std::move(extent));
   }
 
  private:
   Bus* const bus_;
   Logger* const log_;
+  BlockHashes* const hashes_;
+  StreamDigest* const digest_;
 };
 
 // Sends errors and notices through the progress display while there is one,
@@ -83,8 +94,8 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
   } else {
     for (auto& d : e->opened_) d->Abandon();
     return Status::InvalidArgument(
-        "size=: required, since no destination has a fixed size (a block device or an existing "
-        "non-empty file); give size=SIZE");
+        "size=: required, since no destination has a fixed size (a block device, an NBD server "
+        "or an existing non-empty file); give size=SIZE");
   }
   s = e->Prepare(size);
   if (!s.ok()) return s;
@@ -94,6 +105,10 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
 
 Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e(new Engine(config, log));
+  log = e->log_;  // everything below logs through the display-aware logger
+  // Made absolute now, while nbdkit is still in its start directory (it
+  // changes to / when it goes to the background, before Prepare()).
+  if (!config.status_file.empty()) e->status_path_ = AbsolutePath(config.status_file);
 
   std::vector<std::unique_ptr<Destination>> dests;
   // On any error below, leave no trace: remove the files opening created.
@@ -108,7 +123,7 @@ Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* 
   std::map<std::pair<dev_t, ino_t>, std::string> seen;
   for (const DestinationSpec& spec : config.destinations) {
     std::unique_ptr<Destination> d;
-    Status s = OpenDestination(spec, &d);
+    Status s = OpenDestination(spec, &d, log);
     if (!s.ok()) return s;
     dests.push_back(std::move(d));
     const Destination* nd = dests.back().get();
@@ -122,6 +137,12 @@ Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* 
       }
     }
     if (!nd->seekable()) e->all_seekable_ = false;
+  }
+  // spill=DIR: opened now, like status=, so a relative DIR is the start
+  // directory's and a bad one is refused before serving.
+  if (!config.spill_dir.empty()) {
+    Status s = SpillFile::Open(config.spill_dir, &e->spill_);
+    if (!s.ok()) return s;
   }
   abandon.armed = false;
   e->opened_ = std::move(dests);
@@ -160,12 +181,36 @@ Status Engine::Prepare(uint64_t size) {
   wc.ordered = !all_seekable_;
   wc.ahead = config_.ahead;
   wc.max_open_chunks = std::max<uint64_t>(1, config_.window / config_.bucket);
+  if (spill_) {  // spill=DIR, opened by Open()
+    // Ordered, the window spills; unordered, nothing needs holding, so
+    // fewer chunks stay open.
+    wc.spill = true;
+    wc.spill_memory = config_.spill_memory;
+    wc.max_open_chunks = std::min<uint64_t>(
+        wc.max_open_chunks, std::max<uint64_t>(1, config_.spill_memory / config_.bucket));
+  }
+  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page_size > 0) wc.memory_hint = static_cast<uint64_t>(pages) * page_size;
+  // With spill, MaxChunks() is the resident chunks, not window / bucket.
   pool_ = std::make_unique<BufferPool>(config_.bucket, Window::MaxChunks(wc) + config_.buckets);
   // Entries, not bytes, bound zero extents (which hold no memory); data
   // extents are bounded by the pool.
   bus_ = std::make_unique<Bus>(1024);
-  sink_ = std::make_unique<BusSink>(bus_.get(), log);
-  window_ = std::make_unique<Window>(wc, pool_.get(), sink_.get());
+  // The image's SHA-256 is hashed in order while the window commits in
+  // order.  The expected page hashes are kept when verify= asks for them,
+  // and when the SHA-256 must be read from a destination at the end (every
+  // destination seekable: commits come in any order), to be sure that
+  // destination holds the image before its digest is printed.  They cost
+  // 9 bytes per 4 KiB page (see block_hashes.h).
+  if (wc.ordered && config_.sha256) stream_digest_ = std::make_unique<StreamDigest>(size_);
+  if (config_.verify || (!wc.ordered && config_.sha256)) {
+    hashes_ = std::make_unique<BlockHashes>(
+        size_, [this](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) {
+          return ReadCommittedPage(offset, length, expected, page);
+        });
+  }
+  sink_ = std::make_unique<BusSink>(bus_.get(), log, hashes_.get(), stream_digest_.get());
+  window_ = std::make_unique<Window>(wc, pool_.get(), sink_.get(), spill_.get());
   for (auto& d : opened_) writers_.push_back(std::make_unique<Writer>(std::move(d), bus_.get(), log));
   opened_.clear();
 
@@ -174,7 +219,13 @@ Status Engine::Prepare(uint64_t size) {
                "size " + std::to_string(size_) + ", " + std::to_string(writers_.size()) +
                    " destinations, " + (wc.ordered ? "ordered (window)" : "unordered") +
                    ", pool of " + std::to_string(pool_->max_buffers()) + " x " +
-                   std::to_string(config_.bucket) + " bytes");
+                   std::to_string(config_.bucket) + " bytes" +
+                   (wc.spill && wc.ordered ? ", spilling to " + config_.spill_dir + " beyond " +
+                                                 std::to_string(Window::ResidentChunks(wc)) +
+                                                 " chunks and " +
+                                                 std::to_string(Window::AheadMemory(wc)) +
+                                                 " parked bytes"
+                                           : ""));
   prepared_ = true;
   return Status::OK();
 }
@@ -191,7 +242,7 @@ void Engine::Start(bool progress_terminal, int progress_width) {
   std::unique_ptr<ProgressDisplay> progress;
   if (config_.progress)
     progress = std::make_unique<ProgressDisplay>(stderr, progress_terminal, progress_width);
-  reporter_ = std::make_unique<Reporter>([this] { return TakeSnapshot(); }, config_.status_file,
+  reporter_ = std::make_unique<Reporter>([this] { return TakeSnapshot(); }, status_path_,
                                          std::move(progress), progress_terminal, log_);
   progress_log_->set_display(reporter_->display());
   for (auto& w : writers_) w->Start();
@@ -221,7 +272,47 @@ Snapshot Engine::TakeSnapshot() const {
     d.exit_status = dest->exit_status();
     snap.destinations.push_back(std::move(d));
   }
+  std::lock_guard<std::mutex> lock(verify_mu_);
+  for (size_t i = 0; i < verifications_.size(); i++) {
+    const Verification* v = verifications_[i].get();
+    if (!v) continue;
+    DestinationSnapshot& d = snap.destinations[i];
+    d.state = v->state();
+    d.verified_bytes = v->verified_bytes();
+    if (d.state != DestinationState::kVerifying && d.state != DestinationState::kVerified)
+      d.failure = v->failure();
+  }
+  snap.sha256 = sha256_;
+  snap.sha256_unavailable = sha256_unavailable_;
   return snap;
+}
+
+bool Engine::ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected,
+                               uint8_t* out) {
+  // Nothing is published while this runs (we are inside a commit, under
+  // mu_), so once a writer has applied the last published extent its
+  // destination holds every committed byte and keeps holding them.  This
+  // costs a wait for one destination and a 4 KiB read, only when a client
+  // rewrites part of a page it had written whole: rare (a superblock, a
+  // partition table), and exact where keeping every page's bytes would
+  // cost the image's size in memory.
+  const uint64_t last = bus_->last_published();
+  for (const auto& w : writers_) {
+    if (!w->healthy() || !w->destination()->seekable()) continue;
+    w->WaitApplied(last);
+    if (!w->healthy()) continue;
+    if (!w->destination()->Read(out, length, offset).ok()) continue;
+    if (BlockHashes::Hash(out, length) == expected) {
+      if (log_->DebugEnabled(LogTopic::kWindow))
+        log_->Debug(LogTopic::kWindow, "page hash at " + std::to_string(offset) +
+                                           ": rewritten in part, earlier bytes read from " +
+                                           w->destination()->name());
+      return true;
+    }
+    log_->Error(w->destination()->name() + ": the 4 KiB page at offset " + std::to_string(offset) +
+                " no longer holds what was written to it");
+  }
+  return false;
 }
 
 Status Engine::Logged(Status s) {
@@ -293,7 +384,8 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
   std::vector<Extent> overlay;
   {
     std::lock_guard<TicketLock> lock(mu_);
-    window_->Read(buf, length, offset, &backing);
+    Status s = window_->Read(buf, length, offset, &backing);
+    if (!s.ok()) return Logged(s);
     if (backing.empty()) return Status::OK();
     // Taken under the lock, before the destination read: any extent that
     // leaves the bus after this has already reached every healthy
@@ -339,10 +431,10 @@ Status Engine::Flush() {
   bus_->WaitApplied(seq);
   for (const auto& w : writers_) {
     if (!w->healthy()) continue;
-    // A sync that fails is that destination's failure, reported by the
-    // policy below, not necessarily the client's.
+    // A sync that fails is that destination's failure (its data may not
+    // be on the media), and the policy below decides what the client hears.
     Status s = w->destination()->Sync();
-    if (!s.ok()) log_->Error(s.message());
+    if (!s.ok()) w->FailSync(s);
   }
   return Admit();
 }
@@ -356,16 +448,22 @@ Status Engine::Finish() {
     opened_.clear();
     return prepare_error_;
   }
+  Status window_status;
   {
     std::lock_guard<TicketLock> lock(mu_);
     if (finished_) return final_status_;
     finished_ = true;
     run_state_ = RunState::kFinishing;
-    window_->Finish();
+    window_status = window_->Finish();
   }
+  // The window lost bytes a client wrote (spill=): no destination holds
+  // the export, and none may be reported done.
+  if (!window_status.ok())
+    for (auto& w : writers_) w->FailAtEnd(window_status.message());
   bus_->Close();
   // A FIFO still without a reader gives up by itself (Writer::kOpenGrace).
   for (auto& w : writers_) w->Join();
+  VerifyAndDigest();
   run_state_ = RunState::kFinished;
 
   const Snapshot snap = TakeSnapshot();
@@ -373,14 +471,96 @@ Status Engine::Finish() {
   DetachDisplay();
   for (const std::string& line : SummaryLines(snap)) log_->Notice(line);
 
-  Status result;
-  if (snap.failed() > 0)
+  // The window could not hold what clients wrote (spill=): the
+  // destinations miss it, and the run must not look successful.
+  Status result = window_status;
+  if (result.ok() && snap.failed() > 0)
     result = Status::IOError(EIO, std::to_string(snap.failed()) + " of " +
                                       std::to_string(snap.destinations.size()) +
                                       " destinations failed");
   std::lock_guard<TicketLock> lock(mu_);
   final_status_ = result;
   return result;
+}
+
+void Engine::VerifyAndDigest() {
+  // The in-order digest is the image's if every byte went into it in order
+  // and nothing changed behind it.
+  std::optional<std::string> digest;
+  std::string unavailable;
+  if (stream_digest_) {
+    digest = stream_digest_->Final();
+    if (!digest)
+      unavailable = hashes_ ? "no destination could be verified to hold the image"
+                            : "a write behind the stream position changed bytes already hashed "
+                              "(verify=true reads the digest back from a verified destination)";
+  }
+
+  // Seekable destinations that hold the whole image, if all went well.
+  std::vector<size_t> candidates;
+  for (size_t i = 0; i < writers_.size(); i++)
+    if (writers_[i]->destination()->seekable() && writers_[i]->state() == DestinationState::kDone)
+      candidates.push_back(i);
+
+  // The digest needs one full read of a destination: with verify= it is the
+  // verification's own read of the first candidate.  Without, that one read
+  // is checked against the page hashes all the same (a digest is printed
+  // only for bytes known to be the image's); the destination stays "done"
+  // unless the read shows it does not hold the image, which is then
+  // reported like any verification's verdict rather than kept quiet.
+  Sha256 sha;
+  const bool need_digest = config_.sha256 && !digest && hashes_ && !candidates.empty();
+  std::unique_ptr<Verification> digest_read;  // without verify=
+  std::vector<Verification*> run;
+  {
+    std::lock_guard<std::mutex> lock(verify_mu_);
+    verifications_.resize(writers_.size());
+    for (size_t i : candidates) {
+      const bool feeds = need_digest && i == candidates.front();
+      if (!config_.verify && !feeds) continue;
+      auto v = std::make_unique<Verification>(writers_[i]->destination(), hashes_.get(), log_,
+                                              feeds ? &sha : nullptr);
+      run.push_back(v.get());
+      if (config_.verify)
+        verifications_[i] = std::move(v);
+      else
+        digest_read = std::move(v);
+    }
+  }
+  if (!run.empty()) {
+    run_state_ = RunState::kVerifying;
+    RunInParallel(run);
+  }
+  if (digest_read && digest_read->state() != DestinationState::kVerified) {
+    std::lock_guard<std::mutex> lock(verify_mu_);
+    verifications_[candidates.front()] = std::move(digest_read);
+  }
+
+  if (need_digest) {
+    if (run.front()->state() == DestinationState::kVerified) {
+      digest = sha.FinalHex();
+    } else {
+      // The first did not verify: read the digest from one that did.
+      for (size_t i : candidates) {
+        if (!verifications_[i] || verifications_[i]->state() != DestinationState::kVerified) continue;
+        Sha256 again;
+        Verification v(writers_[i]->destination(), hashes_.get(), log_, &again);
+        v.Run();
+        if (v.state() == DestinationState::kVerified) {
+          digest = again.FinalHex();
+          break;
+        }
+      }
+    }
+    if (!digest) unavailable = "no destination could be verified to hold the image";
+  } else if (!digest && candidates.empty()) {
+    unavailable = "no seekable destination finished to read it from";
+  }
+
+  if (!config_.sha256) unavailable = "not computed (sha256=false)";
+  std::lock_guard<std::mutex> lock(verify_mu_);
+  sha256_ = digest;
+  sha256_unavailable_ = digest ? "" : unavailable;
 }
 
 }  // namespace fanout

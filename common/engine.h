@@ -26,13 +26,16 @@
 #include <vector>
 
 #include "buffer_pool.h"
+#include "block_hashes.h"
 #include "bus.h"
 #include "config.h"
+#include "image_digest.h"
 #include "logger.h"
 #include "reporter.h"
 #include "snapshot.h"
 #include "status.h"
 #include "ticket_lock.h"
+#include "verifier.h"
 #include "window.h"
 #include "writer.h"
 
@@ -81,11 +84,12 @@ class Engine {
   // Everything committed so far reaches every destination and is synced.
   Status Flush();
   // End of stream: commit the window, zero-fill, drain, sync, close, wait
-  // for commands, write the final status, log the summary.  Fails if any
-  // destination failed.  Idempotent; no requests may follow.  An engine
-  // that was never prepared (a filter no client connected to) has nothing
-  // to write: its destinations are abandoned as on a configuration error,
-  // and the result is Prepare()'s error if one failed, else OK.
+  // for commands, verify (verify=) and settle the image's SHA-256, write
+  // the final status, log the summary.  Fails if any destination failed or
+  // did not verify.  Idempotent; no requests may follow.  An engine that
+  // was never prepared (a filter no client connected to) has nothing to
+  // write: its destinations are abandoned as on a configuration error, and
+  // the result is Prepare()'s error if one failed, else OK.
   Status Finish();
 
   // Whether a request may succeed now under on-error= and quorum=; the
@@ -115,8 +119,18 @@ class Engine {
   template <typename Op>
   Status Admitted(Op op);
   Status Logged(Status s);
+  // BlockHashes' page source: the page [offset, offset + length) as a
+  // healthy seekable destination holds it once every extent committed so
+  // far has reached it, if its bytes hash to expected.  REQUIRES: mu_ held
+  // (it runs inside a commit).
+  bool ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected, uint8_t* out);
+  // Finish()'s verify= step, and the SHA-256 when the in-order one is not
+  // the image's.  Runs after the writers are joined.
+  void VerifyAndDigest();
 
   const Config config_;
+  // status=, made absolute while nbdkit is still in its start directory.
+  std::string status_path_;
   // The glue's logger, behind one that keeps messages clear of the bars.
   std::unique_ptr<ProgressLogger> progress_log_;
   Logger* const log_;
@@ -127,6 +141,9 @@ class Engine {
   std::mutex setup_mu_;                               // Prepare() and Start()
   std::atomic<bool> prepared_{false};
   Status prepare_error_;                              // GUARDED_BY(setup_mu_)
+  // spill=DIR, else null; opened by Open() (config time), used from
+  // Prepare() on.  Outlives window_.
+  std::unique_ptr<SpillFile> spill_;
   std::unique_ptr<BufferPool> pool_;
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<BusSink> sink_;
@@ -134,6 +151,17 @@ class Engine {
 
   TicketLock mu_;  // requests take turns in arrival order (ticket_lock.h)
   std::unique_ptr<Window> window_;  // GUARDED_BY(mu_)
+  // Expected page hashes of the image (verify=, or when the SHA-256 has to
+  // be read from a destination): fed by the sink.  GUARDED_BY(mu_) until
+  // the writers are joined.
+  std::unique_ptr<BlockHashes> hashes_;
+  // The in-order SHA-256 (ordered mode); fed by the sink.  GUARDED_BY(mu_).
+  std::unique_ptr<StreamDigest> stream_digest_;
+  mutable std::mutex verify_mu_;
+  // One per writer (null: not read back), once verification begins.
+  std::vector<std::unique_ptr<Verification>> verifications_;  // GUARDED_BY(verify_mu_)
+  std::optional<std::string> sha256_;                         // GUARDED_BY(verify_mu_)
+  std::string sha256_unavailable_;                            // GUARDED_BY(verify_mu_)
   std::unique_ptr<Reporter> reporter_;
   bool started_ = false;
   std::chrono::steady_clock::time_point start_time_;

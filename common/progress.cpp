@@ -10,8 +10,10 @@ ProgressDisplay::ProgressDisplay(FILE* out, bool terminal, int width)
     : out_(out), terminal_(terminal), width_(std::max(width, 60)) {}
 
 std::string ProgressDisplay::Line(const DestinationSnapshot& d, uint64_t size, int width) {
-  // Rewrites can make a seekable destination's count pass the size.
-  const uint64_t done = std::min(d.bytes, size);
+  // Rewrites can make a seekable destination's count pass the size.  While
+  // verifying, the bar starts again and counts the bytes read back.
+  const bool verifying = d.state == DestinationState::kVerifying;
+  const uint64_t done = std::min(verifying ? d.verified_bytes.value_or(0) : d.bytes, size);
   const double fraction = size ? static_cast<double>(done) / size : 1.0;
 
   std::string name = d.name;
@@ -24,6 +26,8 @@ std::string ProgressDisplay::Line(const DestinationSnapshot& d, uint64_t size, i
   if (d.state == DestinationState::kWriting) {
     const double eta = d.rate > 0 ? (size - done) / d.rate : -1;
     tail += "ETA " + HumanDuration(eta) + "  writing";
+  } else if (verifying) {
+    tail += "verifying";
   } else {
     tail += HumanDuration(d.seconds) + "  " + StateName(d.state);
   }
@@ -33,7 +37,9 @@ std::string ProgressDisplay::Line(const DestinationSnapshot& d, uint64_t size, i
   std::string bar(bar_width, ' ');
   const int filled = static_cast<int>(fraction * bar_width);
   std::fill(bar.begin(), bar.begin() + filled, '#');
-  if (d.state == DestinationState::kFailed) std::fill(bar.begin() + filled, bar.end(), 'x');
+  if (d.state == DestinationState::kFailed || d.state == DestinationState::kMismatch ||
+      d.state == DestinationState::kUnverifiable)
+    std::fill(bar.begin() + filled, bar.end(), 'x');
 
   char pct[16];
   snprintf(pct, sizeof pct, " %3d%%", static_cast<int>(fraction * 100));

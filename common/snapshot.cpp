@@ -6,6 +6,7 @@ const char* RunStateName(RunState state) {
   switch (state) {
     case RunState::kRunning: return "running";
     case RunState::kFinishing: return "finishing";
+    case RunState::kVerifying: return "verifying";
     case RunState::kFinished: return "finished";
   }
   return "?";
@@ -14,7 +15,9 @@ const char* RunStateName(RunState state) {
 size_t Snapshot::failed() const {
   size_t n = 0;
   for (const DestinationSnapshot& d : destinations)
-    if (d.state == DestinationState::kFailed) n++;
+    if (d.state == DestinationState::kFailed || d.state == DestinationState::kMismatch ||
+        d.state == DestinationState::kUnverifiable)
+      n++;
   return n;
 }
 

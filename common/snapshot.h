@@ -15,8 +15,9 @@
 
 namespace fanout {
 
-enum class RunState { kRunning, kFinishing, kFinished };
-const char* RunStateName(RunState state);  // "running", "finishing", "finished"
+enum class RunState { kRunning, kFinishing, kVerifying, kFinished };
+// "running", "finishing", "verifying", "finished"
+const char* RunStateName(RunState state);
 
 struct DestinationSnapshot {
   std::string name;
@@ -27,6 +28,8 @@ struct DestinationSnapshot {
   double rate = 0;       // bytes / seconds
   std::optional<Failure> failure;
   std::optional<int> exit_status;
+  // verify=: bytes read back and compared so far, once verification began.
+  std::optional<uint64_t> verified_bytes;
 };
 
 struct Snapshot {
@@ -38,7 +41,12 @@ struct Snapshot {
   // destinations hold is what the client wrote until then.
   bool refused_requests = false;
   std::vector<DestinationSnapshot> destinations;
+  // The final image's SHA-256 (hex) once known; otherwise, at the end, why
+  // it is unavailable.
+  std::optional<std::string> sha256;
+  std::string sha256_unavailable;
 
+  // Destinations that failed, mismatched or could not be verified.
   size_t failed() const;
 };
 

@@ -25,6 +25,7 @@ std::string StatusJson(const Snapshot& snap) {
         {"errno", nullptr},
         {"offset", nullptr},
         {"exit_status", nullptr},
+        {"verified_bytes", nullptr},
     };
     if (d.failure) {
       j["error"] = d.failure->message;
@@ -33,6 +34,7 @@ std::string StatusJson(const Snapshot& snap) {
       j["offset"] = d.failure->offset;
     }
     if (d.exit_status) j["exit_status"] = *d.exit_status;
+    if (d.verified_bytes) j["verified_bytes"] = *d.verified_bytes;
     dests.push_back(std::move(j));
   }
   json doc = {
@@ -41,8 +43,12 @@ std::string StatusJson(const Snapshot& snap) {
       {"state", RunStateName(snap.state)},
       {"elapsed", snap.elapsed},
       {"refused_requests", snap.refused_requests},
+      {"sha256", nullptr},
+      {"sha256_unavailable", nullptr},
       {"destinations", std::move(dests)},
   };
+  if (snap.sha256) doc["sha256"] = *snap.sha256;
+  if (!snap.sha256_unavailable.empty()) doc["sha256_unavailable"] = snap.sha256_unavailable;
   return doc.dump(2) + "\n";
 }
 

@@ -118,5 +118,58 @@ TEST(ProgressTest, LineShowsBarBytesRateAndState) {
   EXPECT_NE(std::string::npos, failed.find("failed: cmd=head")) << failed;
 }
 
+// verify=: a verified and a mismatched destination, and the image's digest.
+Snapshot Verified() {
+  Snapshot s = TwoDestinations();
+  s.destinations[0].state = DestinationState::kVerified;
+  s.destinations[0].verified_bytes = 256 << 20;
+  DestinationSnapshot& bad = s.destinations[1];
+  bad.name = "bad.img";
+  bad.kind = DestinationKind::kFile;
+  bad.state = DestinationState::kMismatch;
+  bad.exit_status.reset();
+  bad.verified_bytes = 130 << 20;
+  bad.failure = Failure{EIO, 130 << 20,
+                        "bad.img: verify: differs from the image in the 4 KiB page at offset 136314880"};
+  s.sha256 = "776f607285a3d1b93d6b8ad5d63754f8b1ee81dc7c080f5eab4949428859a521";
+  return s;
+}
+
+TEST(StatusFileTest, VerifyStatesAndTheDigest) {
+  const nlohmann::json j = nlohmann::json::parse(StatusJson(Verified()));
+  EXPECT_EQ("776f607285a3d1b93d6b8ad5d63754f8b1ee81dc7c080f5eab4949428859a521", j["sha256"]);
+  EXPECT_TRUE(j["sha256_unavailable"].is_null());
+  EXPECT_EQ("verified", j["destinations"][0]["state"]);
+  EXPECT_EQ(256 << 20, j["destinations"][0]["verified_bytes"]);
+  EXPECT_EQ("mismatch", j["destinations"][1]["state"]);
+  EXPECT_EQ(130 << 20, j["destinations"][1]["offset"]);
+  EXPECT_EQ(1u, Verified().failed());
+
+  Snapshot none = TwoDestinations();
+  none.sha256_unavailable = "a write behind the stream position changed bytes already hashed";
+  const nlohmann::json k = nlohmann::json::parse(StatusJson(none));
+  EXPECT_TRUE(k["sha256"].is_null());
+  EXPECT_TRUE(k["destinations"][0]["verified_bytes"].is_null());
+  EXPECT_NE(std::string::npos, k["sha256_unavailable"].get<std::string>().find("behind"));
+}
+
+TEST(SummaryTest, VerifiedCountsAsDoneMismatchAsFailedAndTheDigestIsPrinted) {
+  const std::vector<std::string> lines = SummaryLines(Verified());
+  ASSERT_EQ(5u, lines.size());
+  EXPECT_NE(std::string::npos, lines[1].find("verified")) << lines[1];
+  EXPECT_NE(std::string::npos, lines[2].find("mismatch")) << lines[2];
+  EXPECT_NE(std::string::npos, lines[3].find("1 of 2 destinations done, 1 failed")) << lines[3];
+  EXPECT_EQ("sha256 776f607285a3d1b93d6b8ad5d63754f8b1ee81dc7c080f5eab4949428859a521", lines[4]);
+}
+
+TEST(ProgressTest, VerifyingCountsTheBytesReadBack) {
+  DestinationSnapshot d = Verified().destinations[0];
+  d.state = DestinationState::kVerifying;
+  d.verified_bytes = 64 << 20;
+  const std::string line = ProgressDisplay::Line(d, 256 << 20, 120);
+  EXPECT_NE(std::string::npos, line.find(" 25%")) << line;
+  EXPECT_NE(std::string::npos, line.find("verifying")) << line;
+}
+
 }  // namespace
 }  // namespace fanout

@@ -30,7 +30,7 @@ std::vector<std::string> SummaryLines(const Snapshot& snap) {
   size_t done = 0;
   for (const DestinationSnapshot& d : snap.destinations) {
     std::string error = d.failure ? d.failure->message : "-";
-    if (d.state != DestinationState::kFailed) done++;
+    if (d.state == DestinationState::kDone || d.state == DestinationState::kVerified) done++;
     snprintf(buf, sizeof buf, "%-*s  %-7s  %-8s  %14llu  %8s  %12s  ", static_cast<int>(name_width),
              d.name.c_str(), KindName(d.kind), StateName(d.state),
              static_cast<unsigned long long>(d.bytes), Seconds(d.seconds).c_str(),
@@ -41,6 +41,10 @@ std::vector<std::string> SummaryLines(const Snapshot& snap) {
            done, snap.destinations.size(), snap.failed(), HumanBytes(snap.size).c_str(),
            static_cast<unsigned long long>(snap.size), Seconds(snap.elapsed).c_str());
   lines.push_back(buf);
+  if (snap.sha256)
+    lines.push_back("sha256 " + *snap.sha256);
+  else if (!snap.sha256_unavailable.empty())
+    lines.push_back("sha256 unavailable: " + snap.sha256_unavailable);
   if (snap.refused_requests)
     lines.push_back(
         "requests were refused after a failure (on-error=, quorum=): the destinations hold what "

@@ -22,6 +22,17 @@
 //    header) is parked in the ahead map instead, while its budget (ahead=)
 //    lasts, and joins the window when the window reaches it.
 //
+//    With a spill file (spill=DIR), at most ResidentChunks() chunks hold a
+//    pool buffer.  Opening one more evicts the least recently used: its
+//    bytes are written to the spill file at their own offsets and its
+//    buffer goes back to the pool.  An evicted chunk stays in the spill
+//    file (writes to it go there, reads and zeros work on it there) until
+//    it is committed, when its bytes are read back into a pool buffer, once.
+//    The ahead map keeps AheadMemory() bytes in memory and spills the rest.
+//    So memory is bounded by spill-memory=, whatever window= is.  A spill
+//    file that fails (DIR full) breaks the window: what clients wrote can
+//    no longer be held, so that request and every later one fail.
+//
 //  * unordered (every destination is seekable): nothing needs ordering, so
 //    up to max_open_chunks chunks are kept open to coalesce small writes into
 //    large extents.  A chunk is committed when it is full, when it is the
@@ -42,12 +53,14 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ahead_map.h"
 #include "buffer_pool.h"
 #include "extent.h"
 #include "range_map.h"
+#include "spill_file.h"
 #include "status.h"
 
 namespace fanout {
@@ -59,6 +72,13 @@ struct WindowConfig {
   bool ordered = false;
   uint64_t ahead = 0;   // ahead= budget (ordered mode)
   size_t max_open_chunks = 1;  // unordered mode
+  // spill=DIR (ordered mode): chunks and parked bytes beyond spill_memory
+  // live in the SpillFile passed to the window.
+  bool spill = false;
+  uint64_t spill_memory = 0;
+  // The machine's memory (0: unknown): a late write whose window would not
+  // fit in half of it is told about spill=.
+  uint64_t memory_hint = 0;
 };
 
 // A byte range [start, end).
@@ -75,9 +95,15 @@ class Window {
   // The number of pool buffers the window may hold at once; size the pool
   // with at least this many plus what the bus may pin.
   static size_t MaxChunks(const WindowConfig& config);
+  // With spill: the chunks that may hold a pool buffer at once, and the
+  // parked bytes the ahead map may hold in memory.
+  static size_t ResidentChunks(const WindowConfig& config);
+  static uint64_t AheadMemory(const WindowConfig& config);
 
-  // REQUIRES: pool->buffer_size() == config.chunk; pool and sink outlive this.
-  Window(const WindowConfig& config, BufferPool* pool, CommitSink* sink);
+  // REQUIRES: pool->buffer_size() == config.chunk; spill given if
+  // config.spill; pool, sink and spill outlive this.
+  Window(const WindowConfig& config, BufferPool* pool, CommitSink* sink,
+         SpillFile* spill = nullptr);
   Window(const Window&) = delete;
   Window& operator=(const Window&) = delete;
 
@@ -93,18 +119,20 @@ class Window {
   // held in chunks, zeros where nothing was ever written.  The ranges it
   // cannot fill (committed data no longer held) are appended to *backing:
   // read them from a destination and lay the bus's unapplied extents over
-  // them.
-  void Read(void* buf, uint64_t length, uint64_t offset, std::vector<ByteRange>* backing) const;
+  // them.  Fails only if spilled bytes cannot be read back.
+  Status Read(void* buf, uint64_t length, uint64_t offset, std::vector<ByteRange>* backing) const;
 
   // Unordered mode: commits every open chunk.  Ordered mode: nothing (the
   // window is the price of reordering; see the man page).
   void Flush();
   // End of stream: commits everything, and zero extents for every byte never
-  // committed, so each destination ends up holding the whole export.
-  void Finish();
+  // committed, so each destination ends up holding the whole export.  Fails
+  // if the spill file failed (now or before).
+  Status Finish();
 
   // The error for a request behind C ("write", "read", "zero"): names the
-  // offset, C, and the window= that would have taken it.
+  // offset, C, and the window= that would have taken it (and spill=, when
+  // that window would not fit in memory).
   Status LateError(const char* what, uint64_t length, uint64_t offset) const;
 
   // Bytes of the export committed so far (each byte once).  Thread-safe:
@@ -116,33 +144,54 @@ class Window {
   uint64_t parked_bytes() const { return ahead_.bytes(); }
   bool ordered() const { return config_.ordered; }
   size_t open_chunks() const { return chunks_.size(); }
+  // Chunks holding a pool buffer (the others are in the spill file).
+  size_t resident_chunks() const { return resident_; }
+  // Parked bytes held in memory.
+  uint64_t parked_memory_bytes() const { return ahead_.memory_bytes(); }
 
  private:
   struct Chunk {
-    std::shared_ptr<Buffer> buffer;
+    std::shared_ptr<Buffer> buffer;     // null: evicted to the spill file
     RangeMap state;                     // absolute offsets; kData or kZero
-    std::list<uint64_t>::iterator lru;  // unordered mode
+    std::list<uint64_t>::iterator lru;  // valid while in lru_
   };
 
   uint64_t ChunkStart(uint64_t index) const { return index * config_.chunk; }
   uint64_t ChunkEnd(uint64_t index) const;
-  Chunk& OpenChunk(uint64_t index);
+  // Whether lru_ lists chunks: all of them (unordered), or the resident
+  // ones (spill).
+  bool UsesLru() const { return !config_.ordered || spill_ != nullptr; }
+  // Finds or opens the chunk; opening may close (unordered) or evict
+  // (spill) the least recently used one first.
+  Status OpenChunk(uint64_t index, Chunk** out);
+  // Spill: writes a resident chunk's bytes to the spill file and returns
+  // its buffer to the pool.
+  Status Evict(uint64_t index);
+  // Copies [start, end) of src into the chunk (its buffer, or the spill
+  // file) and marks it data.  REQUIRES: [start, end) inside the chunk.
+  Status PutBytes(Chunk* chunk, const uint8_t* src, uint64_t start, uint64_t end);
+  // Forgets a chunk whose bytes have all been committed.
+  void DropChunk(std::map<uint64_t, Chunk>::iterator it);
   // Ordered mode: commits [C, new_c) in order, gaps as zeros, and moves C.
-  void Slide(uint64_t new_c);
+  Status Slide(uint64_t new_c);
   // Commits chunk's part of [start, end); gaps become zeros if fill_gaps.
-  void CommitChunk(const Chunk& chunk, uint64_t start, uint64_t end, bool fill_gaps);
+  // A spilled chunk's data is read back into a pool buffer first.
+  Status CommitChunk(const Chunk& chunk, uint64_t start, uint64_t end, bool fill_gaps);
   // Unordered mode: commits a whole chunk and forgets it.
   void CommitAndClose(uint64_t index);
   // Copies [start, end) from src (src[0] is start) into chunks, sliding the
   // window (ordered mode) as each piece needs.  REQUIRES: start >= C.
-  void Place(const uint8_t* src, uint64_t start, uint64_t end);
+  Status Place(const uint8_t* src, uint64_t start, uint64_t end);
   // Ordered mode: whether a write belongs in the ahead map.
   bool ShouldPark(uint64_t offset, uint64_t length) const;
   // Moves parked bytes below `end` into the window's chunks.
-  void Absorb(uint64_t end);
+  Status Absorb(uint64_t end);
+  // Records a spill failure: the window no longer holds all that clients
+  // wrote, so every later request fails too.  Returns s.
+  Status Break(const Status& s);
   // Queues a zero extent, merging it with the one before when they touch.
   void CommitZero(uint64_t start, uint64_t end);
-  void CommitData(const Chunk& chunk, uint64_t start, uint64_t end);
+  void CommitData(const std::shared_ptr<Buffer>& buffer, uint64_t start, uint64_t end);
   // Commits bytes behind C as late extents, copied into pool buffers.
   void CommitLate(const uint8_t* src, uint64_t start, uint64_t end,
                   const std::shared_ptr<const std::string>& why);
@@ -153,10 +202,13 @@ class Window {
   const WindowConfig config_;
   BufferPool* const pool_;
   CommitSink* const sink_;
+  SpillFile* const spill_;            // ordered mode with spill=, else null
 
   std::map<uint64_t, Chunk> chunks_;  // chunk index -> chunk
   AheadMap ahead_;                    // ordered mode: parked far writes, all >= C + window
-  std::list<uint64_t> lru_;           // unordered mode: open chunk indexes, oldest first
+  std::list<uint64_t> lru_;           // see UsesLru(); oldest first
+  size_t resident_ = 0;               // chunks holding a buffer
+  Status broken_;                     // the spill failure, once there was one
   RangeMap committed_;                // every byte handed to the sink: kData or kZero
   std::atomic<uint64_t> committed_bytes_{0};  // the total length of committed_
   uint64_t commit_point_ = 0;         // C (ordered mode)

@@ -12,6 +12,10 @@
 //    order from 0, never beyond C;
 //  * the window never holds more than Window::MaxChunks() pool buffers (the
 //    parked bytes are not in pool buffers);
+//  * spill (spill=DIR with a memory budget of one to three chunks, so
+//    eviction happens all the time): no more than ResidentChunks() chunks
+//    hold a buffer, no more than AheadMemory() parked bytes are in memory,
+//    and reads and Finish() never fail;
 //  * after Finish(): the destination model (which also takes late extents)
 //    equals the reference; ordered mode, if no request was ever late, the
 //    stream model equals the reference and the non-late extents cover
@@ -28,12 +32,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
+#include <string>
 #include <vector>
+
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "ahead_map.h"
 #include "buffer_pool.h"
 #include "extent.h"
+#include "spill_file.h"
 #include "window.h"
 
 namespace fanout {
@@ -58,6 +68,7 @@ constexpr uint64_t KiB = 1024;
 constexpr uint64_t kMaxLength = 256 * KiB;
 
 bool verbose = false;
+std::string spill_dir;  // made once; each input gets its own unlinked file
 
 [[noreturn]] void Fail(const char* what, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0) {
   fprintf(stderr, "window_fuzz: invariant violated: %s (%llu, %llu, %llu)\n", what,
@@ -133,6 +144,10 @@ void CheckWindow(const WindowConfig& config, const Window& w, const BufferPool& 
                  const Sink& sink) {
   if (pool.in_use() > Window::MaxChunks(config)) Fail("pool bound", pool.in_use());
   if (!config.ordered) return;
+  if (config.spill && w.resident_chunks() > Window::ResidentChunks(config))
+    Fail("resident chunks", w.resident_chunks(), Window::ResidentChunks(config));
+  if (config.spill && w.parked_memory_bytes() > Window::AheadMemory(config))
+    Fail("parked bytes in memory", w.parked_memory_bytes(), Window::AheadMemory(config));
   const AheadMap& ahead = Ahead(w);
   if (ahead.bytes() != w.parked_bytes()) Fail("parked_bytes", ahead.bytes(), w.parked_bytes());
   if (w.parked_bytes() > config.ahead) Fail("ahead budget", w.parked_bytes(), config.ahead);
@@ -208,18 +223,33 @@ void Run(const uint8_t* data, size_t size) {
   config.ahead = dp.ConsumeBool() ? 0 : dp.ConsumeIntegralInRange<uint64_t>(0, 512 * KiB);
   config.ordered = dp.ConsumeBool();
   config.max_open_chunks = dp.ConsumeIntegralInRange<size_t>(1, 8);
+  // A tiny budget: one to three chunks, less what parked bytes take.
+  config.spill = dp.ConsumeBool();
+  config.spill_memory = config.chunk * dp.ConsumeIntegralInRange<uint64_t>(1, 3) +
+                        dp.ConsumeIntegralInRange<uint64_t>(0, 4095);
   if (verbose)
-    fprintf(stderr, "config: size=%llu chunk=%llu window=%llu ahead=%llu ordered=%d open=%zu\n",
+    fprintf(stderr,
+            "config: size=%llu chunk=%llu window=%llu ahead=%llu ordered=%d open=%zu spill=%d "
+            "memory=%llu\n",
             (unsigned long long)config.size, (unsigned long long)config.chunk,
             (unsigned long long)config.window, (unsigned long long)config.ahead,
-            int{config.ordered}, config.max_open_chunks);
+            int{config.ordered}, config.max_open_chunks, int{config.spill},
+            (unsigned long long)config.spill_memory);
+  std::unique_ptr<SpillFile> spill;
+  if (config.spill) {
+    Status st = SpillFile::Open(spill_dir, &spill);
+    if (!st.ok()) {
+      fprintf(stderr, "window_fuzz: %s\n", st.message().c_str());
+      abort();
+    }
+  }
 
   // Extra buffers: a window holding too many shows as a broken bound, not a
   // hang in Acquire().  Late extents take one each, released by the sink.
   const size_t max_chunks = Window::MaxChunks(config);
   BufferPool pool(config.chunk, max_chunks + 4);
   Sink sink(config.size, config.ordered);
-  Window w(config, &pool, &sink);
+  Window w(config, &pool, &sink, spill.get());
   static std::vector<uint8_t> ref;
   ref.assign(config.size, 0);
   static std::vector<uint8_t> read_buf;
@@ -264,7 +294,7 @@ void Run(const uint8_t* data, size_t size) {
         if (verbose) fprintf(stderr, "read %llu+%llu\n", (unsigned long long)off, (unsigned long long)len);
         read_buf.assign(len, 0x5C);
         std::vector<ByteRange> backing;
-        w.Read(read_buf.data(), len, off, &backing);
+        if (!w.Read(read_buf.data(), len, off, &backing).ok()) Fail("read failed", off, len);
         for (const ByteRange& r : backing) {
           if (r.start >= r.end || r.start < off || r.end > off + len)
             Fail("backing range outside the read", r.start, r.end, off);
@@ -278,7 +308,7 @@ void Run(const uint8_t* data, size_t size) {
     CheckWindow(config, w, pool, sink);
   }
 
-  w.Finish();
+  if (!w.Finish().ok()) Fail("finish failed");
   CheckWindow(config, w, pool, sink);
   if (pool.peak_in_use() > max_chunks) Fail("pool peak", pool.peak_in_use(), max_chunks);
   if (w.parked_bytes() != 0) Fail("parked bytes after Finish", w.parked_bytes());
@@ -300,6 +330,15 @@ void Run(const uint8_t* data, size_t size) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   fanout::verbose = getenv("FANOUT_FUZZ_VERBOSE") != nullptr;
+  // Each input's spill file is unlinked; the empty directory goes at exit.
+  const char* tmp = getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/window_fuzz.XXXXXX";
+  if (!mkdtemp(dir.data())) {
+    perror("window_fuzz: mkdtemp");
+    abort();
+  }
+  fanout::spill_dir = dir;
+  atexit([] { rmdir(fanout::spill_dir.c_str()); });
   return 0;
 }
 

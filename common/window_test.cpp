@@ -14,7 +14,9 @@
 //  * ordered mode: the stream receives [0, size) once, in order, and equals
 //    the reference; C == max(0, highest write end - window) (the tests'
 //    writes are no longer than the window, or the chunk no longer than it);
-//  * the pool bound: the window never holds more than MaxChunks() buffers.
+//  * the pool bound: the window never holds more than MaxChunks() buffers;
+//    with spill, no more than ResidentChunks() chunks hold one and the ahead
+//    map holds no more than AheadMemory() bytes, whatever window= is.
 
 #include "window.h"
 
@@ -39,9 +41,14 @@
 #include <thread>
 #include <vector>
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "ahead_map.h"
 #include "buffer_pool.h"
 #include "extent.h"
+#include "spill_file.h"
 #include "status.h"
 
 namespace fanout {
@@ -213,7 +220,21 @@ const std::vector<uint8_t>& Pattern() {
   return pattern;
 }
 
-// A Window with its pool, sink and reference model.
+// A spill file in a fresh directory under TMPDIR (the directory is removed
+// at once: the file is unlinked anyway).
+std::unique_ptr<SpillFile> MakeSpill() {
+  const char* tmp = getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/window_test.XXXXXX";
+  if (!mkdtemp(dir.data())) return nullptr;
+  std::unique_ptr<SpillFile> spill;
+  Status s = SpillFile::Open(dir, &spill);
+  EXPECT_TRUE(s.ok()) << s.message();
+  rmdir(dir.c_str());
+  return spill;
+}
+
+// A Window with its pool, sink and reference model (and spill file, if the
+// config spills).
 class Harness {
  public:
   // The pool has `extra` buffers beyond what the window may hold, so a window
@@ -223,13 +244,15 @@ class Harness {
       : config_(config),
         pool_(config.chunk, Window::MaxChunks(config) + extra),
         sink_(config.size, config.ordered),
-        window_(config, &pool_, &sink_),
+        spill_(config.spill ? MakeSpill() : nullptr),
+        window_(config, &pool_, &sink_, spill_.get()),
         ref_(config.size, 0),
         written_(config.size, 0) {}
 
   Window& window() { return window_; }
   RecordingSink& sink() { return sink_; }
   BufferPool& pool() { return pool_; }
+  SpillFile* spill() { return spill_.get(); }
   const std::vector<uint8_t>& ref() const { return ref_; }
   const WindowConfig& config() const { return config_; }
 
@@ -271,7 +294,8 @@ class Harness {
                             std::vector<ByteRange>* backing_out = nullptr) {
     std::vector<uint8_t> buf(length, 0x5C);
     std::vector<ByteRange> backing;
-    window_.Read(buf.data(), length, offset, &backing);
+    Status st = window_.Read(buf.data(), length, offset, &backing);
+    if (!st.ok()) ADD_FAILURE() << "read " << offset << "+" << length << ": " << st.message();
     for (const ByteRange& r : backing) {
       if (r.start >= r.end || r.start < offset || r.end > offset + length) {
         ADD_FAILURE() << "backing range [" << r.start << "," << r.end << ") of read [" << offset
@@ -337,6 +361,7 @@ class Harness {
   const WindowConfig config_;
   BufferPool pool_;
   RecordingSink sink_;
+  std::unique_ptr<SpillFile> spill_;
   Window window_;
   std::vector<uint8_t> ref_;
   std::vector<uint8_t> written_;      // 1: the newest content of this byte came from a Write
@@ -362,6 +387,16 @@ WindowConfig Unordered(uint64_t size = 8 * MiB, uint64_t chunk = 256 * KiB, size
   c.chunk = chunk;
   c.ordered = false;
   c.max_open_chunks = open;
+  return c;
+}
+
+// spill=DIR with spill-memory=memory: a 256 KiB chunk, a window of 4 MiB.
+WindowConfig OrderedSpill(uint64_t memory, uint64_t ahead = 0, uint64_t size = 8 * MiB,
+                          uint64_t window = 4 * MiB, uint64_t chunk = 256 * KiB) {
+  WindowConfig c = Ordered(size, window, chunk);
+  c.ahead = ahead;
+  c.spill = true;
+  c.spill_memory = memory;
   return c;
 }
 
@@ -862,6 +897,12 @@ WindowConfig OrderedAhead(uint64_t ahead, uint64_t size = 8 * MiB, uint64_t wind
   if (h.pool().peak_in_use() > Window::MaxChunks(h.config()))
     return ::testing::AssertionFailure() << "pool peak " << h.pool().peak_in_use() << " > "
                                          << Window::MaxChunks(h.config());
+  if (h.config().spill && w.resident_chunks() > Window::ResidentChunks(h.config()))
+    return ::testing::AssertionFailure() << w.resident_chunks() << " resident chunks > "
+                                         << Window::ResidentChunks(h.config());
+  if (h.config().spill && w.parked_memory_bytes() > Window::AheadMemory(h.config()))
+    return ::testing::AssertionFailure() << w.parked_memory_bytes() << " parked bytes in memory > "
+                                         << Window::AheadMemory(h.config());
   if (!InOrder(h.sink().log(), 0, Delivered(h.sink().log())))
     return InOrder(h.sink().log(), 0, Delivered(h.sink().log()));
   if (Delivered(h.sink().log()) > w.commit_point())
@@ -1398,12 +1439,15 @@ TEST_F(WindowTest, UnorderedPoolBound) {
 // (by rewriting the chunk, or by reusing its buffer).
 TEST_F(WindowTest, CommittedBytesNeverChange) {
   constexpr size_t kKeep = 6;
-  for (bool ordered : {true, false}) {
+  for (int mode : {0, 1, 2}) {
+    const bool ordered = mode != 1;
     for (uint32_t seed = 1; seed <= 5; seed++) {
-      SCOPED_TRACE(std::string(ordered ? "ordered" : "unordered") +
+      SCOPED_TRACE(std::string(mode == 0 ? "ordered" : mode == 1 ? "unordered" : "ordered, spill") +
                    " seed=" + std::to_string(seed));
       std::mt19937 rng(seed);
-      Harness h(ordered ? Ordered() : Unordered(), kKeep + 2);
+      // Spill: evicting a chunk an extent still shares must leave the
+      // extent's bytes alone.
+      Harness h(mode == 0 ? Ordered() : mode == 1 ? Unordered() : OrderedSpill(512 * KiB), kKeep + 2);
       h.sink().KeepExtents(kKeep);
       const uint64_t size = h.config().size;
       for (int op = 0; op < 300; op++) {
@@ -1424,6 +1468,171 @@ TEST_F(WindowTest, CommittedBytesNeverChange) {
       h.sink().ReleaseKept();
       ASSERT_TRUE(h.DestinationMatches());
     }
+  }
+}
+
+// ---------------------------------------------------------------- spill
+
+// The pool is sized for the resident chunks, not the window: window=1G
+// with spill-memory=512K needs three buffers.
+TEST_F(WindowTest, SpillPoolIsSizedByMemoryNotWindow) {
+  WindowConfig c = OrderedSpill(512 * KiB, 0, 2048 * MiB, 1024 * MiB);
+  EXPECT_EQ(2u, Window::ResidentChunks(c));
+  EXPECT_EQ(3u, Window::MaxChunks(c));
+  c.ahead = 64 * MiB;  // a quarter of the memory goes to parked bytes
+  EXPECT_EQ(128 * KiB, Window::AheadMemory(c));
+  EXPECT_EQ(1u, Window::ResidentChunks(c));
+  // Never so many parked bytes that not one chunk fits beside them.
+  c.spill_memory = 300 * KiB;
+  EXPECT_EQ(44 * KiB, Window::AheadMemory(c));
+  EXPECT_EQ(1u, Window::ResidentChunks(c));
+  c.spill_memory = 100 * KiB;
+  EXPECT_EQ(0u, Window::AheadMemory(c));
+  c.spill = false;
+  EXPECT_EQ(4098u, Window::MaxChunks(c));
+}
+
+// A window of 4 MiB in 512 KiB of memory: everything beyond two chunks is
+// evicted to the file, read back when the window slides past it, and the
+// stream is still the export, byte for byte.
+TEST_F(WindowTest, SpillEvictsAndReadsBackInOrder) {
+  Harness h(OrderedSpill(512 * KiB));
+  for (uint64_t off = 0; off < 4 * MiB; off += 64 * KiB) {
+    ASSERT_TRUE(IsOk(h.Write(off, 64 * KiB)));
+    ASSERT_LE(h.window().resident_chunks(), 2u);
+  }
+  EXPECT_EQ(0u, h.window().commit_point());  // the whole window, held
+  EXPECT_EQ(16u, h.window().open_chunks());
+  EXPECT_EQ(4 * MiB - 2 * 256 * KiB, h.spill()->bytes_written());
+  // Reads of evicted and resident chunks alike.
+  EXPECT_TRUE(h.ReadMatches(0, 4 * MiB));
+  // Sliding by 1 MiB commits four evicted chunks: read back once each.
+  const uint64_t read_before = h.spill()->bytes_read();
+  ASSERT_TRUE(IsOk(h.Write(4 * MiB, 1 * MiB)));
+  EXPECT_EQ(1 * MiB, h.window().commit_point());
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, 1 * MiB));
+  EXPECT_EQ(read_before + 1 * MiB, h.spill()->bytes_read());
+  ASSERT_TRUE(IsOk(h.window().Finish()));
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+  EXPECT_LE(h.pool().peak_in_use(), Window::MaxChunks(h.config()));
+  EXPECT_EQ(0u, h.pool().in_use());
+  EXPECT_EQ(0u, h.window().resident_chunks());
+}
+
+// A write to an evicted chunk goes to the file; the chunk is not brought
+// back into memory for it.
+TEST_F(WindowTest, SpillRewriteOfEvictedChunk) {
+  Harness h(OrderedSpill(512 * KiB));
+  ASSERT_TRUE(IsOk(h.Write(0, 1 * MiB)));  // chunks 0 and 1 evicted
+  const uint64_t written = h.spill()->bytes_written();
+  ASSERT_TRUE(IsOk(h.Write(100 * KiB + 5, 3000)));
+  ASSERT_TRUE(IsOk(h.Write(256 * KiB - 10, 20)));  // across two evicted chunks
+  EXPECT_EQ(written + 3020, h.spill()->bytes_written());
+  EXPECT_EQ(2u, h.window().resident_chunks());
+  EXPECT_TRUE(h.ReadMatches(0, 1 * MiB));
+  ASSERT_TRUE(IsOk(h.window().Finish()));
+  EXPECT_TRUE(h.StreamMatches());
+}
+
+// Zeros over evicted bytes: the bytes stay in the file but read (and
+// commit) as zeros; data written over the zeros again reads as data.
+TEST_F(WindowTest, SpillZeroOverEvictedBytes) {
+  Harness h(OrderedSpill(512 * KiB));
+  ASSERT_TRUE(IsOk(h.Write(0, 1 * MiB)));
+  ASSERT_TRUE(IsOk(h.Zero(10 * KiB, 300 * KiB)));
+  EXPECT_TRUE(h.ReadMatches(0, 1 * MiB));
+  ASSERT_TRUE(IsOk(h.Write(20 * KiB, 1000)));
+  EXPECT_TRUE(h.ReadMatches(0, 1 * MiB));
+  ASSERT_TRUE(IsOk(h.window().Finish()));
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.DestinationMatches());
+}
+
+// Parked bytes beyond the ahead map's share of memory go to the file too,
+// at offsets that never meet the window's.
+TEST_F(WindowTest, SpillParksFarWritesInTheFile) {
+  Harness h(OrderedSpill(512 * KiB, 1 * MiB));  // 128 KiB of parked bytes in memory
+  ASSERT_TRUE(IsOk(h.Write(0, 64 * KiB)));
+  ASSERT_TRUE(IsOk(h.Write(7 * MiB, 100 * KiB)));   // parked in memory
+  ASSERT_TRUE(IsOk(h.Write(6 * MiB, 100 * KiB)));   // parked in the file
+  EXPECT_EQ(200 * KiB, h.window().parked_bytes());
+  EXPECT_EQ(100 * KiB, h.window().parked_memory_bytes());
+  EXPECT_TRUE(h.ReadMatches(5 * MiB, 3 * MiB));
+  for (uint64_t off = 64 * KiB; off < 8 * MiB; off += 256 * KiB)
+    ASSERT_TRUE(IsOk(h.Write(off, std::min<uint64_t>(256 * KiB, 8 * MiB - off))));
+  ASSERT_TRUE(IsOk(h.window().Finish()));
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.sink().late_log().empty());
+}
+
+TEST_F(WindowTest, SpillRandomMatchesReference) {
+  for (uint32_t seed = 1; seed <= 10; seed++) {
+    for (uint64_t memory : {256 * KiB, 768 * KiB}) {
+      SCOPED_TRACE("seed=" + std::to_string(seed) + " memory=" + std::to_string(memory));
+      RunOrderedRandom(OrderedSpill(memory, 0, 8 * MiB, 1 * MiB), seed, 256 * KiB);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+TEST_F(WindowTest, SpillAheadRandomMatchesReference) {
+  for (uint32_t seed = 1; seed <= 10; seed++) {
+    SCOPED_TRACE("seed=" + std::to_string(seed));
+    RunOrderedAheadRandom(OrderedSpill(512 * KiB, 1 * MiB, 8 * MiB, 1 * MiB), seed, 256 * KiB);
+    if (HasFatalFailure()) return;
+    // window= smaller than bucket=, one resident chunk.
+    RunOrderedAheadRandom(OrderedSpill(256 * KiB, 256 * KiB, 4 * MiB, 64 * KiB), seed, 256 * KiB);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// The spill file cannot grow (RLIMIT_FSIZE stands in for a full DIR): the
+// write that needed it fails naming spill=, and so does every later request,
+// since what clients wrote can no longer be held.
+TEST_F(WindowTest, SpillFailureFailsTheRequestAndEveryLaterOne) {
+  Harness h(OrderedSpill(512 * KiB));
+  struct rlimit old;
+  ASSERT_EQ(0, getrlimit(RLIMIT_FSIZE, &old));
+  struct rlimit small = old;
+  small.rlim_cur = 300 * KiB;
+  void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+  ASSERT_EQ(0, setrlimit(RLIMIT_FSIZE, &small));
+  Status first;
+  for (uint64_t off = 0; off < 2 * MiB && first.ok(); off += 64 * KiB) first = h.Write(off, 64 * KiB);
+  setrlimit(RLIMIT_FSIZE, &old);
+  signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(first.ok()) << "nothing failed";
+  EXPECT_EQ(EFBIG, first.err());
+  EXPECT_NE(std::string::npos, first.message().find("spill=")) << first.message();
+  EXPECT_NE(std::string::npos, first.message().find("cannot hold")) << first.message();
+  const Status later = h.Write(0, 10);
+  EXPECT_FALSE(later.ok());
+  EXPECT_NE(std::string::npos, later.message().find("every later request fails")) << later.message();
+  EXPECT_FALSE(h.Zero(0, 10).ok());
+  std::vector<uint8_t> buf(10);
+  std::vector<ByteRange> backing;
+  EXPECT_FALSE(h.window().Read(buf.data(), 10, 0, &backing).ok());
+  EXPECT_FALSE(h.window().Finish().ok());
+}
+
+// A late write whose window would not fit in half the machine's memory is
+// told about spill=; with spill, or when it would fit, it is not.
+TEST_F(WindowTest, LateErrorSuggestsSpillWhenTheWindowWouldNotFitInMemory) {
+  for (int mode : {0, 1, 2}) {
+    WindowConfig c = mode == 2 ? OrderedSpill(512 * KiB, 0, 8 * MiB, 1 * MiB) : Ordered();
+    c.memory_hint = mode == 1 ? 64 * MiB : 8 * MiB;
+    Harness h(c);
+    ASSERT_TRUE(IsOk(h.Write(0, 8 * MiB)));
+    bool late = false;
+    ASSERT_TRUE(IsOk(h.Write(0, 4096, &late)));
+    ASSERT_TRUE(late);
+    const std::string why = h.sink().late_reasons().at(0);
+    EXPECT_NE(std::string::npos, why.find("window=8M would have been needed")) << why;
+    const bool suggests = why.find("with spill=DIR the window can be that large") != std::string::npos;
+    EXPECT_EQ(mode == 0, suggests) << "mode " << mode << ": " << why;
   }
 }
 

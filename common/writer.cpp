@@ -1,7 +1,10 @@
 #include "writer.h"
 
 #include <cassert>
+#include <algorithm>
 #include <cerrno>
+#include <deque>
+#include <vector>
 
 namespace fanout {
 
@@ -10,6 +13,10 @@ const char* StateName(DestinationState state) {
     case DestinationState::kWriting: return "writing";
     case DestinationState::kDone: return "done";
     case DestinationState::kFailed: return "failed";
+    case DestinationState::kVerifying: return "verifying";
+    case DestinationState::kVerified: return "verified";
+    case DestinationState::kMismatch: return "mismatch";
+    case DestinationState::kUnverifiable: return "unverifiable";
   }
   return "?";
 }
@@ -25,6 +32,12 @@ void Writer::Join() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Writer::FailAtEnd(const std::string& why) {
+  doomed_ = true;
+  std::lock_guard<std::mutex> lock(mu_);
+  fail_at_end_ = why;
+}
+
 Failure Writer::failure() const {
   std::lock_guard<std::mutex> lock(mu_);
   return failure_;
@@ -35,12 +48,26 @@ std::optional<Writer::Clock::time_point> Writer::ended() const {
   return ended_;
 }
 
-void Writer::End(DestinationState state) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ended_ = Clock::now();
-  }
+bool Writer::Settle(DestinationState state, const Failure* failure) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // The first ending wins: a flush's failed sync and the writer's own end
+  // may race.
+  if (state_.load() != DestinationState::kWriting) return false;
+  ended_ = Clock::now();
+  if (failure) failure_ = *failure;
   state_ = state;
+  return true;
+}
+
+void Writer::End(DestinationState state) { Settle(state, nullptr); }
+
+void Writer::FailSync(const Status& s) {
+  // Failed first, then detached: detaching wakes the writer thread, which
+  // must find the failure rather than end the stream as done.
+  const Failure failure{s.err(), bytes_.load(), s.message()};
+  const bool first = Settle(DestinationState::kFailed, &failure);
+  bus_->Detach(consumer_);
+  if (first) log_->Error(failure.message);
 }
 
 void Writer::Fail(const Status& s, uint64_t offset) {
@@ -62,12 +89,8 @@ void Writer::Fail(const Status& s, uint64_t offset) {
       message += "; " + more;
     }
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    failure_ = Failure{s.err(), offset, message};
-  }
-  End(DestinationState::kFailed);
-  log_->Error(message);
+  const Failure failure{s.err(), offset, message};
+  if (Settle(DestinationState::kFailed, &failure)) log_->Error(message);
 }
 
 Status Writer::Open() {
@@ -97,29 +120,19 @@ void Writer::Run() {
     Fail(s, 0);
     return;
   }
-  const bool debug = log_->DebugEnabled(LogTopic::kWriter);
-  Extent e;
-  uint64_t seq;
-  while (bus_->Fetch(consumer_, &e, &seq)) {
-    if (debug)
-      log_->Debug(LogTopic::kWriter, dest_->name() + ": " + (e.is_zero() ? "zero " : "write ") +
-                                         std::to_string(e.offset) + "+" +
-                                         std::to_string(e.length) + (e.late ? " (late)" : ""));
-    if (e.late && !dest_->seekable()) {
-      // The stream has passed this offset: it can never hold the image now.
-      Fail(Status::IOError(EIO, dest_->name() + ": " + *e.late), e.offset);
-      return;
-    }
-    s = e.is_zero() ? dest_->Zero(e.length, e.offset) : dest_->Write(e.bytes(), e.length, e.offset);
-    if (!s.ok()) {
-      Fail(s, e.offset);
-      return;
-    }
-    bytes_ += e.length;
-    // Drop our reference before telling the bus, so the buffer can go back
-    // to the pool as soon as the last writer is done with it.
-    e = Extent();
-    bus_->Applied(consumer_, seq);
+  s = Pump();
+  if (!s.ok()) return;  // failed already
+  // A flush's sync failed (FailSync): the bus let us go; the descriptor
+  // stays open, as for any failed seekable destination.
+  if (state() == DestinationState::kFailed) return;
+  std::string why;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    why = fail_at_end_;
+  }
+  if (!why.empty()) {
+    Fail(Status::IOError(EIO, dest_->name() + ": " + why), bytes_.load());
+    return;
   }
   s = dest_->Close();
   if (!s.ok()) {
@@ -127,6 +140,96 @@ void Writer::Run() {
     return;
   }
   End(DestinationState::kDone);
+}
+
+// The extents this writer has submitted and not yet marked applied, in bus
+// order.  Completions may come in any order; the bus hears of them in order.
+struct Writer::InFlight {
+  uint64_t seq;
+  uint64_t offset;
+  uint64_t length;
+  bool done;
+};
+
+Status Writer::Pump() {
+  const bool debug = log_->DebugEnabled(LogTopic::kWriter);
+  const size_t depth = std::max(1u, dest_->queue_depth());
+  std::deque<InFlight> in_flight;
+  std::vector<uint64_t> done;
+
+  // Waits for at least one completion, then tells the bus about the
+  // completed prefix.  Returns the destination's error, having failed.
+  auto reap = [&]() -> Status {
+    done.clear();
+    uint64_t failed_tag = 0;
+    Status r = dest_->Reap(&done, &failed_tag);
+    for (uint64_t tag : done)
+      for (InFlight& f : in_flight)
+        if (f.seq == tag) f.done = true;
+    uint64_t applied = 0;
+    while (!in_flight.empty() && in_flight.front().done) {
+      bytes_ += in_flight.front().length;
+      applied = in_flight.front().seq;
+      in_flight.pop_front();
+    }
+    if (applied != 0) bus_->Applied(consumer_, applied);
+    if (!r.ok()) {
+      uint64_t offset = bytes_.load();
+      for (const InFlight& f : in_flight)
+        if (f.seq == failed_tag) offset = f.offset;
+      Fail(r, offset);
+    }
+    return r;
+  };
+  auto overlaps_in_flight = [&](const Extent& e) {
+    for (const InFlight& f : in_flight)
+      if (!f.done && f.offset < e.end() && e.offset < f.offset + f.length) return true;
+    return false;
+  };
+
+  Extent e;
+  uint64_t seq;
+  for (;;) {
+    // Fetch while there is room, but never block on the bus while our own
+    // I/O could be completing: with operations in flight, fetch only what
+    // is already waiting.
+    const bool room = in_flight.size() < depth;
+    if (room && (in_flight.empty() || bus_->HasPending(consumer_))) {
+      if (!bus_->Fetch(consumer_, &e, &seq)) break;
+    } else {
+      Status r = reap();
+      if (!r.ok()) return r;
+      continue;
+    }
+    if (debug)
+      log_->Debug(LogTopic::kWriter, dest_->name() + ": " + (e.is_zero() ? "zero " : "write ") +
+                                         std::to_string(e.offset) + "+" +
+                                         std::to_string(e.length) + (e.late ? " (late)" : ""));
+    if (e.late && !dest_->seekable()) {
+      // The stream has passed this offset: it can never hold the image now.
+      Fail(Status::IOError(EIO, dest_->name() + ": " + *e.late), e.offset);
+      return Status::IOError(EIO, *e.late);
+    }
+    // Overlapping operations in flight could complete in either order.
+    while (overlaps_in_flight(e)) {
+      Status r = reap();
+      if (!r.ok()) return r;
+    }
+    in_flight.push_back(InFlight{seq, e.offset, e.length, false});
+    Status r = dest_->Submit(e, seq);
+    // Drop our reference: the destination holds one while it needs it, so
+    // the buffer goes back to the pool as soon as the last writer is done.
+    e = Extent();
+    if (!r.ok()) {
+      Fail(r, in_flight.back().offset);
+      return r;
+    }
+  }
+  while (!in_flight.empty()) {
+    Status r = reap();
+    if (!r.ok()) return r;
+  }
+  return Status::OK();
 }
 
 }  // namespace fanout

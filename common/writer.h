@@ -20,7 +20,19 @@
 
 namespace fanout {
 
-enum class DestinationState { kWriting, kDone, kFailed };
+// After kDone, verify= moves a seekable destination on through kVerifying
+// to kVerified, kMismatch (its bytes differ from the image) or
+// kUnverifiable (some page's expected content could not be known; see
+// block_hashes.h).  The last two count as failures.
+enum class DestinationState {
+  kWriting,
+  kDone,
+  kFailed,
+  kVerifying,
+  kVerified,
+  kMismatch,
+  kUnverifiable
+};
 const char* StateName(DestinationState state);
 
 // What a failed destination records.
@@ -60,19 +72,38 @@ class Writer {
   // extent to a stream): count it as failed from now on, before its thread
   // gets there.  Thread-safe.
   void Doom() { doomed_ = true; }
+  // A sync from another thread (flush) failed: the destination has failed,
+  // as if its own write had.  Thread-safe; the first failure is the one kept.
+  void FailSync(const Status& s);
+  // The engine cannot give this destination the whole export (the window
+  // lost bytes it held, spill=): at the end of the stream it fails with
+  // `why` instead of finishing, so it is not reported done.  Call before
+  // the bus is closed.  Thread-safe.
+  void FailAtEnd(const std::string& why);
   // Bytes of extents performed (data and zeros; rewrites count again).
   uint64_t bytes() const { return bytes_.load(); }
+  // Blocks until this writer has performed every extent through bus
+  // sequence seq, or has failed.
+  void WaitApplied(uint64_t seq) { bus_->WaitConsumerApplied(consumer_, seq); }
   // When the writer stopped (done or failed); nullopt while writing.
   std::optional<Clock::time_point> ended() const;
   // The failure, once state() is kFailed.
   Failure failure() const;
 
  private:
+  struct InFlight;
   void Run();
+  // Moves extents from the bus to the destination, keeping up to its
+  // queue_depth() in flight, until the bus is drained.  An error has failed
+  // the writer already.
+  Status Pump();
   // Starts the destination, waiting (no busy loop) while it is not ready.
   Status Open();
   void Fail(const Status& s, uint64_t offset);
   void End(DestinationState state);
+  // Ends the writer in `state` (with `failure`, if given) unless it has
+  // ended already.  Returns whether this call ended it.
+  bool Settle(DestinationState state, const Failure* failure);
 
   const std::unique_ptr<Destination> dest_;
   Bus* const bus_;
@@ -84,6 +115,7 @@ class Writer {
   std::atomic<uint64_t> bytes_{0};
   mutable std::mutex mu_;
   Failure failure_;                          // GUARDED_BY(mu_)
+  std::string fail_at_end_;                  // GUARDED_BY(mu_); see FailAtEnd()
   std::optional<Clock::time_point> ended_;   // GUARDED_BY(mu_)
 };
 

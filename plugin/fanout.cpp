@@ -93,6 +93,7 @@ void fanout_cleanup(void) {
 void fanout_dump_plugin(void) {
   printf("fanout_window=yes\n");
   printf("fanout_ahead=yes\n");
+  printf("fanout_spill=yes\n");
   printf("fanout_dest_file=yes\n");
   printf("fanout_dest_block=yes\n");
   printf("fanout_dest_fifo=yes\n");
@@ -102,6 +103,7 @@ void fanout_dump_plugin(void) {
   printf("fanout_status=yes\n");
   printf("fanout_progress=yes\n");
   printf("fanout_exit_status=yes\n");
+  printf("fanout_verify=yes\n");
 }
 
 void* fanout_open(int readonly) {

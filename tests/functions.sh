@@ -410,3 +410,43 @@ wait_fifo_reader ()
 {
     wait "$fifo_reader_pid"
 }
+
+# start_nbd_server PIDFILE COMMAND [ARGS...]
+#
+# Starts an NBD server for the plugin to write to (nbdkit memory, nbdkit
+# file, qemu-nbd, another fanout) in the background, as this shell's job;
+# COMMAND must stay in the foreground and write PIDFILE once it listens
+# (nbdkit -f -P PIDFILE, qemu-nbd --pid-file=PIDFILE).  Waits up to 30 s
+# for it, kills it when the test exits, and sets $server_pid.  Not through
+# fanout_nbdkit: these servers are not the code under test.
+start_nbd_server ()
+{
+    local pidfile="$1" i
+    shift
+    rm -f "$pidfile"
+    "$@" &
+    server_pid=$!
+    cleanup_fn _kill_nbdkit "$server_pid"
+    for (( i = 0; i < 300; i++ )); do
+        test -s "$pidfile" && return 0
+        if ! _is_running "$server_pid"; then
+            echo "$0: start_nbd_server: $1 exited before writing $pidfile" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "$0: start_nbd_server: $1 did not write $pidfile within 30 s" >&2
+    return 1
+}
+
+# free_tcp_port
+#
+# Prints a TCP port on 127.0.0.1 that nothing listens on now.
+free_tcp_port ()
+{
+    /usr/bin/python3 -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}

@@ -46,11 +46,19 @@ refused unknown-key frobnicate dest=a.img size=1M frobnicate=1
 refused bad-window window dest=a.img size=1M window=12Q
 refused bucket-0 bucket= dest=a.img size=1M bucket=0
 refused buckets-0 buckets= dest=a.img size=1M buckets=0
+refused bad-verify verify= dest=a.img size=1M verify=maybe
 refused no-size-new-file size= dest=new.img
 mkfifo fifo
 refused no-size-fifo size= dest=fifo
 refused no-size-cmd size= cmd='cat >/dev/null'
 refused no-dest dest size=1M
+# spill=: not a directory, missing, not writable; spill-memory= without it.
+touch plainfile
+refused spill-file "spill=$tmp/plainfile: not a directory" dest=a.img size=1M spill="$tmp/plainfile"
+refused spill-missing "spill=$tmp/missing" dest=a.img size=1M spill="$tmp/missing"
+refused spill-proc "spill=/proc" dest=a.img size=1M spill=/proc
+refused spill-memory-alone "spill-memory=" dest=a.img size=1M spill-memory=32M
+refused spill-memory-small "spill-memory=" dest=a.img size=1M spill="$tmp" spill-memory=1M
 # Nothing was created by the refused starts.
 test ! -e new.img
 

@@ -13,10 +13,11 @@ cat dump.out
 grep -x 'name=fanout' dump.out
 grep -x 'thread_model=parallel' dump.out
 grep -x 'fanout_window=yes' dump.out
+grep -x 'fanout_verify=yes' dump.out
 
 fanout_nbdkit "$FANOUT_PLUGIN" --help > help.out
 cat help.out
-for key in dest= cmd= size= window= bucket= buckets=; do
+for key in dest= cmd= size= window= bucket= buckets= spill= spill-memory= verify=; do
     if ! grep -q -- "$key" help.out; then
         echo "$0: --help does not list $key"
         exit 1
