@@ -26,6 +26,10 @@ constexpr KeyPair kKeys[] = {
     {"tee-ahead", "ahead"},
     {"tee-bucket", "bucket"},
     {"tee-buckets", "buckets"},
+    {"tee-spill", "spill"},
+    {"tee-spill-memory", "spill-memory"},
+    {"tee-verify", "verify"},
+    {"tee-sha256", "sha256"},
 };
 
 // A character that can be part of a key: "KEY=" preceded by one of these is
@@ -111,13 +115,22 @@ const char* TeeConfigParser::Help() {
          "                     (repeatable).\n"
          "tee-window=SIZE      Reorder window for stream tee destinations (default 64M).\n"
          "tee-ahead=SIZE       Budget for writes parked far beyond the window (default 64M).\n"
+         "tee-spill=DIR        Keep window and parked bytes beyond tee-spill-memory= in an\n"
+         "                     unlinked sparse file in DIR, so tee-window= can be as large as\n"
+         "                     the image.\n"
+         "tee-spill-memory=SIZE  With tee-spill=: memory for window chunks and parked bytes\n"
+         "                     (default 64M).\n"
          "tee-bucket=SIZE      Size of one bus buffer (default 16M).\n"
          "tee-buckets=N        Bus buffers in flight beyond the window (default 4).\n"
          "tee-on-error=continue|fail  After a tee destination fails: go on while tee-quorum=\n"
          "                     are healthy (default), or fail every later write.\n"
          "tee-quorum=N         Healthy tee destinations needed for writes to succeed (default 1).\n"
          "tee-status=FILE      Write JSON status to FILE at least once a second.\n"
-         "tee-progress=BOOL    Show a progress bar per tee destination on stderr.";
+         "tee-progress=BOOL    Show a progress bar per tee destination on stderr.\n"
+         "tee-verify=BOOL      At the end, read every seekable tee destination back past the\n"
+         "                     page cache and compare it with the image (default false).\n"
+         "tee-sha256=BOOL      Compute the image's SHA-256 (default true; with only seekable\n"
+         "                     tee destinations that costs one read of one at the end).";
 }
 
 }  // namespace fanout

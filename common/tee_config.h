@@ -8,7 +8,8 @@
 //   tee-cmd=COMMAND     cmd=COMMAND    (repeatable)
 //   tee-KEY=VALUE       KEY=VALUE      for on-error, quorum, status,
 //                                      progress, window, ahead, bucket,
-//                                      buckets
+//                                      buckets, spill, spill-memory,
+//                                      verify, sha256
 //
 // There is no tee-size=: the export size is the plugin's.  Keys that are
 // neither tee nor tee-* belong to the plugin; unknown tee-* keys are errors.

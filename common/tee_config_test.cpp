@@ -67,6 +67,60 @@ TEST(TeeConfigTest, KeysMapOntoFanout) {
   EXPECT_FALSE(c.size.has_value());
 }
 
+// The keys main gained after the filter was written (spill=, verify=,
+// sha256=): the filter offers what the plugin does.
+TEST(TeeConfigTest, SpillVerifySha256MapOntoFanout) {
+  TeeConfigParser defaults(ParseSize);
+  ASSERT_TRUE(defaults.Set("tee", "mirror.img").ok());
+  ASSERT_TRUE(defaults.Complete().ok());
+  EXPECT_FALSE(defaults.config().verify);
+  EXPECT_TRUE(defaults.config().sha256);
+  EXPECT_EQ("", defaults.config().spill_dir);
+
+  char dir[] = "/tmp/tee_config_test.XXXXXX";
+  ASSERT_NE(nullptr, mkdtemp(dir));
+  TeeConfigParser p(ParseSize);
+  ASSERT_TRUE(p.Set("tee", "mirror.img").ok());
+  ASSERT_TRUE(p.Set("tee-bucket", "64K").ok());
+  Status s = p.Set("tee-spill", dir);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_TRUE(p.Set("tee-spill-memory", "1M").ok());
+  ASSERT_TRUE(p.Set("tee-verify", "true").ok());
+  ASSERT_TRUE(p.Set("tee-sha256", "false").ok());
+  s = p.Complete();
+  ASSERT_TRUE(s.ok()) << s.message();
+  const Config& c = p.config();
+  EXPECT_EQ(dir, c.spill_dir);
+  EXPECT_EQ(1u << 20, c.spill_memory);
+  EXPECT_TRUE(c.verify);
+  EXPECT_FALSE(c.sha256);
+  rmdir(dir);
+}
+
+TEST(TeeConfigTest, SpillVerifySha256ErrorsNameTheTeeParameter) {
+  TeeConfigParser p(ParseSize);
+  Status s = p.Set("tee-verify", "maybe");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ("tee-verify=maybe: must be true or false", s.message());
+  s = p.Set("tee-sha256", "maybe");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ("tee-sha256=maybe: must be true or false", s.message());
+  s = p.Set("tee-spill-memory", "1Q");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(0u, s.message().rfind("tee-spill-memory=1Q: not a size", 0)) << s.message();
+  s = p.Set("tee-spill", "/nonexistent/tee_config_test");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(0u, s.message().rfind("tee-spill=/nonexistent/tee_config_test", 0)) << s.message();
+
+  // tee-spill-memory= without tee-spill=, spelled as the user wrote them.
+  TeeConfigParser q(ParseSize);
+  ASSERT_TRUE(q.Set("tee", "mirror.img").ok());
+  ASSERT_TRUE(q.Set("tee-spill-memory", "1M").ok());
+  s = q.Complete();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ("tee-spill-memory=1M: only means something with tee-spill=DIR", s.message());
+}
+
 TEST(TeeConfigTest, BadValueNamesTheTeeParameter) {
   TeeConfigParser p(ParseSize);
   Status s = p.Set("tee-window", "12Q");
@@ -157,6 +211,9 @@ TEST(TeeConfigTest, UserSpellingRewritesWholeKeysOnly) {
   EXPECT_EQ("the command exited with status 3; quorum 2",
             TeeConfigParser::UserSpelling("the command exited with status 3; quorum 2"));
   EXPECT_EQ("xdest=1 my_cmd=2", TeeConfigParser::UserSpelling("xdest=1 my_cmd=2"));
+  EXPECT_EQ("tee-spill-memory=1M: only means something with tee-spill=DIR",
+            TeeConfigParser::UserSpelling("spill-memory=1M: only means something with spill=DIR"));
+  EXPECT_EQ("tee-verify=x tee-sha256=y", TeeConfigParser::UserSpelling("verify=x sha256=y"));
 }
 
 }  // namespace
