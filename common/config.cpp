@@ -26,6 +26,16 @@ bool LooksLikeSize(const std::string& v) {
   return i + 1 == v.size() && std::string("bBsSkKmMgGtTpPeE").find(v[i]) != std::string::npos;
 }
 
+// nbdkit_parse_bool also reports its own errors, without the parameter's
+// name: only hand it the words it accepts (any case).
+bool LooksLikeBool(const std::string& v) {
+  std::string lower;
+  for (char c : v) lower += static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  for (const char* w : {"1", "true", "t", "yes", "y", "on", "0", "false", "f", "no", "n", "off"})
+    if (lower == w) return true;
+  return false;
+}
+
 }  // namespace
 
 ConfigParser::ConfigParser(SizeParser parse_size, BoolParser parse_bool)
@@ -40,7 +50,9 @@ ConfigParser::ConfigParser(SizeParser parse_size, BoolParser parse_bool)
 }
 
 Status ConfigParser::ParseBool(const std::string& key, const std::string& value, bool* out) {
-  const int b = parse_bool_(value.c_str());
+  // nbdkit_parse_bool prints its own error for a word it refuses: keep
+  // those from it, so the user sees one line.
+  const int b = LooksLikeBool(value) ? parse_bool_(value.c_str()) : -1;
   if (b < 0) return Status::InvalidArgument(key + "=" + value + ": must be true or false");
   *out = b == 1;
   return Status::OK();

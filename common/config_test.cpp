@@ -300,9 +300,26 @@ TEST(ConfigTest, QuorumAboveDestinationCountIsRefused) {
 }
 
 TEST(ConfigTest, InjectedBoolParserIsUsed) {
-  ConfigParser p(ParseSize, [](const char* v) { return std::string(v) == "oui" ? 1 : -1; });
-  ASSERT_TRUE(IsOk(p.Set("progress", "oui")));
+  int calls = 0;
+  ConfigParser p(ParseSize, [&](const char* v) {
+    calls++;
+    return std::string(v) == "Y" ? 1 : 0;
+  });
+  ASSERT_TRUE(IsOk(p.Set("progress", "Y")));
   EXPECT_TRUE(p.config().progress);
+  EXPECT_EQ(1, calls);
+}
+
+// nbdkit_parse_bool prints an error line of its own, without the key: a
+// word it would refuse must not reach it, so the user sees one line.
+TEST(ConfigTest, NonBooleanNeverReachesTheBoolParser) {
+  int calls = 0;
+  ConfigParser p(ParseSize, [&](const char*) {
+    calls++;
+    return -1;
+  });
+  EXPECT_TRUE(FailsNaming(p.Set("progress", "sometimes"), "progress=sometimes"));
+  EXPECT_EQ(0, calls);
 }
 
 TEST(ConfigTest, SpillTakesAWritableDirectory) {

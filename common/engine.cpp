@@ -78,8 +78,36 @@ Engine::Engine(const Config& config, Logger* log)
 void Engine::DetachDisplay() { progress_log_->set_display(nullptr); }
 
 Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
+  std::unique_ptr<Engine> e;
+  Status s = Open(config, log, &e);
+  if (!s.ok()) return s;
+
+  // The export size: size=, else the smallest fixed-size destination.
+  std::optional<uint64_t> smallest;
+  for (const auto& d : e->opened_)
+    if (auto fs = d->fixed_size()) smallest = smallest ? std::min(*smallest, *fs) : *fs;
+  uint64_t size;
+  if (config.size) {
+    size = *config.size;
+  } else if (smallest && *smallest > 0) {
+    size = *smallest;
+  } else {
+    for (auto& d : e->opened_) d->Abandon();
+    return Status::InvalidArgument(
+        "size=: required, since no destination has a fixed size (a block device, an NBD server "
+        "or an existing non-empty file); give size=SIZE");
+  }
+  s = e->Prepare(size);
+  if (!s.ok()) return s;
+  *out = std::move(e);
+  return Status::OK();
+}
+
+Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e(new Engine(config, log));
   log = e->log_;  // everything below logs through the display-aware logger
+  // Made absolute now, while nbdkit is still in its start directory (it
+  // changes to / when it goes to the background, before Prepare()).
   if (!config.status_file.empty()) e->status_path_ = AbsolutePath(config.status_file);
 
   std::vector<std::unique_ptr<Destination>> dests;
@@ -110,85 +138,95 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
     }
     if (!nd->seekable()) e->all_seekable_ = false;
   }
-
-  // The export size: size=, else the smallest fixed-size destination.
-  std::optional<uint64_t> smallest;
-  for (const auto& d : dests)
-    if (auto fs = d->fixed_size()) smallest = smallest ? std::min(*smallest, *fs) : *fs;
-  if (config.size) {
-    e->size_ = *config.size;
-  } else if (smallest && *smallest > 0) {
-    e->size_ = *smallest;
-  } else {
-    return Status::InvalidArgument(
-        "size=: required, since no destination has a fixed size (a block device, an NBD server "
-        "or an existing non-empty file); give size=SIZE");
-  }
-  for (const auto& d : dests) {
-    Status s = d->Prepare(e->size_);
+  // spill=DIR: opened now, like status=, so a relative DIR is the start
+  // directory's and a bad one is refused before serving.
+  if (!config.spill_dir.empty()) {
+    Status s = SpillFile::Open(config.spill_dir, &e->spill_);
     if (!s.ok()) return s;
   }
+  abandon.armed = false;
+  e->opened_ = std::move(dests);
+  *out = std::move(e);
+  return Status::OK();
+}
+
+Status Engine::Prepare(uint64_t size) {
+  std::lock_guard<std::mutex> setup(setup_mu_);
+  if (prepared_) {
+    if (size == size_) return Status::OK();
+    return Status::InvalidArgument("the export is " + std::to_string(size) +
+                                   " bytes, but the destinations were prepared for " +
+                                   std::to_string(size_) + " bytes");
+  }
+  if (!prepare_error_.ok()) return prepare_error_;
+  Logger* const log = log_;  // the display-aware logger
+
+  for (const auto& d : opened_) {
+    Status s = d->Prepare(size);
+    if (!s.ok()) {
+      for (auto& od : opened_) od->Abandon();
+      opened_.clear();
+      prepare_error_ = s;
+      return s;
+    }
+  }
+  size_ = size;
 
   // Memory: the window's chunks plus `buckets` buffers on the bus.  The
   // pool is the hard bound (see buffer_pool.h).
   WindowConfig wc;
-  wc.size = e->size_;
-  wc.window = config.window;
-  wc.chunk = config.bucket;
-  wc.ordered = !e->all_seekable_;
-  wc.ahead = config.ahead;
-  wc.max_open_chunks = std::max<uint64_t>(1, config.window / config.bucket);
-  if (!config.spill_dir.empty()) {
-    Status s = SpillFile::Open(config.spill_dir, &e->spill_);
-    if (!s.ok()) return s;
+  wc.size = size_;
+  wc.window = config_.window;
+  wc.chunk = config_.bucket;
+  wc.ordered = !all_seekable_;
+  wc.ahead = config_.ahead;
+  wc.max_open_chunks = std::max<uint64_t>(1, config_.window / config_.bucket);
+  if (spill_) {  // spill=DIR, opened by Open()
     // Ordered, the window spills; unordered, nothing needs holding, so
     // fewer chunks stay open.
     wc.spill = true;
-    wc.spill_memory = config.spill_memory;
-    wc.max_open_chunks =
-        std::min<uint64_t>(wc.max_open_chunks, std::max<uint64_t>(1, config.spill_memory / config.bucket));
+    wc.spill_memory = config_.spill_memory;
+    wc.max_open_chunks = std::min<uint64_t>(
+        wc.max_open_chunks, std::max<uint64_t>(1, config_.spill_memory / config_.bucket));
   }
   const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
   if (pages > 0 && page_size > 0) wc.memory_hint = static_cast<uint64_t>(pages) * page_size;
   // With spill, MaxChunks() is the resident chunks, not window / bucket.
-  e->pool_ = std::make_unique<BufferPool>(config.bucket, Window::MaxChunks(wc) + config.buckets);
+  pool_ = std::make_unique<BufferPool>(config_.bucket, Window::MaxChunks(wc) + config_.buckets);
   // Entries, not bytes, bound zero extents (which hold no memory); data
   // extents are bounded by the pool.
-  e->bus_ = std::make_unique<Bus>(1024);
+  bus_ = std::make_unique<Bus>(1024);
   // The image's SHA-256 is hashed in order while the window commits in
   // order.  The expected page hashes are kept when verify= asks for them,
   // and when the SHA-256 must be read from a destination at the end (every
   // destination seekable: commits come in any order), to be sure that
   // destination holds the image before its digest is printed.  They cost
   // 9 bytes per 4 KiB page (see block_hashes.h).
-  if (wc.ordered && config.sha256) e->stream_digest_ = std::make_unique<StreamDigest>(e->size_);
-  if (config.verify || (!wc.ordered && config.sha256)) {
-    Engine* engine = e.get();
-    e->hashes_ = std::make_unique<BlockHashes>(
-        e->size_, [engine](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) {
-          return engine->ReadCommittedPage(offset, length, expected, page);
+  if (wc.ordered && config_.sha256) stream_digest_ = std::make_unique<StreamDigest>(size_);
+  if (config_.verify || (!wc.ordered && config_.sha256)) {
+    hashes_ = std::make_unique<BlockHashes>(
+        size_, [this](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) {
+          return ReadCommittedPage(offset, length, expected, page);
         });
   }
-  e->sink_ = std::make_unique<BusSink>(e->bus_.get(), log, e->hashes_.get(),
-                                       e->stream_digest_.get());
-  e->window_ = std::make_unique<Window>(wc, e->pool_.get(), e->sink_.get(), e->spill_.get());
-  abandon.armed = false;
-  for (auto& d : dests)
-    e->writers_.push_back(std::make_unique<Writer>(std::move(d), e->bus_.get(), log));
+  sink_ = std::make_unique<BusSink>(bus_.get(), log, hashes_.get(), stream_digest_.get());
+  window_ = std::make_unique<Window>(wc, pool_.get(), sink_.get(), spill_.get());
+  for (auto& d : opened_) writers_.push_back(std::make_unique<Writer>(std::move(d), bus_.get(), log));
+  opened_.clear();
 
   if (log->DebugEnabled(LogTopic::kGeneral))
     log->Debug(LogTopic::kGeneral,
-               "size " + std::to_string(e->size_) + ", " + std::to_string(e->writers_.size()) +
+               "size " + std::to_string(size_) + ", " + std::to_string(writers_.size()) +
                    " destinations, " + (wc.ordered ? "ordered (window)" : "unordered") +
-                   ", pool of " + std::to_string(e->pool_->max_buffers()) + " x " +
-                   std::to_string(config.bucket) + " bytes" +
-                   (wc.spill && wc.ordered ? ", spilling to " + config.spill_dir + " beyond " +
+                   ", pool of " + std::to_string(pool_->max_buffers()) + " x " +
+                   std::to_string(config_.bucket) + " bytes" +
+                   (wc.spill && wc.ordered ? ", spilling to " + config_.spill_dir + " beyond " +
                                                  std::to_string(Window::ResidentChunks(wc)) +
                                                  " chunks and " +
                                                  std::to_string(Window::AheadMemory(wc)) +
                                                  " parked bytes"
                                            : ""));
-  *out = std::move(e);
+  prepared_ = true;
   return Status::OK();
 }
 
@@ -197,6 +235,8 @@ Engine::~Engine() {
 }
 
 void Engine::Start(bool progress_terminal, int progress_width) {
+  std::lock_guard<std::mutex> setup(setup_mu_);
+  if (started_ || !prepared_) return;
   started_ = true;
   start_time_ = std::chrono::steady_clock::now();
   std::unique_ptr<ProgressDisplay> progress;
@@ -214,7 +254,7 @@ Snapshot Engine::TakeSnapshot() const {
   const auto now = steady_clock::now();
   Snapshot snap;
   snap.size = size_;
-  snap.committed = window_->committed_bytes();
+  snap.committed = window_ ? window_->committed_bytes() : 0;
   snap.state = run_state_.load();
   snap.refused_requests = refusal_logged_.load();
   snap.elapsed = started_ ? duration<double>(now - start_time_).count() : 0;
@@ -400,6 +440,14 @@ Status Engine::Flush() {
 }
 
 Status Engine::Finish() {
+  if (!prepared_) {
+    // Nothing was written, and the size is unknown: leave no trace.  A
+    // Prepare() that failed is still this run's failure.
+    std::lock_guard<std::mutex> setup(setup_mu_);
+    for (auto& d : opened_) d->Abandon();
+    opened_.clear();
+    return prepare_error_;
+  }
   Status window_status;
   {
     std::lock_guard<TicketLock> lock(mu_);

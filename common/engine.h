@@ -47,12 +47,29 @@ class Engine {
   // at configuration time, so every mistake is reported before serving.
   // REQUIRES: log outlives the engine.
   static Status Create(const Config& config, Logger* log, std::unique_ptr<Engine>* out);
+
+  // Serving a filter (nbdkit-tee-filter) in two steps, since the export size
+  // is the plugin's below, known only once a client connects.  Open() opens
+  // and checks every destination at configuration time, as Create() does,
+  // so a bad one is refused before serving; config.size is ignored.
+  // REQUIRES: log outlives the engine.
+  static Status Open(const Config& config, Logger* log, std::unique_ptr<Engine>* out);
+  // Settles the export size: sizes the destinations (Destination::Prepare)
+  // and builds the window, the bus and the writers.  Idempotent for the same
+  // size; another size is an error.  If it fails, the destinations are
+  // abandoned (files it created are removed) and every later call returns
+  // the same error.  Thread-safe (connections may race to be first).
+  Status Prepare(uint64_t size);
+  // Prepare() has succeeded.  Thread-safe.
+  bool prepared() const { return prepared_.load(); }
+
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
   // Starts the writer threads and the reporter (nbdkit's .after_fork).
   // progress_terminal / progress_width: where progress=true draws.
+  // REQUIRES: prepared().  Later calls do nothing.  Thread-safe.
   void Start(bool progress_terminal = false, int progress_width = 80);
 
   uint64_t size() const { return size_; }
@@ -60,6 +77,7 @@ class Engine {
   bool all_seekable() const { return all_seekable_; }
 
   // The data requests; thread-safe.  Errors are already logged.
+  // REQUIRES (these, Flush and Admit): prepared().
   Status Write(const void* buf, uint64_t length, uint64_t offset);
   Status Zero(uint64_t length, uint64_t offset);
   Status Read(void* buf, uint64_t length, uint64_t offset);
@@ -68,8 +86,16 @@ class Engine {
   // End of stream: commit the window, zero-fill, drain, sync, close, wait
   // for commands, verify (verify=) and settle the image's SHA-256, write
   // the final status, log the summary.  Fails if any destination failed or
-  // did not verify.  Idempotent; no requests may follow.
+  // did not verify.  Idempotent; no requests may follow.  An engine that
+  // was never prepared (a filter no client connected to) has nothing to
+  // write: its destinations are abandoned as on a configuration error, and
+  // the result is Prepare()'s error if one failed, else OK.
   Status Finish();
+
+  // Whether a request may succeed now under on-error= and quorum=; the
+  // refusal is logged once.  Write, Zero and Flush ask it themselves; the
+  // tee filter also asks before it changes the plugin below.  Thread-safe.
+  Status Admit();
 
   // The run as it is now.  Thread-safe; does not take the engine's lock.
   Snapshot TakeSnapshot() const;
@@ -85,8 +111,6 @@ class Engine {
   Engine(const Config& config, Logger* log);
   // Messages go below the bars again (the final bars stay on screen).
   void DetachDisplay();
-  // Whether a request may succeed now under on-error= and quorum=.
-  Status Admit();
   // A late extent went out: every stream destination will fail on it.
   void DoomStreams();
   // Runs a write or zero on the window under the policy: admitted first;
@@ -112,7 +136,14 @@ class Engine {
   Logger* const log_;
   uint64_t size_ = 0;
   bool all_seekable_ = true;
-  std::unique_ptr<SpillFile> spill_;  // spill=DIR, else null; outlives window_
+  // Open() to Prepare(): the destinations, opened and checked, not sized.
+  std::vector<std::unique_ptr<Destination>> opened_;  // GUARDED_BY(setup_mu_)
+  std::mutex setup_mu_;                               // Prepare() and Start()
+  std::atomic<bool> prepared_{false};
+  Status prepare_error_;                              // GUARDED_BY(setup_mu_)
+  // spill=DIR, else null; opened by Open() (config time), used from
+  // Prepare() on.  Outlives window_.
+  std::unique_ptr<SpillFile> spill_;
   std::unique_ptr<BufferPool> pool_;
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<BusSink> sink_;

@@ -2,27 +2,25 @@
 //
 // Every callback turns nbdkit's arguments into one call on the engine
 // (common/engine.h) and a failed fanout::Status back into nbdkit_error +
-// errno.  All connections share the one engine; the engine does its own
+// errno.  What the tee filter shares with it (logging, the exit status) is
+// in glue/.  All connections share the one engine; the engine does its own
 // locking, so the thread model is PARALLEL.
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
-#include <signal.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <cstdarg>
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "config.h"
 #include "engine.h"
+#include "exit_status.h"
 #include "logger.h"
+#include "nbdkit_logger.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -34,70 +32,9 @@ NBDKIT_DLL_PUBLIC int fanout_debug_writer = 0;
 
 namespace {
 
-class NbdkitLogger final : public fanout::Logger {
- public:
-  void Error(const std::string& msg) override { nbdkit_error("%s", msg.c_str()); }
-  void Notice(const std::string& msg) override {
-    // The summary is for the user whatever -v says; nbdkit_debug would hide
-    // it and nbdkit_error would call it an error.
-    fprintf(stderr, "nbdkit: fanout: %s\n", msg.c_str());
-  }
-  bool DebugEnabled(fanout::LogTopic topic) const override {
-    switch (topic) {
-      case fanout::LogTopic::kGeneral: return true;  // nbdkit_debug checks -v
-      case fanout::LogTopic::kWindow: return fanout_debug_window != 0;
-      case fanout::LogTopic::kWriter: return fanout_debug_writer != 0;
-    }
-    return false;
-  }
-  void Debug(fanout::LogTopic, const std::string& msg) override {
-    nbdkit_debug("%s", msg.c_str());
-  }
-};
-
-NbdkitLogger logger;
+fanout::glue::NbdkitLogger logger("fanout", &fanout_debug_window, &fanout_debug_writer);
 std::unique_ptr<fanout::ConfigParser> parser;
 std::unique_ptr<fanout::Engine> engine;
-
-// The exit status.  nbdkit 1.32 has no API for a plugin to set it, and the
-// process that exits last is not always the one that served: with --run,
-// nbdkit forks after .config_complete, the child serves (and runs .cleanup,
-// where the end of the stream happens) and the parent runs the command,
-// waits for the child, then calls exit() with the command's status.
-//
-// So: a page of shared memory, mapped before that fork, where the serving
-// process records that a destination failed; and an on_exit(3) handler,
-// registered before the fork too, which runs in whichever process exits,
-// after nbdkit's own clean-up (socket, temporary directory, pidfile are all
-// done before exit() is called).  It sees the status exit() was given, and
-// only when that is 0 and a destination failed does it flush stdio and
-// _exit(1).  A non-zero status (the --run command's own failure) is left
-// alone.  The handler skips the exit handlers registered before it and the
-// libraries' destructors, which is harmless at that point.  The plugin is
-// linked with -z nodelete so the handler's code is still mapped after nbdkit
-// dlcloses the plugin in the serving process.
-struct SharedOutcome {
-  std::atomic<int> failed_destinations;
-};
-SharedOutcome* outcome = nullptr;
-
-void ExitStatusHandler(int status, void*) {
-  if (status == 0 && outcome && outcome->failed_destinations.load() > 0) {
-    fflush(nullptr);
-    _exit(EXIT_FAILURE);
-  }
-}
-
-void PrepareExitStatus() {
-  void* p = mmap(nullptr, sizeof(SharedOutcome), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                 -1, 0);
-  if (p == MAP_FAILED) {
-    nbdkit_debug("mmap: %m: failed destinations will not change the exit status");
-    return;
-  }
-  outcome = new (p) SharedOutcome{};
-  on_exit(ExitStatusHandler, nullptr);
-}
 
 int Fail(const fanout::Status& s) {
   nbdkit_set_error(s.err());
@@ -110,28 +47,8 @@ int Report(const fanout::Status& s) {
   return Fail(s);
 }
 
-#ifdef FANOUT_SANITIZER_BUILD
-// With a sanitizer runtime preloaded into an nbdkit that was not built with
-// it, exit() can deadlock in a library destructor (p11-kit's freelocale on
-// glibc's locale lock) after any message carrying strerror text.  The
-// sanitizers report as they go (abort_on_error / halt_on_error), so ending
-// the process here, with the same status, loses nothing.
-void SanitizerExitHandler(int status, void*) {
-  fflush(nullptr);
-  _exit(status);
-}
-#endif
-
 void fanout_load(void) {
-#ifdef FANOUT_SANITIZER_BUILD
-  // The tests preload the sanitizer runtime into nbdkit; keep it out of the
-  // commands nbdkit and this plugin start.
-  unsetenv("LD_PRELOAD");
-  on_exit(SanitizerExitHandler, nullptr);
-#endif
-  // A FIFO reader or command that goes away must fail its destination with
-  // EPIPE, not kill nbdkit.  (nbdkit ignores SIGPIPE too; do not rely on it.)
-  signal(SIGPIPE, SIG_IGN);
+  fanout::glue::PrepareProcess();
   parser = std::make_unique<fanout::ConfigParser>(
       [](const char* s) -> int64_t { return nbdkit_parse_size(s); },
       [](const char* s) -> int { return nbdkit_parse_bool(s); });
@@ -149,7 +66,7 @@ int fanout_config(const char* key, const char* value) {
 int fanout_config_complete(void) {
   fanout::Status s = parser->Complete();
   if (s.ok()) s = fanout::Engine::Create(parser->config(), &logger, &engine);
-  if (s.ok()) PrepareExitStatus();
+  if (s.ok()) fanout::glue::PrepareExitStatus();
   return Report(s);
 }
 
@@ -169,7 +86,7 @@ void fanout_cleanup(void) {
   fanout::Status s = engine->Finish();
   if (!s.ok()) {
     nbdkit_error("%s", s.message().c_str());
-    if (outcome) outcome->failed_destinations = 1;
+    fanout::glue::RecordFailure();
   }
 }
 

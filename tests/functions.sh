@@ -7,9 +7,10 @@
 #   set -x
 #
 # and then uses the functions below.  The environment comes from
-# tests/Makefile.am: FANOUT_PLUGIN (the built plugin), SANITIZER_RUNTIME (the
-# sanitizer runtime to preload into nbdkit, empty in normal builds), srcdir,
-# abs_builddir.  A test can also be run by hand from the build tree:
+# tests/Makefile.am: FANOUT_PLUGIN (the built plugin), TEE_FILTER (the built
+# tee filter), SANITIZER_RUNTIME (the sanitizer runtime to preload into
+# nbdkit, empty in normal builds), srcdir, abs_builddir.  A test can also be
+# run by hand from the build tree:
 #
 #   cd tests && srcdir=. ./test-dump-plugin.sh
 
@@ -21,8 +22,9 @@ export PATH
 : "${srcdir:=.}"
 : "${abs_builddir:=$(pwd)}"
 : "${FANOUT_PLUGIN:=$abs_builddir/../plugin/.libs/nbdkit-fanout-plugin.so}"
+: "${TEE_FILTER:=$abs_builddir/../filters/.libs/nbdkit-tee-filter.so}"
 : "${SANITIZER_RUNTIME:=}"
-export srcdir abs_builddir FANOUT_PLUGIN SANITIZER_RUNTIME
+export srcdir abs_builddir FANOUT_PLUGIN TEE_FILTER SANITIZER_RUNTIME
 LC_ALL=C
 export LC_ALL
 
@@ -36,9 +38,14 @@ if [ -z "$FANOUT_TEST_GUARDED" ]; then
     exec timeout -k 10 "${FANOUT_TEST_TIMEOUT:-300}" "$BASH" "$0" "$@" </dev/null
 fi
 
-# The plugin must exist: a missing plugin is a failure, not a skip.
+# The plugin and the filter must exist: a missing one is a failure, not a
+# skip.
 if [ ! -f "$FANOUT_PLUGIN" ]; then
     echo "$0: FAIL: plugin not found: $FANOUT_PLUGIN" >&2
+    exit 1
+fi
+if [ ! -f "$TEE_FILTER" ]; then
+    echo "$0: FAIL: filter not found: $TEE_FILTER" >&2
     exit 1
 fi
 

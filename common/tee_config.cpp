@@ -1,0 +1,136 @@
+#include "tee_config.h"
+
+#include <sys/stat.h>
+
+#include <cctype>
+#include <cstring>
+#include <utility>
+
+namespace fanout {
+
+namespace {
+
+// The fanout key behind each of the filter's, in both directions.
+struct KeyPair {
+  const char* tee;
+  const char* fanout;
+};
+constexpr KeyPair kKeys[] = {
+    {"tee", "dest"},
+    {"tee-cmd", "cmd"},
+    {"tee-on-error", "on-error"},
+    {"tee-quorum", "quorum"},
+    {"tee-status", "status"},
+    {"tee-progress", "progress"},
+    {"tee-window", "window"},
+    {"tee-ahead", "ahead"},
+    {"tee-bucket", "bucket"},
+    {"tee-buckets", "buckets"},
+    {"tee-spill", "spill"},
+    {"tee-spill-memory", "spill-memory"},
+    {"tee-verify", "verify"},
+    {"tee-sha256", "sha256"},
+};
+
+// A character that can be part of a key: "KEY=" preceded by one of these is
+// the tail of a longer key (tee-window=, not window=).
+bool KeyChar(char c) { return isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }
+
+}  // namespace
+
+TeeConfigParser::TeeConfigParser(ConfigParser::SizeParser parse_size,
+                                 ConfigParser::BoolParser parse_bool)
+    : parser_(std::move(parse_size), std::move(parse_bool)) {}
+
+bool TeeConfigParser::IsTeeKey(const std::string& key) {
+  return key == "tee" || key.rfind("tee-", 0) == 0;
+}
+
+Status TeeConfigParser::Set(const std::string& key, const std::string& value) {
+  for (const KeyPair& k : kKeys) {
+    if (key != k.tee) continue;
+    Status s = parser_.Set(k.fanout, value);
+    if (s.ok()) return s;
+    return Status::InvalidArgument(UserSpelling(s.message()));
+  }
+  // tee-size= in particular: the size is the plugin's.
+  return Status::InvalidArgument("unknown parameter '" + key + "'");
+}
+
+void TeeConfigParser::NotePluginParameter(const std::string& key, const std::string& value) {
+  plugin_parameters_.emplace_back(key, value);
+}
+
+Status TeeConfigParser::Complete() {
+  if (parser_.config().destinations.empty())
+    return Status::InvalidArgument("no tee destination: give at least one tee=PATH or tee-cmd=COMMAND");
+  // Any plugin parameter that names an existing file may be the disk the
+  // plugin serves; a tee destination is truncated to the export size and
+  // rewritten, so the two must never be the same file.  Compared by device
+  // and inode, as Engine compares destinations.
+  for (const DestinationSpec& d : parser_.config().destinations) {
+    struct stat ds;
+    if (d.source != DestinationSpec::Source::kPath || stat(d.value.c_str(), &ds) == -1) continue;
+    if (!S_ISREG(ds.st_mode) && !S_ISBLK(ds.st_mode)) continue;
+    for (const auto& [key, value] : plugin_parameters_) {
+      struct stat ps;
+      if (value.empty() || stat(value.c_str(), &ps) == -1) continue;
+      const bool same = S_ISBLK(ds.st_mode) ? S_ISBLK(ps.st_mode) && ps.st_rdev == ds.st_rdev
+                                            : ps.st_dev == ds.st_dev && ps.st_ino == ds.st_ino;
+      if (same)
+        return Status::InvalidArgument("tee=" + d.value + ": the same file as the plugin's " + key +
+                                       "=" + value + "; a tee destination is overwritten");
+    }
+  }
+  Status s = parser_.Complete();
+  if (s.ok()) return s;
+  return Status::InvalidArgument(UserSpelling(s.message()));
+}
+
+std::string TeeConfigParser::UserSpelling(const std::string& message) {
+  std::string out;
+  out.reserve(message.size() + 16);
+  size_t i = 0;
+  while (i < message.size()) {
+    bool replaced = false;
+    if (i == 0 || !KeyChar(message[i - 1])) {
+      for (const KeyPair& k : kKeys) {
+        const size_t n = strlen(k.fanout);
+        if (message.compare(i, n, k.fanout) == 0 && i + n < message.size() && message[i + n] == '=') {
+          out += k.tee;
+          i += n;
+          replaced = true;
+          break;
+        }
+      }
+    }
+    if (!replaced) out += message[i++];
+  }
+  return out;
+}
+
+const char* TeeConfigParser::Help() {
+  return "tee=PATH             Tee destination: regular file, block device or FIFO (repeatable).\n"
+         "tee-cmd=COMMAND      Tee destination: a shell command reading the image on stdin\n"
+         "                     (repeatable).\n"
+         "tee-window=SIZE      Reorder window for stream tee destinations (default 64M).\n"
+         "tee-ahead=SIZE       Budget for writes parked far beyond the window (default 64M).\n"
+         "tee-spill=DIR        Keep window and parked bytes beyond tee-spill-memory= in an\n"
+         "                     unlinked sparse file in DIR, so tee-window= can be as large as\n"
+         "                     the image.\n"
+         "tee-spill-memory=SIZE  With tee-spill=: memory for window chunks and parked bytes\n"
+         "                     (default 64M).\n"
+         "tee-bucket=SIZE      Size of one bus buffer (default 16M).\n"
+         "tee-buckets=N        Bus buffers in flight beyond the window (default 4).\n"
+         "tee-on-error=continue|fail  After a tee destination fails: go on while tee-quorum=\n"
+         "                     are healthy (default), or fail every later write.\n"
+         "tee-quorum=N         Healthy tee destinations needed for writes to succeed (default 1).\n"
+         "tee-status=FILE      Write JSON status to FILE at least once a second.\n"
+         "tee-progress=BOOL    Show a progress bar per tee destination on stderr.\n"
+         "tee-verify=BOOL      At the end, read every seekable tee destination back past the\n"
+         "                     page cache and compare it with the image (default false).\n"
+         "tee-sha256=BOOL      Compute the image's SHA-256 (default true; with only seekable\n"
+         "                     tee destinations that costs one read of one at the end).";
+}
+
+}  // namespace fanout
