@@ -120,6 +120,26 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
       s = Status::InvalidArgument("progress=" + value + ": must be true or false");
     else
       config_.progress = b == 1;
+  } else if (key == "io") {
+    if (value == "uring")
+      config_.io = Config::Io::kUring;
+    else if (value == "sync")
+      config_.io = Config::Io::kSync;
+    else
+      s = Status::InvalidArgument("io=" + value + ": must be 'uring' or 'sync'");
+  } else if (key == "cache") {
+    if (value == "default")
+      config_.cache = Config::Cache::kDefault;
+    else if (value == "none")
+      config_.cache = Config::Cache::kNone;
+    else
+      s = Status::InvalidArgument("cache=" + value + ": must be 'default' or 'none'");
+  } else if (key == "direct") {
+    const int b = parse_bool_(value.c_str());
+    if (b < 0)
+      s = Status::InvalidArgument("direct=" + value + ": must be true or false");
+    else
+      config_.direct = b == 1;
   } else {
     return Status::InvalidArgument("unknown parameter '" + key + "'");
   }
@@ -149,7 +169,11 @@ const char* ConfigParser::Help() {
          "                     (default), or fail every later request.\n"
          "quorum=N             Healthy destinations needed for requests to succeed (default 1).\n"
          "status=FILE          Write JSON status to FILE at least once a second.\n"
-         "progress=BOOL        Show a progress bar per destination on stderr.";
+         "progress=BOOL        Show a progress bar per destination on stderr.\n"
+         "io=uring|sync        Files and devices: io_uring, several writes in flight (default),\n"
+         "                     or one pwrite at a time.\n"
+         "cache=default|none   none: write back and drop each 32M of a file as it is written.\n"
+         "direct=BOOL          Open files and block devices with O_DIRECT (default false).";
 }
 
 }  // namespace fanout

@@ -33,6 +33,10 @@ struct Config {
   static constexpr uint64_t kDefaultAhead = 64ull << 20;
 
   enum class OnError { kContinue, kFail };
+  // io=: how files and block devices are written.
+  enum class Io { kUring, kSync };
+  // cache=: what happens to the page cache behind file writes.
+  enum class Cache { kDefault, kNone };
 
   std::vector<DestinationSpec> destinations;  // in the order given
   std::optional<uint64_t> size;               // size=, if given
@@ -44,6 +48,9 @@ struct Config {
   unsigned quorum = 1;                    // quorum=: healthy destinations needed
   std::string status_file;                // status=FILE ("" = none)
   bool progress = false;                  // progress=true
+  Io io = Io::kUring;                     // io=
+  Cache cache = Cache::kDefault;          // cache=
+  bool direct = false;                    // direct=true: O_DIRECT
 };
 
 class ConfigParser {

@@ -61,7 +61,8 @@ std::string Absolute(const std::string& path) {
   return std::string(cwd) + "/" + path;
 }
 
-Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
+Status OpenPath(const std::string& path, const FileIoOptions& io,
+                std::unique_ptr<Destination>* out) {
   struct stat st;
   bool existed = true;
   if (stat(path.c_str(), &st) == -1) {
@@ -103,7 +104,15 @@ Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
     close(fd);
     return Refuse(path, "is not a regular file, block device or FIFO");
   }
-  *out = std::make_unique<FileDestination>(path, fd, st, existed);
+  auto file = std::make_unique<FileDestination>(path, fd, st, existed, io);
+  if (io.direct) {
+    Status s = file->OpenDirect();
+    if (!s.ok()) {
+      file->Abandon();
+      return s;
+    }
+  }
+  *out = std::move(file);
   return Status::OK();
 }
 
@@ -113,12 +122,13 @@ alignas(4096) const uint8_t zero_block[kZeroBlock] = {};
 
 }  // namespace
 
-Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out) {
+Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out,
+                       const FileIoOptions& io) {
   if (spec.source == DestinationSpec::Source::kCommand) {
     *out = std::make_unique<CommandDestination>(spec.value);
     return Status::OK();
   }
-  return OpenPath(spec.value, out);
+  return OpenPath(spec.value, io, out);
 }
 
 Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,

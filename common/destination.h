@@ -102,9 +102,17 @@ class Destination {
   std::vector<uint64_t> completed_;  // default Submit/Reap: done, not yet reaped
 };
 
+// How files and block devices are written: io=, cache=, direct=.
+struct FileIoOptions {
+  bool uring = false;       // io=uring: several writes in flight (dest_file.h)
+  bool drop_cache = false;  // cache=none (writeback.h)
+  bool direct = false;      // direct=true: O_DIRECT
+};
+
 // Chooses the kind of spec (fstat for paths) and opens it, or returns a
 // one-line error naming the parameter (dest=PATH: is a directory, ...).
-Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out);
+Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out,
+                       const FileIoOptions& io = FileIoOptions());
 
 // Writes all of buf at offset (offset < 0: at the current position),
 // retrying short writes and EINTR.  Shared by the fd-based kinds.
