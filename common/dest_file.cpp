@@ -126,6 +126,14 @@ Status FileDestination::Write(const uint8_t* buf, uint64_t length, uint64_t offs
 
 Status FileDestination::Submit(const Extent& extent, uint64_t tag) {
   if (!ring_) return Destination::Submit(extent, tag);
+  Status s = SubmitToRing(extent, tag);
+  // The writer stops here: let go of every extent now (a zero-copy write
+  // waits for its buffer), rather than when the destination is destroyed.
+  if (!s.ok()) DrainRing();
+  return s;
+}
+
+Status FileDestination::SubmitToRing(const Extent& extent, uint64_t tag) {
   if (extent.is_zero()) {
     // fallocate and ioctls take no time worth overlapping.
     Status s = Zero(extent.length, extent.offset);
@@ -192,19 +200,20 @@ Status FileDestination::Reap(std::vector<uint64_t>* done, uint64_t* failed) {
   };
   // Wait only when nothing has completed yet; a short write put back in
   // the ring is not a completion, so go round again for it.
-  while (err.ok() && done->empty() && ring_->in_flight() > 0) {
+  Status s;
+  while (s.ok() && err.ok() && done->empty() && ring_->in_flight() > 0) {
     requeued = false;
-    Status s = ring_->Reap(true, complete);
+    s = ring_->Reap(true, complete);
     if (s.ok() && requeued) s = ring_->Submit();
-    if (!s.ok()) return Status::IOError(s.err(), name() + ": " + s.message());
   }
-  if (err.ok() && ring_->in_flight() > 0) {
+  if (s.ok() && err.ok() && ring_->in_flight() > 0) {
     // Whatever else has completed meanwhile, without waiting.
     requeued = false;
-    Status s = ring_->Reap(false, complete);
+    s = ring_->Reap(false, complete);
     if (s.ok() && requeued) s = ring_->Submit();
-    if (!s.ok()) return Status::IOError(s.err(), name() + ": " + s.message());
   }
+  if (!s.ok()) err = Status::IOError(s.err(), name() + ": " + s.message());
+  if (!err.ok()) DrainRing();  // as in Submit
   return err;
 }
 

@@ -91,6 +91,7 @@ class FileDestination final : public Destination {
     uint64_t remaining;
   };
   void Queue(uint64_t tag, const Op& op);
+  Status SubmitToRing(const Extent& extent, uint64_t tag);
   Status ZeroBlock(uint64_t length, uint64_t offset);
   // Waits for the ring's writes (a close or a failure).
   void DrainRing();
