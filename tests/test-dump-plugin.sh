@@ -16,7 +16,7 @@ grep -x 'fanout_window=yes' dump.out
 
 fanout_nbdkit "$FANOUT_PLUGIN" --help > help.out
 cat help.out
-for key in dest= cmd= size= window= bucket= buckets=; do
+for key in dest= cmd= size= window= bucket= buckets= io= cache= direct=; do
     if ! grep -q -- "$key" help.out; then
         echo "$0: --help does not list $key"
         exit 1
