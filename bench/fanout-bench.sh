@@ -222,13 +222,15 @@ bench_rss ()
 # files on disk, cache=none and cache=default, alternating.
 bench_dirty ()
 {
-    local dir="$1" i cache peaks_none=() peaks_default=() secs_none=() secs_default=()
+    local dir="$1" i cache peaks_none=() peaks_default=() secs_none=() secs_default=() starts=()
     local prep="rm -f $(outs "$dir" 4); sync"
     for (( i = 0; i < pairs; i++ )); do
         local order=(none default)
         (( i % 2 == 1 )) && order=(default none)
         for cache in "${order[@]}"; do
             eval "$prep"
+            local start_dirty
+            start_dirty="$(awk '/^Dirty:/ { print $2 }' /proc/meminfo)"
             ( peak=0
               while :; do
                   v="$(awk '/^Dirty:/ { print $2 }' /proc/meminfo)"
@@ -240,6 +242,8 @@ bench_dirty ()
             t="$(run_timed bash -c "$(fanout_cmd "$dir" 4 cache=$cache)")"
             kill $sampler; wait $sampler 2>/dev/null || true
             local peak_mib=$(( $(cat "$dir/dirty.peak") / 1024 ))
+            # What was dirty before the run belongs to other programs.
+            starts+=("$(( start_dirty / 1024 ))")
             if [ $cache = none ]; then
                 peaks_none+=($peak_mib); secs_none+=("$(printf '%.1f' $t)")
             else
@@ -253,7 +257,7 @@ bench_dirty ()
     md="$(printf '%s\n' "${peaks_default[@]}" | median)"
     row disk "peak Dirty:" "cache=none (4 files)" "cache=default" \
         "$(printf '%.0f / %.0f MiB' "$mn" "$md")" \
-        "none ${peaks_none[*]} MiB in ${secs_none[*]} s; default ${peaks_default[*]} MiB in ${secs_default[*]} s" \
+        "none ${peaks_none[*]} MiB in ${secs_none[*]} s; default ${peaks_default[*]} MiB in ${secs_default[*]} s; Dirty: before each run ${starts[*]} MiB" \
         "none ≤ 300 MiB"
     echo "peak Dirty: none ${peaks_none[*]}  default ${peaks_default[*]}" >&2
 }

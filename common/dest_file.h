@@ -40,6 +40,7 @@ class FileDestination final : public Destination {
   // buffer (the same buffers for every destination), so more would not
   // help: the pool has buckets= buffers beyond the window.
   static constexpr unsigned kQueueDepth = 4;
+  static constexpr unsigned kQueueDepthDropCache = 2;
   // O_DIRECT alignment of offsets, lengths and memory.  4096 suits every
   // logical block size up to a page.
   static constexpr uint64_t kDirectAlignment = 4096;
@@ -63,7 +64,11 @@ class FileDestination final : public Destination {
   Status Start() override;
   Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) override;
   Status Zero(uint64_t length, uint64_t offset) override;
-  unsigned queue_depth() const override { return ring_ ? kQueueDepth : 1; }
+  unsigned queue_depth() const override {
+    // cache=none: every write in flight is dirty pages that Writeback has
+    // not seen yet; two keep a destination below about 2 chunks dirty.
+    return ring_ ? (writeback_ ? kQueueDepthDropCache : kQueueDepth) : 1;
+  }
   Status Submit(const Extent& extent, uint64_t tag) override;
   Status Reap(std::vector<uint64_t>* done, uint64_t* failed) override;
   Status Sync() override;
