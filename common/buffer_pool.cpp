@@ -12,19 +12,7 @@ Buffer::Buffer(size_t size) : size_(size) {
   data_ = static_cast<uint8_t*>(p);
 }
 
-Buffer::~Buffer() {
-  if (owned_) free(data_);
-}
-
-std::shared_ptr<const Buffer> BufferPool::Borrow(const uint8_t* data, size_t size,
-                                                 std::function<void()> released) {
-  // Only ever read through (a const Buffer), so dropping const is safe.
-  Buffer* b = new Buffer(const_cast<uint8_t*>(data), size);
-  return std::shared_ptr<const Buffer>(b, [released = std::move(released)](const Buffer* p) {
-    delete p;
-    released();
-  });
-}
+Buffer::~Buffer() { free(data_); }
 
 struct BufferPool::State {
   std::mutex mu;

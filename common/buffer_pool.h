@@ -18,7 +18,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -40,10 +39,8 @@ class Buffer {
  private:
   friend class BufferPool;
   explicit Buffer(size_t size);
-  Buffer(uint8_t* data, size_t size) : data_(data), size_(size), owned_(false) {}
   uint8_t* data_;
   size_t size_;
-  bool owned_ = true;  // false: borrowed memory, see BufferPool::Borrow
 };
 
 class BufferPool {
@@ -61,13 +58,6 @@ class BufferPool {
 
   size_t buffer_size() const { return buffer_size_; }
   size_t max_buffers() const { return max_buffers_; }
-  // A buffer over memory that is not the pool's (a client request's own
-  // buffer, written to the destinations without a copy), outside the pool's
-  // count.  `released` runs when the last reference goes; the memory must
-  // stay valid until then.
-  static std::shared_ptr<const Buffer> Borrow(const uint8_t* data, size_t size,
-                                              std::function<void()> released);
-
   // Buffers handed out now, and the most ever handed out at once.
   size_t in_use() const;
   size_t peak_in_use() const;

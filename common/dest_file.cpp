@@ -127,8 +127,8 @@ Status FileDestination::Write(const uint8_t* buf, uint64_t length, uint64_t offs
 Status FileDestination::Submit(const Extent& extent, uint64_t tag) {
   if (!ring_) return Destination::Submit(extent, tag);
   Status s = SubmitToRing(extent, tag);
-  // The writer stops here: let go of every extent now (a zero-copy write
-  // waits for its buffer), rather than when the destination is destroyed.
+  // The writer stops here: let go of every extent (and its pool buffer)
+  // now, rather than when the destination is destroyed.
   if (!s.ok()) DrainRing();
   return s;
 }

@@ -84,8 +84,8 @@ class Destination {
   // buffer) until the operation completes.  A destination destroyed (or
   // closed) with operations in flight waits for them first.  The writer
   // stops reaping when it fails, so after returning an error (here or from
-  // Reap) a destination must hold no extent any more: a zero-copy write
-  // (engine.h) waits until its buffer is let go.  `tag` identifies it in Reap().
+  // Reap) a destination should hold no extent any more: its buffers would
+  // stay out of the pool until the engine goes.  `tag` identifies it in Reap().
   // An error returned here is the extent's own.
   virtual Status Submit(const Extent& extent, uint64_t tag);
   // Waits until at least one submitted operation has completed (at once if

@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
-#include <future>
 #include <map>
 #include <thread>
 
@@ -149,12 +148,6 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
   e->bus_ = std::make_unique<Bus>(1024);
   e->sink_ = std::make_unique<BusSink>(e->bus_.get(), log);
   e->window_ = std::make_unique<Window>(wc, e->pool_.get(), e->sink_.get());
-  // Zero copy only pays with a single destination: measured (see the man
-  // page's PERFORMANCE), with several the copy into large extents costs
-  // less CPU than writing each request's buffer to each of them.  And
-  // O_DIRECT wants page-aligned memory, which the pool's buffers are and
-  // nbdkit's request buffers are not.
-  e->zero_copy_ = e->all_seekable_ && dests.size() == 1 && !config.direct;
   abandon.armed = false;
   for (auto& d : dests)
     e->writers_.push_back(std::make_unique<Writer>(std::move(d), e->bus_.get(), log));
@@ -269,30 +262,7 @@ Status Engine::Admitted(Op op) {
 }
 
 Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
-  if (zero_copy_ && length >= kZeroCopyMin) return WriteInPlace(buf, length, offset);
   return Admitted([&](bool* late) { return window_->Write(buf, length, offset, late); });
-}
-
-// Only seekable destinations, so nothing needs the bytes once every
-// destination has written them: rather than copy them into a pool buffer,
-// put the request's own buffer on the bus and keep the reply until the last
-// reference to it is gone (every writer done with it, no read still
-// overlaying it).  The bus keeps the order against the extents around it.
-Status Engine::WriteInPlace(const void* buf, uint64_t length, uint64_t offset) {
-  Status s = Admit();
-  if (!s.ok()) return s;
-  std::promise<void> released;
-  std::future<void> done = released.get_future();
-  {
-    auto buffer = BufferPool::Borrow(static_cast<const uint8_t*>(buf), length,
-                                     [&released] { released.set_value(); });
-    std::lock_guard<TicketLock> lock(mu_);
-    window_->Bypass(length, offset);
-    sink_->Commit(Extent::Data(offset, length, std::move(buffer), 0));
-  }
-  done.wait();
-  // A destination that failed on it counts now.
-  return Admit();
 }
 
 Status Engine::Zero(uint64_t length, uint64_t offset) {

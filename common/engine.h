@@ -40,11 +40,6 @@ namespace fanout {
 
 class Engine {
  public:
-  // With a single seekable destination, writes of at least this many bytes
-  // go to it straight from the request's buffer; smaller ones are copied
-  // into the window's chunks to be coalesced.
-  static constexpr uint64_t kZeroCopyMin = 256 * 1024;
-
   // Opens and checks every destination and settles the export size.  Runs
   // at configuration time, so every mistake is reported before serving.
   // REQUIRES: log outlives the engine.
@@ -96,9 +91,6 @@ class Engine {
   template <typename Op>
   Status Admitted(Op op);
   Status Logged(Status s);
-  // Zero copy: publishes the request's own buffer on the bus and returns
-  // once every destination is done with it.
-  Status WriteInPlace(const void* buf, uint64_t length, uint64_t offset);
 
   const Config config_;
   // The glue's logger, behind one that keeps messages clear of the bars.
@@ -106,8 +98,6 @@ class Engine {
   Logger* const log_;
   uint64_t size_ = 0;
   bool all_seekable_ = true;
-  // Large writes skip the window's copy (see Create and WriteInPlace).
-  bool zero_copy_ = false;
   std::unique_ptr<BufferPool> pool_;
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<BusSink> sink_;

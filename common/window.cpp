@@ -112,17 +112,6 @@ void Window::Place(const uint8_t* src, uint64_t start, uint64_t end) {
   }
 }
 
-void Window::Bypass(uint64_t length, uint64_t offset) {
-  assert(!config_.ordered && offset + length <= config_.size);
-  if (length == 0) return;
-  const uint64_t end = offset + length;
-  for (auto it = chunks_.lower_bound(offset / config_.chunk);
-       it != chunks_.end() && ChunkStart(it->first) < end; ++it)
-    it->second.state.Erase(std::max(offset, ChunkStart(it->first)),
-                           std::min(end, ChunkEnd(it->first)));
-  Cover(offset, end, kData);
-}
-
 Status Window::Zero(uint64_t length, uint64_t offset, bool* late) {
   assert(offset + length <= config_.size);
   if (length == 0) return Status::OK();

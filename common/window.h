@@ -85,11 +85,6 @@ class Window {
   // the export.  Sets *late if part of it was behind C and went out as a
   // late extent (every stream destination will fail on it).
   Status Write(const void* buf, uint64_t length, uint64_t offset, bool* late = nullptr);
-  // Unordered mode, zero copy: the caller commits [offset, offset + length)
-  // itself, straight from the client's buffer.  Forgets what open chunks
-  // hold there (so they cannot commit older bytes over it later) and
-  // records the range as committed data.  REQUIRES: !ordered().
-  void Bypass(uint64_t length, uint64_t offset);
   // Zeroes the range (zero and trim requests).  Zeroing committed data
   // behind C is late, as for Write.
   Status Zero(uint64_t length, uint64_t offset, bool* late = nullptr);

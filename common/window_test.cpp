@@ -1203,30 +1203,6 @@ TEST_F(WindowTest, AheadRandomWindowSmallerThanChunk) {
 
 // ---------------------------------------------------------------- unordered mode
 
-TEST_F(WindowTest, UnorderedBypassDropsOpenBytesAndCountsAsCommittedData) {
-  // Zero copy: the engine commits [3000, 5000) itself; the open chunk must
-  // not commit its older bytes there later, and reads must ask a
-  // destination for them.
-  Harness h(Unordered());
-  std::vector<uint8_t> data(10000, 0x11);
-  ASSERT_TRUE(IsOk(h.window().Write(data.data(), data.size(), 1000)));
-  h.window().Bypass(2000, 3000);
-  EXPECT_EQ(2000u, h.window().committed_bytes());  // open chunks are not committed yet
-  std::vector<uint8_t> buf(12000);
-  std::vector<ByteRange> backing;
-  h.window().Read(buf.data(), buf.size(), 0, &backing);
-  ASSERT_EQ(1u, backing.size());
-  EXPECT_EQ(3000u, backing[0].start);
-  EXPECT_EQ(5000u, backing[0].end);
-  h.window().Flush();
-  for (const Committed& c : h.sink().log())
-    EXPECT_TRUE(c.end() <= 3000 || c.offset >= 5000) << Show(h.sink().log());
-  // The zero fill at the end leaves it alone too.
-  h.window().Finish();
-  for (const Committed& c : h.sink().log())
-    EXPECT_TRUE(c.end() <= 3000 || c.offset >= 5000) << Show(h.sink().log());
-}
-
 TEST_F(WindowTest, UnorderedRandomMatchesReferenceOnReusedDevice) {
   for (uint32_t seed = 1; seed <= 20; seed++) {
     SCOPED_TRACE("seed=" + std::to_string(seed));

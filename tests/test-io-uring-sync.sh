@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # nbdkit-fanout: io=uring (the default: several writes in flight per file)
 # and io=sync (one pwrite at a time) must leave byte-identical files (and
-# read back what was written, large writes having gone to the destinations
-# straight from the request's buffer): with
+# read back what was written): with
 # nbdcopy (large requests, several connections) and with qemu-io's
 # scattered, overlapping and unaligned writes.  Where io_uring cannot be
 # set up, io=uring falls back to io=sync with one debug line (forced here
