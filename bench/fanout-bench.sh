@@ -26,6 +26,8 @@
 #   BENCH_TMPFS    a tmpfs directory (default /dev/shm)
 #   BENCH_DISK     a directory on disk (default /var/tmp)
 #   BENCH_ONLY     tmpfs or disk: only that medium
+#   BENCH_ROWS     some of: files single dc3dd mbuffer tee io rss dirty
+#                  (default: all)
 #
 # A missing alternative (dc3dd, mbuffer, pv) is skipped, and the table says
 # so: `apt-get install dc3dd mbuffer pv` on Debian.
@@ -75,6 +77,9 @@ run_timed ()
     t1="$(now)"
     echo "$t1 - $t0" | bc -l
 }
+
+# want ROW: whether BENCH_ROWS asks for this row.
+want () { [ -z "$BENCH_ROWS" ] || [[ " $BENCH_ROWS " == *" $1 "* ]]; }
 
 median () { sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", v[int((NR + 1) / 2)] }'; }
 
@@ -141,13 +146,15 @@ bench_medium ()
     prep="rm -f $(outs "$dir" 4); sync"
     local prep_sized="$prep; for f in $(outs "$dir" 4); do truncate -s $bytes \$f; done"
 
-    compare "$medium" "≤ 0.60" "fanout → 4 files" "4 × (nbdkit file + nbdcopy)" \
+    want files && compare "$medium" "≤ 0.60" "fanout → 4 files" "4 × (nbdkit file + nbdcopy)" \
         "$prep" "$(fanout_cmd "$dir" 4)" \
         "$prep_sized" "$(parallel_file_cmd "$dir" 4 "$flush")"
-    compare "$medium" "≤ 1.15" "fanout → 1 file" "nbdkit file + nbdcopy" \
+    want single && compare "$medium" "≤ 1.15" "fanout → 1 file" "nbdkit file + nbdcopy" \
         "$prep" "$(fanout_cmd "$dir" 1)" \
         "$prep_sized" "$(parallel_file_cmd "$dir" 1 "$flush")"
-    if command -v dc3dd >/dev/null; then
+    if ! want dc3dd; then
+        :
+    elif command -v dc3dd >/dev/null; then
         local ofs="" d
         for d in $(outs "$dir" 4); do ofs+=" of=$d"; done
         compare "$medium" "≤ 1.25 (stretch)" "fanout → 4 files" "dc3dd, 4 × of=" \
@@ -156,7 +163,9 @@ bench_medium ()
     else
         row "$medium" "time" "fanout → 4 files" "dc3dd, 4 × of=" "skipped" "dc3dd not installed" "≤ 1.25"
     fi
-    if command -v mbuffer >/dev/null; then
+    if ! want mbuffer; then
+        :
+    elif command -v mbuffer >/dev/null; then
         local os="" d
         for d in $(outs "$dir" 4); do os+=" -o $d"; done
         compare "$medium" "" "fanout → 4 files" "mbuffer -o ×4" \
@@ -166,10 +175,10 @@ bench_medium ()
         row "$medium" "time" "fanout → 4 files" "mbuffer -o ×4" "skipped" "mbuffer not installed" ""
     fi
     local o=($(outs "$dir" 4))
-    compare "$medium" "" "fanout → 4 files" "tee" \
+    want tee && compare "$medium" "" "fanout → 4 files" "tee" \
         "$prep" "$(fanout_cmd "$dir" 4)" \
         "$prep" "tee ${o[0]} ${o[1]} ${o[2]} < $src > ${o[3]} $sync_after"
-    compare "$medium" "" "io=uring (4 files)" "io=sync (4 files)" \
+    want io && compare "$medium" "" "io=uring (4 files)" "io=sync (4 files)" \
         "$prep" "$(fanout_cmd "$dir" 4 io=uring)" \
         "$prep" "$(fanout_cmd "$dir" 4 io=sync)"
     eval "$prep"
@@ -277,12 +286,12 @@ start_load="$(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "${BENCH_ONLY:-tmpfs}" = tmpfs ]; then
     mkdir "$work/out"
     bench_medium tmpfs "$work/out"
-    bench_rss "$work/out"
+    want rss && bench_rss "$work/out"
 fi
 if [ "${BENCH_ONLY:-disk}" = disk ]; then
     disk_work="$(mktemp -d "$disk_dir/fanout-bench.XXXXXX")"
     bench_medium disk "$disk_work"
-    bench_dirty "$disk_work"
+    want dirty && bench_dirty "$disk_work"
 fi
 
 echo
