@@ -66,5 +66,10 @@ if [ "$(id -u)" -eq 0 ] && losetup --version >/dev/null 2>&1 &&
             qemu-io -f raw -c "write -P 0x99 1536 5000" -c "write -z 8M 512" exp16.img
             cmp exp16.img "$loop"
         done
+        # And through the page cache with cache=none (writeback pipeline on
+        # a block device).
+        fanout_nbdkit -U - "$FANOUT_PLUGIN" dest="$loop" cache=none \
+            --run 'nbdcopy src16.img "$uri"'
+        cmp src16.img "$loop"
     fi
 fi
