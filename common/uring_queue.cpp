@@ -1,7 +1,9 @@
 #include "uring_queue.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 namespace fanout {
 
@@ -45,7 +47,11 @@ Status UringQueue::Submit() {
   for (;;) {
     const int r = io_uring_submit(&ring_);
     if (r >= 0) return Status::OK();
-    if (r != -EINTR && r != -EAGAIN) return Status::FromErrno("io_uring_submit", -r);
+    if (r == -EINTR) continue;
+    if (r != -EAGAIN) return Status::FromErrno("io_uring_submit", -r);
+    // The kernel is short of memory for requests: wait a little rather
+    // than spin.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 
