@@ -56,8 +56,8 @@ fi
 work=
 cleanup ()
 {
-    [ -n "$work" ] && rm -rf "$work"
-    [ -n "$disk_work" ] && rm -rf "$disk_work"
+    if [ -n "$work" ]; then rm -rf "$work"; fi
+    if [ -n "$disk_work" ]; then rm -rf "$disk_work"; fi
 }
 trap cleanup EXIT INT TERM
 
