@@ -152,6 +152,22 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
     s = ParseBool(key, value, &config_.verify);
   } else if (key == "sha256") {
     s = ParseBool(key, value, &config_.sha256);
+  } else if (key == "io") {
+    if (value == "uring")
+      config_.io = Config::Io::kUring;
+    else if (value == "sync")
+      config_.io = Config::Io::kSync;
+    else
+      s = Status::InvalidArgument("io=" + value + ": must be 'uring' or 'sync'");
+  } else if (key == "cache") {
+    if (value == "default")
+      config_.cache = Config::Cache::kDefault;
+    else if (value == "none")
+      config_.cache = Config::Cache::kNone;
+    else
+      s = Status::InvalidArgument("cache=" + value + ": must be 'default' or 'none'");
+  } else if (key == "direct") {
+    s = ParseBool(key, value, &config_.direct);
   } else {
     return Status::InvalidArgument("unknown parameter '" + key + "'");
   }
@@ -198,7 +214,11 @@ const char* ConfigParser::Help() {
          "verify=BOOL          At the end, read every seekable destination back past the page\n"
          "                     cache and compare it with the image (default false).\n"
          "sha256=BOOL          Compute the image's SHA-256 (default true; with only seekable\n"
-         "                     destinations that costs one read of a destination at the end).";
+         "                     destinations that costs one read of a destination at the end).\n"
+         "io=uring|sync        Files and devices: io_uring, several writes in flight (default),\n"
+         "                     or one pwrite at a time.\n"
+         "cache=default|none   none: write back and drop each 32M of a file as it is written.\n"
+         "direct=BOOL          Open files and block devices with O_DIRECT (default false).";
 }
 
 }  // namespace fanout

@@ -34,6 +34,10 @@ struct Config {
   static constexpr uint64_t kDefaultSpillMemory = 64ull << 20;
 
   enum class OnError { kContinue, kFail };
+  // io=: how files and block devices are written.
+  enum class Io { kUring, kSync };
+  // cache=: what happens to the page cache behind file writes.
+  enum class Cache { kDefault, kNone };
 
   std::vector<DestinationSpec> destinations;  // in the order given
   std::optional<uint64_t> size;               // size=, if given
@@ -50,6 +54,9 @@ struct Config {
   bool progress = false;                  // progress=true
   bool verify = false;                    // verify=true: read back and compare at the end
   bool sha256 = true;                     // sha256=false: no image digest (and its cost)
+  Io io = Io::kUring;                     // io=
+  Cache cache = Cache::kDefault;          // cache=
+  bool direct = false;                    // direct=true: O_DIRECT
 };
 
 class ConfigParser {

@@ -299,6 +299,32 @@ TEST(ConfigTest, QuorumAboveDestinationCountIsRefused) {
   EXPECT_TRUE(FailsNaming(p.Complete(), "quorum"));
 }
 
+TEST(ConfigTest, IoDefaultsAndValues) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(p.Complete()));
+  EXPECT_EQ(Config::Io::kUring, p.config().io);
+  EXPECT_EQ(Config::Cache::kDefault, p.config().cache);
+  EXPECT_FALSE(p.config().direct);
+
+  ConfigParser q = NewParser();
+  ASSERT_TRUE(IsOk(q.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(q.Set("io", "sync")));
+  ASSERT_TRUE(IsOk(q.Set("cache", "none")));
+  ASSERT_TRUE(IsOk(q.Set("direct", "true")));
+  ASSERT_TRUE(IsOk(q.Complete()));
+  EXPECT_EQ(Config::Io::kSync, q.config().io);
+  EXPECT_EQ(Config::Cache::kNone, q.config().cache);
+  EXPECT_TRUE(q.config().direct);
+}
+
+TEST(ConfigTest, BadIoValuesNameTheParameter) {
+  EXPECT_TRUE(FailsNaming(SetAndComplete("io", "aio"), "io"));
+  EXPECT_TRUE(FailsNaming(SetAndComplete("io", ""), "io"));
+  EXPECT_TRUE(FailsNaming(SetAndComplete("cache", "writeback"), "cache"));
+  EXPECT_TRUE(FailsNaming(SetAndComplete("direct", "maybe"), "direct"));
+}
+
 TEST(ConfigTest, InjectedBoolParserIsUsed) {
   int calls = 0;
   ConfigParser p(ParseSize, [&](const char* v) {

@@ -60,14 +60,16 @@ class FileReadBack final : public ReadBack {
 }  // namespace
 
 FileDestination::FileDestination(std::string name, std::string path, int fd,
-                                 const struct stat& st, bool existed)
+                                 const struct stat& st, bool existed, const FileIoOptions& io)
     : Destination(std::move(name)),
       path_(std::move(path)),
       fd_(fd),
       block_(S_ISBLK(st.st_mode)),
       existed_(existed),
       dev_(st.st_dev),
-      ino_(st.st_ino) {
+      ino_(st.st_ino),
+      io_(io) {
+  if (io.drop_cache) writeback_ = std::make_unique<Writeback>(fd_);
   if (block_) {
     uint64_t bytes = 0;
     if (ioctl(fd_, BLKGETSIZE64, &bytes) == 0) device_size_ = bytes;
@@ -77,7 +79,36 @@ FileDestination::FileDestination(std::string name, std::string path, int fd,
 }
 
 FileDestination::~FileDestination() {
+  DrainRing();
+  if (direct_fd_ >= 0) close(direct_fd_);
   if (fd_ >= 0) close(fd_);
+}
+
+Status FileDestination::OpenDirect() {
+  // A second open of the same file: O_EXCL is not repeated (the first
+  // descriptor holds the block device), O_CREAT is not needed.
+  do direct_fd_ = open(name().c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  while (direct_fd_ == -1 && errno == EINTR);
+  if (direct_fd_ == -1 && errno == EINVAL)
+    return Status::InvalidArgument("dest=" + name() +
+                                   ": direct=true: the file system does not support O_DIRECT; "
+                                   "use direct=false");
+  if (direct_fd_ == -1) return Status::FromErrno("dest=" + name() + ": direct=true: open O_DIRECT");
+  return Status::OK();
+}
+
+Status FileDestination::Start() {
+  // The ring belongs to the writer thread, so it is made here, after
+  // nbdkit has forked.  The engine has already checked that io_uring works
+  // (and said so if it does not); should it fail now anyway, pwrite does
+  // the same job.
+  if (io_.uring && !ring_) (void)UringQueue::Create(kQueueDepth, &ring_);
+  return Status::OK();
+}
+
+void FileDestination::DrainRing() {
+  ring_.reset();  // waits for what is in flight
+  ops_.clear();
 }
 
 std::optional<uint64_t> FileDestination::fixed_size() const {
@@ -112,8 +143,127 @@ Status FileDestination::Prepare(uint64_t export_size) {
   return Status::OK();
 }
 
+FileDestination::Split FileDestination::SplitForDirect(const uint8_t* buf, uint64_t length,
+                                                       uint64_t offset) const {
+  if (direct_fd_ < 0) return {0, length, 0};
+  const uint64_t mask = kDirectAlignment - 1;
+  const uint64_t a = (offset + mask) & ~mask;
+  const uint64_t b = (offset + length) & ~mask;
+  // Nothing aligned in it, or memory that O_DIRECT cannot take (a late
+  // extent copied to the start of a buffer): all through the page cache.
+  if (a >= b || (reinterpret_cast<uintptr_t>(buf + (a - offset)) & mask) != 0)
+    return {length, 0, 0};
+  return {a - offset, b - a, offset + length - b};
+}
+
+Status FileDestination::WriteEnds(const uint8_t* buf, uint64_t length, uint64_t offset,
+                                  const Split& split) {
+  Status s = WriteFully(fd_, buf, split.head, offset, name());
+  if (s.ok() && split.tail > 0)
+    s = WriteFully(fd_, buf + length - split.tail, split.tail, offset + length - split.tail, name());
+  return s;
+}
+
 Status FileDestination::Write(const uint8_t* buf, uint64_t length, uint64_t offset) {
-  return WriteFully(fd_, buf, length, offset, name());
+  const Split split = SplitForDirect(buf, length, offset);
+  Status s = WriteEnds(buf, length, offset, split);
+  if (s.ok())
+    s = WriteFully(middle_fd(), buf + split.head, split.middle, offset + split.head, name());
+  if (s.ok() && writeback_) writeback_->Wrote(offset, length);
+  return s;
+}
+
+Status FileDestination::Submit(const Extent& extent, uint64_t tag) {
+  if (!ring_) return Destination::Submit(extent, tag);
+  Status s = SubmitToRing(extent, tag);
+  // The writer stops here: let go of every extent (and its pool buffer)
+  // now, rather than when the destination is destroyed.
+  if (!s.ok()) DrainRing();
+  return s;
+}
+
+Status FileDestination::SubmitToRing(const Extent& extent, uint64_t tag) {
+  if (extent.is_zero()) {
+    // fallocate and ioctls take no time worth overlapping.
+    Status s = Zero(extent.length, extent.offset);
+    if (s.ok()) done_.push_back(tag);
+    return s;
+  }
+  const uint8_t* buf = extent.bytes();
+  const Split split = SplitForDirect(buf, extent.length, extent.offset);
+  Status s = WriteEnds(buf, extent.length, extent.offset, split);
+  if (!s.ok()) return s;
+  if (split.middle == 0) {
+    if (writeback_) writeback_->Wrote(extent.offset, extent.length);
+    done_.push_back(tag);
+    return Status::OK();
+  }
+  Op op{extent, middle_fd(), buf + split.head, extent.offset + split.head, split.middle};
+  Queue(tag, op);
+  s = ring_->Submit();
+  if (!s.ok()) return Status::IOError(s.err(), name() + ": " + s.message());
+  return Status::OK();
+}
+
+void FileDestination::Queue(uint64_t tag, const Op& op) {
+  ops_[tag] = op;
+  // A write is at most one bucket (1G): within io_uring's 32-bit length.
+  ring_->Write(op.fd, op.data, static_cast<uint32_t>(op.remaining), op.offset, tag);
+}
+
+Status FileDestination::Reap(std::vector<uint64_t>* done, uint64_t* failed) {
+  if (!ring_) return Destination::Reap(done, failed);
+  done->insert(done->end(), done_.begin(), done_.end());
+  done_.clear();
+  Status err;
+  bool requeued = false;
+  auto complete = [&](uint64_t tag, int result) {
+    auto it = ops_.find(tag);
+    if (it == ops_.end()) return;
+    Op& op = it->second;
+    if (result == -EINTR || result == -EAGAIN) {
+      Queue(tag, op);
+      requeued = true;
+      return;
+    }
+    if (result <= 0) {
+      if (err.ok()) {
+        err = Status::FromErrno(name() + ": write at offset " + std::to_string(op.offset),
+                                result < 0 ? -result : EIO);
+        *failed = tag;
+      }
+      ops_.erase(it);
+      return;
+    }
+    op.data += result;
+    op.offset += result;
+    op.remaining -= result;
+    if (op.remaining > 0) {  // a short write: the rest, as pwrite would
+      Queue(tag, op);
+      requeued = true;
+      return;
+    }
+    if (writeback_) writeback_->Wrote(op.extent.offset, op.extent.length);
+    done->push_back(tag);
+    ops_.erase(it);
+  };
+  // Wait only when nothing has completed yet; a short write put back in
+  // the ring is not a completion, so go round again for it.
+  Status s;
+  while (s.ok() && err.ok() && done->empty() && ring_->in_flight() > 0) {
+    requeued = false;
+    s = ring_->Reap(true, complete);
+    if (s.ok() && requeued) s = ring_->Submit();
+  }
+  if (s.ok() && err.ok() && ring_->in_flight() > 0) {
+    // Whatever else has completed meanwhile, without waiting.
+    requeued = false;
+    s = ring_->Reap(false, complete);
+    if (s.ok() && requeued) s = ring_->Submit();
+  }
+  if (!s.ok()) err = Status::IOError(s.err(), name() + ": " + s.message());
+  if (!err.ok()) DrainRing();  // as in Submit
+  return err;
 }
 
 Status FileDestination::Zero(uint64_t length, uint64_t offset) {
@@ -159,6 +309,7 @@ Status FileDestination::ZeroBlock(uint64_t length, uint64_t offset) {
 }
 
 Status FileDestination::Sync() {
+  if (writeback_) writeback_->Finish();
   if (fdatasync(fd_) == -1) return Status::FromErrno(name() + ": fdatasync");
   return Status::OK();
 }
@@ -212,7 +363,11 @@ Status FileDestination::OpenReadBack(std::unique_ptr<ReadBack>* out) {
 }
 
 Status FileDestination::Close() {
+  DrainRing();
   Status s = Sync();
+  if (direct_fd_ >= 0 && close(direct_fd_) == -1 && s.ok())
+    s = Status::FromErrno(name() + ": close");
+  direct_fd_ = -1;
   if (close(fd_) == -1 && s.ok()) s = Status::FromErrno(name() + ": close");
   fd_ = -1;
   return s;

@@ -52,7 +52,8 @@ Status Refuse(const std::string& path, const std::string& why) {
   return Status::InvalidArgument("dest=" + path + ": " + why);
 }
 
-Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
+Status OpenPath(const std::string& path, const FileIoOptions& io,
+                std::unique_ptr<Destination>* out) {
   struct stat st;
   bool existed = true;
   if (stat(path.c_str(), &st) == -1) {
@@ -94,7 +95,15 @@ Status OpenPath(const std::string& path, std::unique_ptr<Destination>* out) {
     close(fd);
     return Refuse(path, "is not a regular file, block device or FIFO");
   }
-  *out = std::make_unique<FileDestination>(path, AbsolutePath(path), fd, st, existed);
+  auto file = std::make_unique<FileDestination>(path, AbsolutePath(path), fd, st, existed, io);
+  if (io.direct) {
+    Status s = file->OpenDirect();
+    if (!s.ok()) {
+      file->Abandon();
+      return s;
+    }
+  }
+  *out = std::move(file);
   return Status::OK();
 }
 
@@ -112,13 +121,13 @@ std::string AbsolutePath(const std::string& path) {
 }
 
 Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out,
-                       Logger* log) {
+                       Logger* log, const FileIoOptions& io) {
   if (spec.source == DestinationSpec::Source::kCommand) {
     *out = std::make_unique<CommandDestination>(spec.value);
     return Status::OK();
   }
   if (IsNbdUri(spec.value)) return NbdDestination::Probe(spec.value, log, out);
-  return OpenPath(spec.value, out);
+  return OpenPath(spec.value, io, out);
 }
 
 Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,

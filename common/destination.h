@@ -108,8 +108,10 @@ class Destination {
   virtual unsigned queue_depth() const { return 1; }
   // Starts the extent; the destination keeps `extent` (its reference to the
   // buffer) until the operation completes.  A destination destroyed (or
-  // closed) with operations in flight waits for them first: the writer
-  // stops reaping when it fails.  `tag` identifies it in Reap().
+  // closed) with operations in flight waits for them first.  The writer
+  // stops reaping when it fails, so after returning an error (here or from
+  // Reap) a destination should hold no extent any more: its buffers would
+  // stay out of the pool until the engine goes.  `tag` identifies it in Reap().
   // An error returned here is the extent's own.
   virtual Status Submit(const Extent& extent, uint64_t tag);
   // Waits until at least one submitted operation has completed (at once if
@@ -134,12 +136,20 @@ class Destination {
   std::vector<uint64_t> completed_;  // default Submit/Reap: done, not yet reaped
 };
 
+// How files and block devices are written: io=, cache=, direct=.
+struct FileIoOptions {
+  bool uring = false;       // io=uring: several writes in flight (dest_file.h)
+  bool drop_cache = false;  // cache=none (writeback.h)
+  bool direct = false;      // direct=true: O_DIRECT
+};
+
 // Chooses the kind of spec (an NBD URI, else fstat) and opens it, or
 // returns a one-line error naming the parameter (dest=PATH: is a
 // directory, ...).  log, if given, outlives the destination: kinds that
 // have more to say than the writer's per-extent lines debug through it.
+// io: how files and block devices are written.
 Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out,
-                       Logger* log = nullptr);
+                       Logger* log = nullptr, const FileIoOptions& io = FileIoOptions());
 
 // nbdkit changes to / when it forks into the background, and FIFOs are
 // opened (commands started, files reopened for verify=, the status file

@@ -9,7 +9,9 @@
 
 #include <unistd.h>
 
+#include "dest_file.h"
 #include "summary.h"
+#include "uring_queue.h"
 
 namespace fanout {
 
@@ -121,9 +123,23 @@ Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* 
     }
   } abandon{&dests};
   std::map<std::pair<dev_t, ino_t>, std::string> seen;
+  FileIoOptions io;
+  io.uring = config.io == Config::Io::kUring;
+  io.drop_cache = config.cache == Config::Cache::kNone;
+  io.direct = config.direct;
+  if (io.uring) {
+    // Each writer makes its own ring when it starts; find out now, once,
+    // whether this kernel (or its seccomp policy) allows one at all.
+    std::unique_ptr<UringQueue> probe;
+    Status s = UringQueue::Create(FileDestination::kQueueDepth, &probe);
+    if (!s.ok()) {
+      io.uring = false;
+      log->Debug(LogTopic::kGeneral, "io=uring: " + s.message() + "; falling back to io=sync");
+    }
+  }
   for (const DestinationSpec& spec : config.destinations) {
     std::unique_ptr<Destination> d;
-    Status s = OpenDestination(spec, &d, log);
+    Status s = OpenDestination(spec, &d, log, io);
     if (!s.ok()) return s;
     dests.push_back(std::move(d));
     const Destination* nd = dests.back().get();

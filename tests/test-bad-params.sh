@@ -47,6 +47,9 @@ refused bad-window window dest=a.img size=1M window=12Q
 refused bucket-0 bucket= dest=a.img size=1M bucket=0
 refused buckets-0 buckets= dest=a.img size=1M buckets=0
 refused bad-verify verify= dest=a.img size=1M verify=maybe
+refused bad-io io= dest=a.img size=1M io=aio
+refused bad-cache cache= dest=a.img size=1M cache=writeback
+refused bad-direct direct= dest=a.img size=1M direct=maybe
 refused no-size-new-file size= dest=new.img
 mkfifo fifo
 refused no-size-fifo size= dest=fifo

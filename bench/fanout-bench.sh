@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# nbdkit-fanout benchmark: is fan-out faster than the alternatives?
+#
+# Prints one Markdown table.  Each timed row runs its two commands in
+# alternating order (A B, B A, A B, ...) BENCH_PAIRS times and reports the
+# median of the per-pair ratios A/B: absolute times drift on a shared
+# machine, a ratio measured back to back drifts much less.
+#
+#   fanout → 4 files       vs 4 × (nbdkit file + nbdcopy) in parallel
+#   fanout → 1 file        vs nbdkit file + nbdcopy
+#   fanout → 4 files       vs dc3dd with 4 of=, mbuffer -o ×4, tee
+#   io=uring               vs io=sync (4 files)
+#   peak RSS of nbdkit, FIFO read at 200 MB/s + a file  vs the 112 MiB bound
+#   peak Dirty: in /proc/meminfo, 4 files on disk, cache=none vs cache=default
+#
+# Timed rows run on tmpfs and on a disk directory.  Every copy is from a
+# random image with nbdcopy as the client (the local tools read it
+# directly).  On disk every command ends with its data synced (fanout
+# fdatasyncs at close, nbdcopy --flush, `sync FILE...` after the local
+# tools), and the page cache is synced before each run.
+#
+# Environment:
+#   FANOUT_PLUGIN  the plugin .so (make bench sets it)
+#   BENCH_SIZE     image size (default 1G)
+#   BENCH_PAIRS    alternating pairs per row (default 3)
+#   BENCH_TMPFS    a tmpfs directory (default /dev/shm)
+#   BENCH_DISK     a directory on disk (default /var/tmp)
+#   BENCH_ONLY     tmpfs or disk: only that medium
+#   BENCH_ROWS     some of: files single dc3dd mbuffer tee io rss dirty
+#                  (default: all)
+#
+# A missing alternative (dc3dd, mbuffer, pv) is skipped, and the table says
+# so: `apt-get install dc3dd mbuffer pv` on Debian.
+
+set -e
+set -o pipefail
+
+plugin="${FANOUT_PLUGIN:-$(cd "$(dirname "$0")/.." && pwd)/plugin/.libs/nbdkit-fanout-plugin.so}"
+size="${BENCH_SIZE:-1G}"
+pairs="${BENCH_PAIRS:-3}"
+tmpfs_dir="${BENCH_TMPFS:-/dev/shm}"
+disk_dir="${BENCH_DISK:-/var/tmp}"
+bytes="$(numfmt --from=iec "$size")"
+
+for tool in nbdkit nbdcopy nbdsh; do
+    if ! command -v $tool >/dev/null; then
+        echo "$0: $tool is required" >&2
+        exit 1
+    fi
+done
+if [ ! -f "$plugin" ]; then
+    echo "$0: $plugin not found: build first (make), or set FANOUT_PLUGIN" >&2
+    exit 1
+fi
+
+work=
+cleanup ()
+{
+    if [ -n "$work" ]; then rm -rf "$work"; fi
+    if [ -n "$disk_work" ]; then rm -rf "$disk_work"; fi
+}
+trap cleanup EXIT INT TERM
+
+now () { date +%s.%N; }
+
+# run_timed CMD...: seconds the command took, on stdout; its output goes
+# to $log.
+run_timed ()
+{
+    local t0 t1
+    t0="$(now)"
+    if ! "$@" >>"$log" 2>&1; then
+        echo "$0: failed: $*  (see $log)" >&2
+        tail -5 "$log" >&2
+        exit 1
+    fi
+    t1="$(now)"
+    echo "$t1 - $t0" | bc -l
+}
+
+# want ROW: whether BENCH_ROWS asks for this row.
+want () { [ -z "$BENCH_ROWS" ] || [[ " $BENCH_ROWS " == *" $1 "* ]]; }
+
+median () { sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", v[int((NR + 1) / 2)] }'; }
+
+rows=()
+# row MEDIUM WHAT A B RATIO DETAIL TARGET
+row ()
+{
+    rows+=("| $1 | $2 | $3 | $4 | $5 | $6 | $7 |")
+}
+
+# compare MEDIUM TARGET NAME_A NAME_B PREP_A RUN_A PREP_B RUN_B
+# Runs the pairs; PREP_* (untimed) clears the outputs.
+compare ()
+{
+    local medium="$1" target="$2" na="$3" nb="$4" prep_a="$5" run_a="$6" prep_b="$7" run_b="$8"
+    local i ta tb ratios=() details=()
+    for (( i = 0; i < pairs; i++ )); do
+        if (( i % 2 == 0 )); then
+            eval "$prep_a"; ta="$(run_timed bash -c "$run_a")"
+            eval "$prep_b"; tb="$(run_timed bash -c "$run_b")"
+        else
+            eval "$prep_b"; tb="$(run_timed bash -c "$run_b")"
+            eval "$prep_a"; ta="$(run_timed bash -c "$run_a")"
+        fi
+        ratios+=("$(echo "$ta / $tb" | bc -l)")
+        details+=("$(printf '%.2f/%.2f' "$ta" "$tb")")
+    done
+    local med
+    med="$(printf '%s\n' "${ratios[@]}" | median)"
+    row "$medium" "time" "$na" "$nb" "$med" "${details[*]} s" "$target"
+    echo "$medium: $na vs $nb: median ratio $med (${details[*]} s)" >&2
+}
+
+# Writes the destinations' names for N files in DIR: d1 ... dN.
+outs () { local dir="$1" n="$2" i; for (( i = 1; i <= n; i++ )); do printf '%s/d%d ' "$dir" $i; done; }
+
+fanout_cmd ()
+{
+    # fanout_cmd DIR N EXTRA...: nbdkit fanout to N new files in DIR, nbdcopy
+    local dir="$1" n="$2"; shift 2
+    local d args=""
+    for d in $(outs "$dir" "$n"); do args+=" dest=$d"; done
+    echo "nbdkit -U - $plugin $args size=$bytes $* --run 'nbdcopy $src \"\$uri\"'"
+}
+
+parallel_file_cmd ()
+{
+    # N × (nbdkit file + nbdcopy) in parallel; each file pre-sized (untimed
+    # truncate in prep), --flush so the data is synced as fanout's is.
+    local dir="$1" n="$2" flush="$3" d cmd=""
+    for d in $(outs "$dir" "$n"); do
+        cmd+="nbdkit -U - file file=$d --run 'nbdcopy $flush $src \"\$uri\"' & "
+    done
+    echo "$cmd wait"
+}
+
+bench_medium ()
+{
+    local medium="$1" dir="$2" sync_after="" flush="" prep
+    if [ "$medium" = disk ]; then
+        sync_after="; sync $(outs "$dir" 4)"
+        flush="--flush"
+    fi
+    prep="rm -f $(outs "$dir" 4); sync"
+    local prep_sized="$prep; for f in $(outs "$dir" 4); do truncate -s $bytes \$f; done"
+
+    want files && compare "$medium" "≤ 0.60" "fanout → 4 files" "4 × (nbdkit file + nbdcopy)" \
+        "$prep" "$(fanout_cmd "$dir" 4)" \
+        "$prep_sized" "$(parallel_file_cmd "$dir" 4 "$flush")"
+    want single && compare "$medium" "≤ 1.15" "fanout → 1 file" "nbdkit file + nbdcopy" \
+        "$prep" "$(fanout_cmd "$dir" 1)" \
+        "$prep_sized" "$(parallel_file_cmd "$dir" 1 "$flush")"
+    if ! want dc3dd; then
+        :
+    elif command -v dc3dd >/dev/null; then
+        local ofs="" d
+        for d in $(outs "$dir" 4); do ofs+=" of=$d"; done
+        compare "$medium" "≤ 1.25 (stretch)" "fanout → 4 files" "dc3dd, 4 × of=" \
+            "$prep" "$(fanout_cmd "$dir" 4)" \
+            "$prep" "dc3dd if=$src $ofs $sync_after"
+    else
+        row "$medium" "time" "fanout → 4 files" "dc3dd, 4 × of=" "skipped" "dc3dd not installed" "≤ 1.25"
+    fi
+    if ! want mbuffer; then
+        :
+    elif command -v mbuffer >/dev/null; then
+        local os="" d
+        for d in $(outs "$dir" 4); do os+=" -o $d"; done
+        compare "$medium" "" "fanout → 4 files" "mbuffer -o ×4" \
+            "$prep" "$(fanout_cmd "$dir" 4)" \
+            "$prep" "mbuffer -q -m 64M -i $src $os $sync_after"
+    else
+        row "$medium" "time" "fanout → 4 files" "mbuffer -o ×4" "skipped" "mbuffer not installed" ""
+    fi
+    local o=($(outs "$dir" 4))
+    want tee && compare "$medium" "" "fanout → 4 files" "tee" \
+        "$prep" "$(fanout_cmd "$dir" 4)" \
+        "$prep" "tee ${o[0]} ${o[1]} ${o[2]} < $src > ${o[3]} $sync_after"
+    want io && compare "$medium" "" "io=uring (4 files)" "io=sync (4 files)" \
+        "$prep" "$(fanout_cmd "$dir" 4 io=uring)" \
+        "$prep" "$(fanout_cmd "$dir" 4 io=sync)"
+    eval "$prep"
+}
+
+# Peak RSS of the nbdkit server: a FIFO read at 200 MB/s and a file,
+# size=512M window=32M bucket=8M buckets=4.  The kernel keeps the peak
+# (VmHWM); it is read after nbdcopy has finished, before nbdkit is stopped.
+bench_rss ()
+{
+    local dir="$1"
+    if ! command -v pv >/dev/null; then
+        row tmpfs "peak RSS" "FIFO at 200 MB/s + file" "bound 112 MiB" "skipped" "pv not installed" "≤ 112 MiB"
+        return
+    fi
+    # 512M, as the target says (less while trying the script on a smaller
+    # image).
+    local rsize=$(( bytes < 512 * 1024 * 1024 ? bytes : 512 * 1024 * 1024 ))
+    head -c $rsize "$src" > "$dir/src512"
+    rm -f "$dir/fifo" "$dir/rss.img"; mkfifo "$dir/fifo"
+    pv -q -L 200M "$dir/fifo" > /dev/null &
+    local reader=$!
+    nbdkit -f -P "$dir/nbdkit.pid" -U "$dir/sock" "$plugin" dest="$dir/fifo" dest="$dir/rss.img" \
+        size=$rsize window=32M bucket=8M buckets=4 >>"$log" 2>&1 &
+    local server=$! i
+    for (( i = 0; i < 100; i++ )); do [ -s "$dir/nbdkit.pid" ] && break; sleep 0.1; done
+    local t0 t1
+    t0="$(now)"
+    nbdcopy "$dir/src512" "nbd+unix:///?socket=$dir/sock" >>"$log" 2>&1
+    t1="$(now)"
+    local hwm
+    hwm="$(awk '/^VmHWM:/ { print $2 }' /proc/$server/status)"
+    kill -TERM $server; wait $server || true
+    wait $reader || true
+    if ! cmp -s "$dir/src512" "$dir/rss.img"; then
+        echo "$0: RSS run: the file differs from the source" >&2
+        exit 1
+    fi
+    local mib secs
+    mib="$(echo "$hwm / 1024" | bc -l)"
+    secs="$(echo "$t1 - $t0" | bc -l)"
+    row tmpfs "peak RSS" "nbdkit, FIFO at 200 MB/s + file, $(numfmt --to=iec $rsize)" "bound 112 MiB" \
+        "$(printf '%.2f' "$(echo "$mib / 112" | bc -l)")" \
+        "$(printf '%.1f MiB (nbdcopy took %.1f s)' "$mib" "$secs")" "≤ 1.00"
+    echo "peak RSS: $mib MiB" >&2
+    rm -f "$dir/src512" "$dir/fifo" "$dir/rss.img" "$dir/sock" "$dir/nbdkit.pid"
+}
+
+# Peak Dirty: in /proc/meminfo (sampled every 0.1 s) while fanout writes 4
+# files on disk, cache=none and cache=default, alternating.
+bench_dirty ()
+{
+    local dir="$1" i cache peaks_none=() peaks_default=() secs_none=() secs_default=() starts=()
+    local prep="rm -f $(outs "$dir" 4); sync"
+    for (( i = 0; i < pairs; i++ )); do
+        local order=(none default)
+        (( i % 2 == 1 )) && order=(default none)
+        for cache in "${order[@]}"; do
+            eval "$prep"
+            local start_dirty
+            start_dirty="$(awk '/^Dirty:/ { print $2 }' /proc/meminfo)"
+            ( peak=0
+              while :; do
+                  v="$(awk '/^Dirty:/ { print $2 }' /proc/meminfo)"
+                  (( v > peak )) && peak=$v && echo $peak > "$dir/dirty.peak"
+                  sleep 0.1
+              done ) &
+            local sampler=$! t
+            echo 0 > "$dir/dirty.peak"
+            t="$(run_timed bash -c "$(fanout_cmd "$dir" 4 cache=$cache)")"
+            kill $sampler; wait $sampler 2>/dev/null || true
+            local peak_mib=$(( $(cat "$dir/dirty.peak") / 1024 ))
+            # What was dirty before the run belongs to other programs.
+            starts+=("$(( start_dirty / 1024 ))")
+            if [ $cache = none ]; then
+                peaks_none+=($peak_mib); secs_none+=("$(printf '%.1f' $t)")
+            else
+                peaks_default+=($peak_mib); secs_default+=("$(printf '%.1f' $t)")
+            fi
+        done
+    done
+    eval "$prep"; rm -f "$dir/dirty.peak"
+    local mn md
+    mn="$(printf '%s\n' "${peaks_none[@]}" | median)"
+    md="$(printf '%s\n' "${peaks_default[@]}" | median)"
+    row disk "peak Dirty:" "cache=none (4 files)" "cache=default" \
+        "$(printf '%.0f / %.0f MiB' "$mn" "$md")" \
+        "none ${peaks_none[*]} MiB in ${secs_none[*]} s; default ${peaks_default[*]} MiB in ${secs_default[*]} s; Dirty: before each run ${starts[*]} MiB" \
+        "none ≤ 300 MiB"
+    echo "peak Dirty: none ${peaks_none[*]}  default ${peaks_default[*]}" >&2
+}
+
+work="$(mktemp -d "$tmpfs_dir/fanout-bench.XXXXXX")"
+disk_work=
+log="$work/bench.log"
+src="$work/src.img"
+# A random image (AES-CTR keystream: fast, incompressible).
+openssl enc -aes-128-ctr -pass pass:fanout-bench -nosalt -pbkdf2 -iter 1 </dev/zero 2>/dev/null \
+    | head -c "$bytes" > "$src" || true
+test "$(stat -c %s "$src")" -eq "$bytes"
+
+echo "image $size, $pairs alternating pairs per row, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+start_load="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [ "${BENCH_ONLY:-tmpfs}" = tmpfs ]; then
+    mkdir "$work/out"
+    bench_medium tmpfs "$work/out"
+    want rss && bench_rss "$work/out"
+fi
+if [ "${BENCH_ONLY:-disk}" = disk ]; then
+    disk_work="$(mktemp -d "$disk_dir/fanout-bench.XXXXXX")"
+    bench_medium disk "$disk_work"
+    want dirty && bench_dirty "$disk_work"
+fi
+
+echo
+echo "Image $size of random data, nbdcopy $(nbdcopy --version | head -1 | awk '{print $2}') as the client, nbdkit $(nbdkit --version | awk '{print $2}'), $(uname -sr), $(nproc) cores; $pairs alternating pairs per row, median of the ratios A/B (each pair's times A/B in seconds).  Load average at start $start_load, at end $(cut -d' ' -f1-3 /proc/loadavg)."
+echo
+echo "| medium | measure | A | B | median A/B | pairs | target |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
