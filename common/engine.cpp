@@ -213,12 +213,15 @@ Status Engine::Prepare(uint64_t size) {
   // extents are bounded by the pool.
   bus_ = std::make_unique<Bus>(1024);
   // The image's SHA-256 is hashed in order while the window commits in
-  // order.  The expected page hashes are kept when verify= asks for them,
-  // and when the SHA-256 must be read from a destination at the end (every
-  // destination seekable: commits come in any order), to be sure that
-  // destination holds the image before its digest is printed.  They cost
-  // 9 bytes per 4 KiB page (see block_hashes.h).
-  if (wc.ordered && config_.sha256) stream_digest_ = std::make_unique<StreamDigest>(size_);
+  // order: always so with a stream, and often so without one (a copy
+  // written front to back fills and commits its chunks in order), which
+  // saves reading a destination at the end.  The expected page hashes are
+  // kept when verify= asks for them, and when the SHA-256 may have to be
+  // read from a destination at the end (every destination seekable: the
+  // commits may leave that order), to be sure that destination holds the
+  // image before its digest is printed.  They cost 9 bytes per 4 KiB page
+  // (see block_hashes.h).
+  if (config_.sha256) stream_digest_ = std::make_unique<StreamDigest>(size_);
   if (config_.verify || (!wc.ordered && config_.sha256)) {
     hashes_ = std::make_unique<BlockHashes>(
         size_, [this](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) {

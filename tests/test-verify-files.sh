@@ -89,3 +89,21 @@ assert s["sha256"] is None, s
 assert s["sha256_unavailable"] == "not computed (sha256=false)", s
 assert d["e.img"]["state"] == "done", d
 PYEOF
+
+# Files only, written front to back by one writer: the commits come in
+# order, so the SHA-256 is hashed as they go and nothing is read back.
+head -c 32M src.img > small.img
+small_digest="$(sha256sum < small.img | cut -d' ' -f1)"
+fanout_nbdkit -v -U - "$FANOUT_PLUGIN" dest=f.img size=32M status=s5.json \
+    --run "nbdsh -u \"\$uri\" -c '
+d = open(\"small.img\", \"rb\").read()
+for i in range(0, len(d), 1 << 20):
+    h.pwrite(d[i:i + (1 << 20)], i)
+h.flush()'" 2> nbdkit5.err
+grep -v 'debug:' nbdkit5.err || true
+cmp small.img f.img
+check_status_json s5.json <<PYEOF
+assert s["sha256"] == "$small_digest", s
+assert d["f.img"]["state"] == "done", d
+PYEOF
+! grep -q 'verifying with' nbdkit5.err

@@ -73,15 +73,21 @@ assert d["c.img"]["state"] == "verified", d["c.img"]
 assert d["d.img"]["state"] == "mismatch" and d["d.img"]["offset"] == $at, d["d.img"]
 PYEOF
 
-# Without verify=, files only: the one destination the SHA-256 is read from
-# is checked all the same.  Changed behind the plugin's back, it is no
-# digest source: the digest is unavailable, the destination a mismatch
-# (found, so not kept quiet), and nbdkit exits 1.
+# Without verify=, files only, written back to front (so the commits are
+# not in order and the SHA-256 cannot be hashed as they go): the one
+# destination the SHA-256 is read from is checked all the same.  Changed
+# behind the plugin's back, it is no digest source: the digest is
+# unavailable, the destination a mismatch (found, so not kept quiet), and
+# nbdkit exits 1.
 head -c 32M src.img > small.img
 small_at=$(( 20 * 1024 * 1024 + 4096 * 3 ))
 status=0
 FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" dest=e.img size=32M \
-    status=s4.json --run "nbdcopy --flush small.img \"\$uri\" &&
+    status=s4.json --run "nbdsh -u \"\$uri\" -c '
+d = open(\"small.img\", \"rb\").read()
+h.pwrite(d[16 << 20:], 16 << 20)
+h.pwrite(d[:16 << 20], 0)
+h.flush()' &&
         printf 'XXXXXXXX' | dd of=e.img bs=1 seek=$small_at conv=notrunc status=none" \
     2> nbdkit4.err || status=$?
 cat nbdkit4.err
