@@ -154,6 +154,48 @@ find_write_orders ()
     test -f "$orders"
 }
 
+# refused NAME PATTERN ARGS...
+#
+# Starts nbdkit with refused_target (default: the fanout plugin; the tee
+# filter's tests set the filter and a plugin) and ARGS.  It must fail
+# before --run, within 30 s, and print exactly one error line, which names
+# PATTERN (a fixed string).  NAME.err keeps what it printed.
+refused ()
+{
+    local name="$1" pattern="$2" status n
+    shift 2
+    if [ ${#refused_target[@]} -eq 0 ]; then
+        refused_target=("$FANOUT_PLUGIN")
+    fi
+    rm -f ran "$name.err"
+    status=0
+    FANOUT_NBDKIT_TIMEOUT=30 fanout_nbdkit -U - "${refused_target[@]}" "$@" \
+        --run 'touch ran' 2> "$name.err" || status=$?
+    cat "$name.err"
+    if [ "$status" -eq 124 ]; then
+        echo "$0: $name: nbdkit did not exit within 30 s: $*"
+        exit 1
+    fi
+    if [ "$status" -eq 0 ]; then
+        echo "$0: $name: nbdkit accepted: $*"
+        exit 1
+    fi
+    if [ -e ran ]; then
+        echo "$0: $name: nbdkit ran the --run command: $*"
+        exit 1
+    fi
+    # (set -x traces go to the same file: count nbdkit's lines only.)
+    if [ "$(grep -c '^nbdkit: .*error' "$name.err")" -ne 1 ]; then
+        echo "$0: $name: expected exactly one error line"
+        exit 1
+    fi
+    n="$(grep '^nbdkit: .*error' "$name.err" | grep -c -F -- "$pattern" || true)"
+    if [ "$n" -ne 1 ]; then
+        echo "$0: $name: expected the error line to name '$pattern'"
+        exit 1
+    fi
+}
+
 # fanout_nbdkit ARGS...
 #
 # Runs nbdkit for the fanout plugin.  In sanitizer builds nbdkit itself was

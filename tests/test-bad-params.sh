@@ -9,37 +9,6 @@ set -x
 
 make_tmpdir
 
-# refused NAME PATTERN nbdkit-args...
-#
-# Starts the plugin with the args; it must fail before --run and print
-# exactly one error line matching the (fixed string) PATTERN.
-refused ()
-{
-    local name="$1" pattern="$2" status n
-    shift 2
-    rm -f ran "$name.err"
-    status=0
-    FANOUT_NBDKIT_TIMEOUT=30 fanout_nbdkit -U - "$FANOUT_PLUGIN" "$@" --run 'touch ran' \
-        2> "$name.err" || status=$?
-    cat "$name.err"
-    if [ "$status" -eq 124 ]; then
-        echo "$0: $name: nbdkit did not exit within 30 s: $*"
-        exit 1
-    fi
-    if [ "$status" -eq 0 ]; then
-        echo "$0: $name: nbdkit accepted: $*"
-        exit 1
-    fi
-    if [ -e ran ]; then
-        echo "$0: $name: nbdkit ran the --run command: $*"
-        exit 1
-    fi
-    n="$(grep -i 'error' "$name.err" | grep -c -F -- "$pattern" || true)"
-    if [ "$n" -ne 1 ]; then
-        echo "$0: $name: expected one error line naming '$pattern', got $n"
-        exit 1
-    fi
-}
 
 # Parameters.
 refused unknown-key frobnicate dest=a.img size=1M frobnicate=1

@@ -13,25 +13,6 @@ set -x
 
 make_tmpdir
 
-# refused NAME PATTERN nbdkit-args...: as in test-bad-params.sh.
-refused ()
-{
-    local name="$1" pattern="$2" status n
-    shift 2
-    rm -f ran "$name.err"
-    status=0
-    FANOUT_NBDKIT_TIMEOUT=30 fanout_nbdkit -U - "$FANOUT_PLUGIN" "$@" --run 'touch ran' \
-        2> "$name.err" || status=$?
-    cat "$name.err"
-    test "$status" -ne 124
-    test "$status" -ne 0
-    test ! -e ran
-    n="$(grep -i 'error' "$name.err" | grep -c -F -- "$pattern" || true)"
-    if [ "$n" -ne 1 ]; then
-        echo "$0: $name: expected one error line naming '$pattern', got $n"
-        exit 1
-    fi
-}
 
 # Nothing listening: a Unix socket that does not exist, a TCP port that
 # nobody listens on.
