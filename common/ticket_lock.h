@@ -14,6 +14,7 @@
 #define FANOUT_TICKET_LOCK_H
 
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 
@@ -28,22 +29,29 @@ class TicketLock {
   void lock() {
     std::unique_lock<std::mutex> guard(mu_);
     const uint64_t mine = next_++;
-    turn_.wait(guard, [&] { return serving_ == mine; });
+    std::condition_variable& turn = turns_[mine % kTurns];
+    turn.wait(guard, [&] { return serving_ == mine; });
   }
 
   void unlock() {
+    uint64_t next;
     {
       std::lock_guard<std::mutex> guard(mu_);
-      serving_++;
+      next = ++serving_;
     }
-    // Every waiter checks whether it is next; there are at most as many as
-    // nbdkit has worker threads.
-    turn_.notify_all();
+    // Wake only the holder of the next ticket (and whoever shares its
+    // condition variable, kTurns tickets away): waking every waiter on each
+    // release cost a context switch per waiter per request.
+    turns_[next % kTurns].notify_all();
   }
 
  private:
+  // More than nbdkit ever has threads waiting at once; a collision only
+  // means a spurious wake-up.
+  static constexpr size_t kTurns = 64;
+
   std::mutex mu_;
-  std::condition_variable turn_;
+  std::condition_variable turns_[kTurns];
   uint64_t next_ = 0;     // GUARDED_BY(mu_): the next ticket to hand out
   uint64_t serving_ = 0;  // GUARDED_BY(mu_): the ticket that holds the lock
 };
