@@ -4,11 +4,20 @@
 #include <cstdlib>
 #include <new>
 
+#include <sys/mman.h>
+
 namespace fanout {
+
+namespace {
+constexpr size_t kHugePage = 2 << 20;
+}  // namespace
 
 Buffer::Buffer(size_t size) : size_(size) {
   void* p = nullptr;
-  if (posix_memalign(&p, BufferPool::kAlignment, size) != 0) throw std::bad_alloc();
+  const bool huge = size % kHugePage == 0;
+  if (posix_memalign(&p, huge ? kHugePage : BufferPool::kAlignment, size) != 0)
+    throw std::bad_alloc();
+  if (huge) madvise(p, size, MADV_HUGEPAGE);
   data_ = static_cast<uint8_t*>(p);
 }
 
