@@ -204,7 +204,7 @@ const char* ConfigParser::Help() {
          "spill=DIR            Keep window and parked bytes beyond spill-memory= in an unlinked\n"
          "                     sparse file in DIR, so window= can be as large as the image.\n"
          "spill-memory=SIZE    With spill=: memory for window chunks and parked bytes (default 64M).\n"
-         "bucket=SIZE          Size of one bus buffer (default 16M).\n"
+         "bucket=SIZE          Size of one bus buffer (default 4M).\n"
          "buckets=N            Bus buffers in flight beyond the window (default 4).\n"
          "on-error=continue|fail  After a destination fails: go on while quorum= are healthy\n"
          "                     (default), or fail every later request.\n"

@@ -28,7 +28,7 @@ struct DestinationSpec {
 
 struct Config {
   static constexpr uint64_t kDefaultWindow = 64ull << 20;
-  static constexpr uint64_t kDefaultBucket = 16ull << 20;
+  static constexpr uint64_t kDefaultBucket = 4ull << 20;
   static constexpr unsigned kDefaultBuckets = 4;
   static constexpr uint64_t kDefaultAhead = 64ull << 20;
   static constexpr uint64_t kDefaultSpillMemory = 64ull << 20;

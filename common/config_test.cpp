@@ -93,7 +93,7 @@ TEST(ConfigTest, Defaults) {
   const Config& c = p.config();
   EXPECT_FALSE(c.size.has_value());
   EXPECT_EQ(uint64_t{64} << 20, c.window);
-  EXPECT_EQ(uint64_t{16} << 20, c.bucket);
+  EXPECT_EQ(uint64_t{4} << 20, c.bucket);
   EXPECT_EQ(4u, c.buckets);
   EXPECT_EQ(Config::kDefaultWindow, c.window);
   EXPECT_EQ(Config::kDefaultBucket, c.bucket);
@@ -381,7 +381,7 @@ TEST(ConfigTest, SpillMemoryNeedsSpillAndABucket) {
   ConfigParser q = NewParser();
   ASSERT_TRUE(IsOk(q.Set("dest", "/tmp/a")));
   ASSERT_TRUE(IsOk(q.Set("spill", "/tmp")));
-  ASSERT_TRUE(IsOk(q.Set("spill-memory", "8M")));  // below the 16M bucket
+  ASSERT_TRUE(IsOk(q.Set("spill-memory", "2M")));  // below the 4M bucket
   EXPECT_TRUE(FailsNaming(q.Complete(), "spill-memory="));
   EXPECT_TRUE(FailsNaming(NewParser().Set("spill-memory", "100"), "spill-memory="));
 }

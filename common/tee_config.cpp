@@ -120,7 +120,7 @@ const char* TeeConfigParser::Help() {
          "                     the image.\n"
          "tee-spill-memory=SIZE  With tee-spill=: memory for window chunks and parked bytes\n"
          "                     (default 64M).\n"
-         "tee-bucket=SIZE      Size of one bus buffer (default 16M).\n"
+         "tee-bucket=SIZE      Size of one bus buffer (default 4M).\n"
          "tee-buckets=N        Bus buffers in flight beyond the window (default 4).\n"
          "tee-on-error=continue|fail  After a tee destination fails: go on while tee-quorum=\n"
          "                     are healthy (default), or fail every later write.\n"

@@ -6,7 +6,7 @@
 # through NBD into dest=FIFO dest=FILE with window=512M spill=DIR: the FIFO
 # stream and the file are the tool's image byte for byte, nbdkit exits 0,
 # the spill file was used, and nbdkit's peak RSS stays far below the
-# window: spill-memory + (buckets + 1) * bucket = 64 + 80 MiB, plus slack.
+# window: spill-memory + (buckets + 1) * bucket = 64 + 20 MiB, plus slack.
 
 source $srcdir/functions.sh
 requires strace -V
