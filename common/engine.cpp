@@ -17,28 +17,35 @@ namespace fanout {
 
 // Publishes what the window commits on the bus.  This is where each
 // committed extent's bytes are in hand, in commit order, which is the order
-// every destination performs them: the expected page hashes and the
-// in-order SHA-256 are kept up to date here, before the extent goes out.
+// every destination performs them: the expected page hashes and the image's
+// SHA-256 are kept up to date here, before the extent goes out.
 class Engine::BusSink final : public CommitSink {
  public:
-  BusSink(Bus* bus, Logger* log, BlockHashes* hashes, StreamDigest* digest)
-      : bus_(bus), log_(log), hashes_(hashes), digest_(digest) {}
+  BusSink(Bus* bus, Logger* log, std::mutex* hashes_mu, BlockHashes* hashes,
+          DigestFollower* digest)
+      : bus_(bus), log_(log), hashes_mu_(hashes_mu), hashes_(hashes), digest_(digest) {}
   void Commit(Extent extent) override {
     if (log_->DebugEnabled(LogTopic::kWindow))
       log_->Debug(LogTopic::kWindow, std::string("commit ") + (extent.is_zero() ? "zero " : "data ") +
                                          std::to_string(extent.offset) + "+" +
                                          std::to_string(extent.length));
-    const uint8_t* data = extent.is_zero() ? nullptr : extent.bytes();
-    if (hashes_) hashes_->Apply(extent.offset, extent.length, data);
-    if (digest_) digest_->Apply(extent.offset, extent.length, data);
+    // The follower first: if this extent changes bytes it has taken, it
+    // gives up before the page hashes change under its check.  Only the
+    // window (under mu_) publishes, so the sequence is the next one.
+    if (digest_) digest_->Commit(extent, bus_->last_published() + 1);
+    if (hashes_) {
+      std::lock_guard<std::mutex> lock(*hashes_mu_);
+      hashes_->Apply(extent.offset, extent.length, extent.is_zero() ? nullptr : extent.bytes());
+    }
     bus_->Publish(std::move(extent));
   }
 
  private:
   Bus* const bus_;
   Logger* const log_;
+  std::mutex* const hashes_mu_;
   BlockHashes* const hashes_;
-  StreamDigest* const digest_;
+  DigestFollower* const digest_;
 };
 
 // Sends errors and notices through the progress display while there is one,
@@ -212,23 +219,36 @@ Status Engine::Prepare(uint64_t size) {
   // Entries, not bytes, bound zero extents (which hold no memory); data
   // extents are bounded by the pool.
   bus_ = std::make_unique<Bus>(1024);
-  // The image's SHA-256 is hashed in order while the window commits in
-  // order: always so with a stream, and often so without one (a copy
-  // written front to back fills and commits its chunks in order), which
-  // saves reading a destination at the end.  The expected page hashes are
-  // kept when verify= asks for them, and when the SHA-256 may have to be
-  // read from a destination at the end (every destination seekable: the
-  // commits may leave that order), to be sure that destination holds the
-  // image before its digest is printed.  They cost 9 bytes per 4 KiB page
-  // (see block_hashes.h).
-  if (config_.sha256) stream_digest_ = std::make_unique<StreamDigest>(size_);
+  // The expected page hashes are kept when verify= asks for them, and when
+  // every destination is seekable and the SHA-256 is asked for: the
+  // commits may then come in any order, and the digest follower reads
+  // what came out of order back from a destination, which must be checked
+  // to hold the image (so must the one read at the end if the follower
+  // gives up).  They cost 9 bytes per 4 KiB page (see block_hashes.h).
   if (config_.verify || (!wc.ordered && config_.sha256)) {
     hashes_ = std::make_unique<BlockHashes>(
         size_, [this](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) {
           return ReadCommittedPage(offset, length, expected, page);
         });
   }
-  sink_ = std::make_unique<BusSink>(bus_.get(), log, hashes_.get(), stream_digest_.get());
+  // The image's SHA-256 is hashed on a thread of its own as the image is
+  // committed (digest_follower.h).  With a stream the window commits in
+  // order and nothing is ever read back.
+  if (config_.sha256) {
+    DigestFollower::Reader reader;
+    DigestFollower::PageCheck check;
+    if (!wc.ordered) {
+      reader = [this](uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out) {
+        return ReadApplied(seq, offset, length, out);
+      };
+      check = [this](uint64_t offset, const uint8_t* data, uint64_t length) {
+        return PageNotTheImage(offset, data, length);
+      };
+    }
+    digest_follower_ = std::make_unique<DigestFollower>(size_, std::move(reader), std::move(check));
+  }
+  sink_ = std::make_unique<BusSink>(bus_.get(), log, &hashes_mu_, hashes_.get(),
+                                    digest_follower_.get());
   window_ = std::make_unique<Window>(wc, pool_.get(), sink_.get(), spill_.get());
   for (auto& d : opened_) writers_.push_back(std::make_unique<Writer>(std::move(d), bus_.get(), log));
   opened_.clear();
@@ -265,6 +285,7 @@ void Engine::Start(bool progress_terminal, int progress_width) {
                                          std::move(progress), progress_terminal, log_);
   progress_log_->set_display(reporter_->display());
   for (auto& w : writers_) w->Start();
+  if (digest_follower_) digest_follower_->Start();
   reporter_->Start();
 }
 
@@ -332,6 +353,32 @@ bool Engine::ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected
                 " no longer holds what was written to it");
   }
   return false;
+}
+
+bool Engine::ReadApplied(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out) {
+  for (const auto& w : writers_) {
+    if (!w->healthy() || !w->destination()->seekable()) continue;
+    w->WaitApplied(seq);
+    if (!w->healthy()) continue;
+    if (w->destination()->Read(out, length, offset).ok()) return true;
+  }
+  return false;
+}
+
+std::optional<uint64_t> Engine::PageNotTheImage(uint64_t offset, const uint8_t* data,
+                                                uint64_t length) {
+  constexpr uint64_t kPage = BlockHashes::kPageSize;
+  std::vector<uint64_t> got;
+  got.reserve((length + kPage - 1) / kPage);
+  for (uint64_t pos = 0; pos < length; pos += kPage)
+    got.push_back(BlockHashes::Hash(data + pos, std::min(kPage, length - pos)));
+  std::lock_guard<std::mutex> lock(hashes_mu_);
+  for (size_t i = 0; i < got.size(); i++) {
+    uint64_t expected;
+    if (!hashes_->Expected(offset / kPage + i, &expected) || expected != got[i])
+      return offset + i * kPage;
+  }
+  return std::nullopt;
 }
 
 Status Engine::Logged(Status s) {
@@ -507,8 +554,17 @@ void Engine::VerifyAndDigest() {
   // and nothing changed behind it.
   std::optional<std::string> digest;
   std::string unavailable;
-  if (stream_digest_) {
-    digest = stream_digest_->Final();
+  if (digest_follower_) {
+    digest = digest_follower_->Finish();
+    if (log_->DebugEnabled(LogTopic::kGeneral))
+      log_->Debug(LogTopic::kGeneral,
+                  digest ? "sha256: hashed while written, " +
+                               std::to_string(digest_follower_->bytes_from_memory()) +
+                               " bytes as committed and " +
+                               std::to_string(digest_follower_->bytes_read_back()) +
+                               " read back from a destination"
+                         : "sha256: not hashed while written (" + digest_follower_->gave_up() +
+                               ")" + (hashes_ ? ": reading a destination at the end" : ""));
     if (!digest)
       unavailable = hashes_ ? "no destination could be verified to hold the image"
                             : "a write behind the stream position changed bytes already hashed "

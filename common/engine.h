@@ -29,6 +29,7 @@
 #include "block_hashes.h"
 #include "bus.h"
 #include "config.h"
+#include "digest_follower.h"
 #include "image_digest.h"
 #include "logger.h"
 #include "reporter.h"
@@ -124,6 +125,12 @@ class Engine {
   // far has reached it, if its bytes hash to expected.  REQUIRES: mu_ held
   // (it runs inside a commit).
   bool ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected, uint8_t* out);
+  // The digest follower's reader: [offset, offset + length) from a healthy
+  // seekable destination once it has applied extent seq.
+  bool ReadApplied(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out);
+  // The digest follower's check: whole pages against the page hashes; the
+  // first that differs.
+  std::optional<uint64_t> PageNotTheImage(uint64_t offset, const uint8_t* data, uint64_t length);
   // Finish()'s verify= step, and the SHA-256 when the in-order one is not
   // the image's.  Runs after the writers are joined.
   void VerifyAndDigest();
@@ -151,12 +158,15 @@ class Engine {
 
   TicketLock mu_;  // requests take turns in arrival order (ticket_lock.h)
   std::unique_ptr<Window> window_;  // GUARDED_BY(mu_)
-  // Expected page hashes of the image (verify=, or when the SHA-256 has to
-  // be read from a destination): fed by the sink.  GUARDED_BY(mu_) until
-  // the writers are joined.
+  // Expected page hashes of the image (verify=, or when the SHA-256 may
+  // have to be read from a destination): fed by the sink under mu_, and
+  // read by the digest follower, under hashes_mu_ until the writers are
+  // joined.  (hashes_mu_ is never held while waiting for the pool.)
+  std::mutex hashes_mu_;
   std::unique_ptr<BlockHashes> hashes_;
-  // The in-order SHA-256 (ordered mode); fed by the sink.  GUARDED_BY(mu_).
-  std::unique_ptr<StreamDigest> stream_digest_;
+  // The image's SHA-256, hashed while it is written (sha256=); fed by the
+  // sink.  Declared after writers_ and hashes_, which its thread uses.
+  std::unique_ptr<DigestFollower> digest_follower_;
   mutable std::mutex verify_mu_;
   // One per writer (null: not read back), once verification begins.
   std::vector<std::unique_ptr<Verification>> verifications_;  // GUARDED_BY(verify_mu_)

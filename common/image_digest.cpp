@@ -44,24 +44,4 @@ std::string Sha256::FinalHex() {
   return out;
 }
 
-void StreamDigest::Apply(uint64_t offset, uint64_t length, const uint8_t* data) {
-  if (abandoned_ || length == 0) return;
-  if (offset != hashed_) {
-    // Behind (a late extent changed hashed bytes) or ahead (a gap not yet
-    // committed): the bytes hashed so far are not the final image's prefix.
-    abandoned_ = true;
-    return;
-  }
-  if (data)
-    sha_.Update(data, length);
-  else
-    sha_.UpdateZeros(length);
-  hashed_ += length;
-}
-
-std::optional<std::string> StreamDigest::Final() {
-  if (abandoned_ || hashed_ != size_) return std::nullopt;
-  return sha_.FinalHex();
-}
-
 }  // namespace fanout

@@ -45,6 +45,13 @@ void RangeMap::Set(uint64_t start, uint64_t end, int value) {
   ranges_.emplace(start, Tail{end, value});
 }
 
+bool RangeMap::StartingAt(uint64_t start, Range* out) const {
+  auto it = ranges_.find(start);
+  if (it == ranges_.end()) return false;
+  *out = Range{it->first, it->second.end, it->second.value};
+  return true;
+}
+
 void RangeMap::ForEach(uint64_t start, uint64_t end,
                        const std::function<void(const Range&)>& fn) const {
   if (start >= end) return;

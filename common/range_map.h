@@ -39,6 +39,8 @@ class RangeMap {
   bool Covers(uint64_t start, uint64_t end, int value) const;
   // True if any byte of [start, end) has a value.
   bool Intersects(uint64_t start, uint64_t end) const;
+  // The stored piece that begins exactly at start, if there is one.
+  bool StartingAt(uint64_t start, Range* out) const;
 
   bool empty() const { return ranges_.empty(); }
   size_t size() const { return ranges_.size(); }

@@ -108,6 +108,9 @@ fanout_nbdkit -v -D fanout.window=1 -U - "$FANOUT_PLUGIN" dest=file.img dest=fil
     --run '/usr/bin/python3 late.py "$uri" unordered' 2> nbdkit3.err
 grep -v 'debug:' nbdkit3.err
 grep -F 'page hash at 0: rewritten in part, earlier bytes read from file.img' nbdkit3.err
+# The rewrites changed bytes the digest had already taken while the image
+# was written: it gave up following and was read back at the end instead.
+grep -E 'debug: sha256: not hashed while written \(a write at offset [0-9]+ changed bytes already taken into the digest\): reading a destination at the end' nbdkit3.err
 cmp expected.img file.img
 cmp expected.img file2.img
 digest="$(sha256sum < expected.img | cut -d' ' -f1)"
