@@ -12,11 +12,7 @@
 namespace fanout {
 namespace {
 
-std::string Of(const std::vector<uint8_t>& bytes) {
-  Sha256 sha;
-  sha.Update(bytes.data(), bytes.size());
-  return sha.FinalHex();
-}
+std::string Of(const std::vector<uint8_t>& bytes) { return Sha256::Of(bytes.data(), bytes.size()); }
 
 TEST(Sha256Test, KnownValues) {
   Sha256 empty;
