@@ -8,9 +8,14 @@
 #
 #   fanout → 4 files       vs 4 × (nbdkit file + nbdcopy) in parallel
 #   fanout → 1 file        vs nbdkit file + nbdcopy
-#   the same two with sha256=false (what the image digest costs)
 #   fanout → 4 files       vs dc3dd with 4 of=, mbuffer -o ×4, tee
 #   io=uring               vs io=sync (4 files)
+#   the same work with the image's SHA-256, which fanout computes by
+#   default: fanout (default) vs the alternatives followed by sha256sum of
+#   one output, and vs dc3dd hash=sha256
+#
+# The rows without a digest run fanout with sha256=false, since the
+# alternatives compute none: they compare the copy engines.
 #   peak RSS of nbdkit, FIFO read at 200 MB/s + a file  vs the 112 MiB bound
 #   peak Dirty: in /proc/meminfo, 4 files on disk, cache=none vs cache=default
 #
@@ -27,7 +32,7 @@
 #   BENCH_TMPFS    a tmpfs directory (default /dev/shm)
 #   BENCH_DISK     a directory on disk (default /var/tmp)
 #   BENCH_ONLY     tmpfs or disk: only that medium
-#   BENCH_ROWS     some of: files single nodigest dc3dd mbuffer tee io rss dirty
+#   BENCH_ROWS     some of: files single digest dc3dd mbuffer tee io rss dirty
 #                  (default: all)
 #
 # A missing alternative (dc3dd, mbuffer, pv) is skipped, and the table says
@@ -130,11 +135,15 @@ parallel_file_cmd ()
 {
     # N × (nbdkit file + nbdcopy) in parallel; each file pre-sized (untimed
     # truncate in prep), --flush so the data is synced as fanout's is.
-    local dir="$1" n="$2" flush="$3" d cmd=""
+    # With a 4th argument, then the SHA-256 of the first file, as a user
+    # of these tools would get the image's digest.
+    local dir="$1" n="$2" flush="$3" digest="$4" d cmd=""
     for d in $(outs "$dir" "$n"); do
         cmd+="nbdkit -U - file file=$d --run 'nbdcopy $flush $src \"\$uri\"' & "
     done
-    echo "$cmd wait"
+    cmd+=" wait"
+    [ -n "$digest" ] && cmd+="; sha256sum $dir/d1"
+    echo "$cmd"
 }
 
 bench_medium ()
@@ -147,31 +156,37 @@ bench_medium ()
     prep="rm -f $(outs "$dir" 4); sync"
     local prep_sized="$prep; for f in $(outs "$dir" 4); do truncate -s $bytes \$f; done"
 
-    want files && compare "$medium" "≤ 0.60" "fanout → 4 files" "4 × (nbdkit file + nbdcopy)" \
-        "$prep" "$(fanout_cmd "$dir" 4)" \
-        "$prep_sized" "$(parallel_file_cmd "$dir" 4 "$flush")"
-    want single && compare "$medium" "≤ 1.15" "fanout → 1 file" "nbdkit file + nbdcopy" \
-        "$prep" "$(fanout_cmd "$dir" 1)" \
-        "$prep_sized" "$(parallel_file_cmd "$dir" 1 "$flush")"
-    # The image's SHA-256 (on by default) costs, with only seekable
-    # destinations, one read of a destination at the end: the same two rows
-    # without it, so the table shows what the digest costs.
-    want nodigest && compare "$medium" "≤ 0.60" "fanout sha256=false → 4 files" \
+    # The copy engines: fanout without the digest the alternatives do not
+    # compute.
+    want files && compare "$medium" "≤ 0.60" "fanout sha256=false → 4 files" \
         "4 × (nbdkit file + nbdcopy)" \
         "$prep" "$(fanout_cmd "$dir" 4 sha256=false)" \
         "$prep_sized" "$(parallel_file_cmd "$dir" 4 "$flush")"
-    want nodigest && compare "$medium" "≤ 1.15" "fanout sha256=false → 1 file" \
+    want single && compare "$medium" "≤ 1.15" "fanout sha256=false → 1 file" \
         "nbdkit file + nbdcopy" \
         "$prep" "$(fanout_cmd "$dir" 1 sha256=false)" \
         "$prep_sized" "$(parallel_file_cmd "$dir" 1 "$flush")"
+    # The same work as fanout's default, which also gives the image's
+    # SHA-256: the alternatives then hash one output.
+    want digest && compare "$medium" "(≤ 0.60)" "fanout → 4 files (default: + SHA-256)" \
+        "4 × (nbdkit file + nbdcopy), sha256sum" \
+        "$prep" "$(fanout_cmd "$dir" 4)" \
+        "$prep_sized" "$(parallel_file_cmd "$dir" 4 "$flush" digest)"
+    want digest && compare "$medium" "(≤ 1.15)" "fanout → 1 file (default: + SHA-256)" \
+        "nbdkit file + nbdcopy, sha256sum" \
+        "$prep" "$(fanout_cmd "$dir" 1)" \
+        "$prep_sized" "$(parallel_file_cmd "$dir" 1 "$flush" digest)"
     if ! want dc3dd; then
         :
     elif command -v dc3dd >/dev/null; then
         local ofs="" d
         for d in $(outs "$dir" 4); do ofs+=" of=$d"; done
-        compare "$medium" "≤ 1.25 (stretch)" "fanout → 4 files" "dc3dd, 4 × of=" \
-            "$prep" "$(fanout_cmd "$dir" 4)" \
+        compare "$medium" "≤ 1.25 (stretch)" "fanout sha256=false → 4 files" "dc3dd, 4 × of=" \
+            "$prep" "$(fanout_cmd "$dir" 4 sha256=false)" \
             "$prep" "dc3dd if=$src $ofs $sync_after"
+        compare "$medium" "" "fanout → 4 files (default: + SHA-256)" "dc3dd hash=sha256, 4 × of=" \
+            "$prep" "$(fanout_cmd "$dir" 4)" \
+            "$prep" "dc3dd if=$src hash=sha256 $ofs $sync_after"
     else
         row "$medium" "time" "fanout → 4 files" "dc3dd, 4 × of=" "skipped" "dc3dd not installed" "≤ 1.25"
     fi
@@ -180,19 +195,19 @@ bench_medium ()
     elif command -v mbuffer >/dev/null; then
         local os="" d
         for d in $(outs "$dir" 4); do os+=" -o $d"; done
-        compare "$medium" "" "fanout → 4 files" "mbuffer -o ×4" \
-            "$prep" "$(fanout_cmd "$dir" 4)" \
+        compare "$medium" "" "fanout sha256=false → 4 files" "mbuffer -o ×4" \
+            "$prep" "$(fanout_cmd "$dir" 4 sha256=false)" \
             "$prep" "mbuffer -q -m 64M -i $src $os $sync_after"
     else
         row "$medium" "time" "fanout → 4 files" "mbuffer -o ×4" "skipped" "mbuffer not installed" ""
     fi
     local o=($(outs "$dir" 4))
-    want tee && compare "$medium" "" "fanout → 4 files" "tee" \
-        "$prep" "$(fanout_cmd "$dir" 4)" \
+    want tee && compare "$medium" "" "fanout sha256=false → 4 files" "tee" \
+        "$prep" "$(fanout_cmd "$dir" 4 sha256=false)" \
         "$prep" "tee ${o[0]} ${o[1]} ${o[2]} < $src > ${o[3]} $sync_after"
-    want io && compare "$medium" "" "io=uring (4 files)" "io=sync (4 files)" \
-        "$prep" "$(fanout_cmd "$dir" 4 io=uring)" \
-        "$prep" "$(fanout_cmd "$dir" 4 io=sync)"
+    want io && compare "$medium" "" "io=uring (4 files, sha256=false)" "io=sync" \
+        "$prep" "$(fanout_cmd "$dir" 4 io=uring sha256=false)" \
+        "$prep" "$(fanout_cmd "$dir" 4 io=sync sha256=false)"
     eval "$prep"
 }
 
