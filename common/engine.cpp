@@ -5,11 +5,13 @@
 #include <cinttypes>
 #include <cstring>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <unistd.h>
 
 #include "dest_file.h"
+#include "dest_nbd.h"
 #include "summary.h"
 #include "uring_queue.h"
 
@@ -144,7 +146,14 @@ Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* 
       log->Debug(LogTopic::kGeneral, "io=uring: " + s.message() + "; falling back to io=sync");
     }
   }
+  std::set<std::string> uris;
   for (const DestinationSpec& spec : config.destinations) {
+    // The same NBD URI twice would write every byte to that export twice
+    // over two connections; files are compared by inode below.
+    if (spec.source == DestinationSpec::Source::kPath && IsNbdUri(spec.value) &&
+        !uris.insert(spec.value).second)
+      return Status::InvalidArgument("dest=" + spec.value +
+                                     ": named twice; name each destination once");
     std::unique_ptr<Destination> d;
     Status s = OpenDestination(spec, &d, log, io);
     if (!s.ok()) return s;

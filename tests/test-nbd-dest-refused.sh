@@ -35,6 +35,10 @@ refused read-only "dest=nbd+unix:///?socket=$tmp/ro: the server's export is read
 # without size= the export is the smaller one.
 start_nbd_server s32.pid nbdkit -f -P s32.pid -U "$tmp/s32" memory 32M
 start_nbd_server s64.pid nbdkit -f -P s64.pid -U "$tmp/s64" memory 64M
+# The same URI twice (the file opened between them is removed again).
+refused same-uri "dest=nbd+unix:///?socket=$tmp/s64: named twice; name each destination once" \
+    dest="nbd+unix:///?socket=$tmp/s64" dest=a.img dest="nbd+unix:///?socket=$tmp/s64" size=1M
+test ! -e a.img
 refused too-small \
     "dest=nbd+unix:///?socket=$tmp/s32: the server's export holds 33554432 bytes, smaller than the export size 67108864" \
     dest="nbd+unix:///?socket=$tmp/s64" dest="nbd+unix:///?socket=$tmp/s32" size=64M
