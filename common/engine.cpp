@@ -535,10 +535,15 @@ Status Engine::Finish() {
   // the export, and none may be reported done.
   if (!window_status.ok())
     for (auto& w : writers_) w->FailAtEnd(window_status.message());
+  // Everything is committed: the digest follower hashes what is left,
+  // reading back from destinations that are still open (their writers
+  // close them once the bus is closed and drained).
+  std::optional<std::string> followed;
+  if (digest_follower_) followed = digest_follower_->Finish();
   bus_->Close();
   // A FIFO still without a reader gives up by itself (Writer::kOpenGrace).
   for (auto& w : writers_) w->Join();
-  VerifyAndDigest();
+  VerifyAndDigest(std::move(followed));
   run_state_ = RunState::kFinished;
 
   const Snapshot snap = TakeSnapshot();
@@ -558,13 +563,13 @@ Status Engine::Finish() {
   return result;
 }
 
-void Engine::VerifyAndDigest() {
-  // The in-order digest is the image's if every byte went into it in order
-  // and nothing changed behind it.
+void Engine::VerifyAndDigest(std::optional<std::string> followed) {
+  // The digest hashed while the image was written is the image's if every
+  // byte went into it in order and nothing changed behind it.
   std::optional<std::string> digest;
   std::string unavailable;
   if (digest_follower_) {
-    digest = digest_follower_->Finish();
+    digest = std::move(followed);
     if (log_->DebugEnabled(LogTopic::kGeneral))
       log_->Debug(LogTopic::kGeneral,
                   digest ? "sha256: hashed while written, " +

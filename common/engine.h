@@ -131,9 +131,10 @@ class Engine {
   // The digest follower's check: whole pages against the page hashes; the
   // first that differs.
   std::optional<uint64_t> PageNotTheImage(uint64_t offset, const uint8_t* data, uint64_t length);
-  // Finish()'s verify= step, and the SHA-256 when the in-order one is not
-  // the image's.  Runs after the writers are joined.
-  void VerifyAndDigest();
+  // Finish()'s verify= step, and the SHA-256 when the one hashed while
+  // the image was written (followed, from the digest follower) is not
+  // there.  Runs after the writers are joined.
+  void VerifyAndDigest(std::optional<std::string> followed);
 
   const Config config_;
   // status=, made absolute while nbdkit is still in its start directory.
