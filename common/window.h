@@ -142,6 +142,8 @@ class Window {
   uint64_t commit_point() const { return commit_point_; }
   uint64_t high_water() const { return high_water_; }
   uint64_t parked_bytes() const { return ahead_.bytes(); }
+  // The parked writes themselves, for invariant checks (tests, fuzzer).
+  const AheadMap& ahead() const { return ahead_; }
   bool ordered() const { return config_.ordered; }
   size_t open_chunks() const { return chunks_.size(); }
   // Chunks holding a pool buffer (the others are in the spill file).

@@ -49,21 +49,6 @@
 namespace fanout {
 namespace {
 
-// Window::ahead_ is private; the checks below need its lowest parked offset.
-// Explicit instantiation may name a private member (C++ [temp.spec]/6), so
-// this reads it without touching window.h.
-struct WindowAheadTag {
-  using type = AheadMap Window::*;
-  friend type Get(WindowAheadTag);
-};
-template <typename Tag, typename Tag::type M>
-struct Rob {
-  friend typename Tag::type Get(Tag) { return M; }
-};
-template struct Rob<WindowAheadTag, &Window::ahead_>;
-
-const AheadMap& Ahead(const Window& w) { return w.*Get(WindowAheadTag{}); }
-
 constexpr uint64_t KiB = 1024;
 constexpr uint64_t kMaxLength = 256 * KiB;
 
@@ -148,7 +133,7 @@ void CheckWindow(const WindowConfig& config, const Window& w, const BufferPool& 
     Fail("resident chunks", w.resident_chunks(), Window::ResidentChunks(config));
   if (config.spill && w.parked_memory_bytes() > Window::AheadMemory(config))
     Fail("parked bytes in memory", w.parked_memory_bytes(), Window::AheadMemory(config));
-  const AheadMap& ahead = Ahead(w);
+  const AheadMap& ahead = w.ahead();
   if (ahead.bytes() != w.parked_bytes()) Fail("parked_bytes", ahead.bytes(), w.parked_bytes());
   if (w.parked_bytes() > config.ahead) Fail("ahead budget", w.parked_bytes(), config.ahead);
   if (!ahead.empty() && ahead.first() < w.commit_point() + config.window)

@@ -860,21 +860,6 @@ TEST_F(WindowTest, OrderedPoolBound) {
 
 // ---------------------------------------------------------------- ordered mode, ahead map
 
-// Window::ahead_ is private; the invariant checks need its lowest parked
-// offset.  An explicit instantiation may name a private member, so this
-// reads it without changing window.h.
-struct WindowAheadTag {
-  using type = AheadMap Window::*;
-  friend type Get(WindowAheadTag);
-};
-template <typename Tag, typename Tag::type M>
-struct Rob {
-  friend typename Tag::type Get(Tag) { return M; }
-};
-template struct Rob<WindowAheadTag, &Window::ahead_>;
-
-const AheadMap& Ahead(const Window& w) { return w.*Get(WindowAheadTag{}); }
-
 WindowConfig OrderedAhead(uint64_t ahead, uint64_t size = 8 * MiB, uint64_t window = 1 * MiB,
                           uint64_t chunk = 256 * KiB) {
   WindowConfig c = Ordered(size, window, chunk);
@@ -886,7 +871,7 @@ WindowConfig OrderedAhead(uint64_t ahead, uint64_t size = 8 * MiB, uint64_t wind
 // the window holds no more pool buffers than MaxChunks().
 ::testing::AssertionResult AheadInvariants(Harness& h) {
   const Window& w = h.window();
-  const AheadMap& ahead = Ahead(w);
+  const AheadMap& ahead = w.ahead();
   if (w.parked_bytes() > h.config().ahead)
     return ::testing::AssertionFailure()
            << w.parked_bytes() << " bytes parked, over the budget of " << h.config().ahead;
