@@ -475,6 +475,33 @@ start_fifo_reader ()
     cleanup_fn _kill_job "$fifo_reader_pid"
 }
 
+# start_quitting_fifo_reader FIFO BYTES [OUTFILE]
+#
+# Creates the FIFO (afresh) and a reader that goes away after BYTES (head -c
+# syntax), keeping them in OUTFILE (default /dev/null): the FIFO
+# destination then fails with EPIPE.  Sets $fifo_reader_pid; wait for it
+# with wait_fifo_reader.
+start_quitting_fifo_reader ()
+{
+    rm -f "$1"
+    mkfifo "$1"
+    timeout 120 head -c "$2" "$1" > "${3:-/dev/null}" &
+    fifo_reader_pid=$!
+    cleanup_fn _kill_job "$fifo_reader_pid"
+}
+
+# start_slow_fifo_reader FIFO RATE OUTFILE
+#
+# As start_fifo_reader, but the reader takes at most RATE bytes a second
+# (pv -L syntax: 10M): a slow destination.
+start_slow_fifo_reader ()
+{
+    mkfifo "$1"
+    timeout 120 pv -q -L "$2" "$1" > "$3" &
+    fifo_reader_pid=$!
+    cleanup_fn _kill_job "$fifo_reader_pid"
+}
+
 _kill_job ()
 {
     if _is_my_job "$1"; then

@@ -14,10 +14,7 @@ set -x
 make_tmpdir
 
 make_random src.img 256M 1
-mkfifo fifo
-timeout 120 head -c 32M fifo > fifo.out &
-reader=$!
-cleanup_fn _kill_job "$reader"
+start_quitting_fifo_reader fifo 32M fifo.out
 
 status=0
 FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" \
@@ -25,7 +22,7 @@ FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" \
     --run 'nbdcopy src.img "$uri"; rc=$?; echo $rc > nbdcopy.rc; exit $rc' \
     2> nbdkit.err || status=$?
 cat nbdkit.err
-wait "$reader"
+wait_fifo_reader
 
 # The client saw no error; nbdkit reports the failed destination.
 test "$(cat nbdcopy.rc)" -eq 0

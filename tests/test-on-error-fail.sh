@@ -16,10 +16,7 @@ make_tmpdir
 # flight) and buckets keep nbdcopy close behind the FIFO, so it still has
 # most of the image to send when the FIFO's reader gives up after 8 MiB.
 make_random src.img 64M 6
-mkfifo fifo
-timeout 120 head -c 8M fifo > /dev/null &
-reader=$!
-cleanup_fn _kill_job "$reader"
+start_quitting_fifo_reader fifo 8M
 
 status=0
 FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" \
@@ -28,7 +25,7 @@ FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" \
     --run 'nbdcopy src.img "$uri"; rc=$?; echo $rc > nbdcopy.rc; exit $rc' \
     2> nbdkit.err || status=$?
 cat nbdkit.err
-wait "$reader"
+wait_fifo_reader
 
 test "$(cat nbdcopy.rc)" -ne 0
 test "$status" -ne 0
@@ -100,11 +97,7 @@ with open("expected.img", "wb") as f:
     f.write(expected)
 PYEOF
 
-rm -f fifo
-mkfifo fifo
-timeout 120 head -c 1M fifo > /dev/null &
-reader=$!
-cleanup_fn _kill_job "$reader"
+start_quitting_fifo_reader fifo 1M
 status=0
 FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" \
     dest=file.img dest=fifo size=16M window=4M bucket=1M buckets=2 on-error=fail \
@@ -112,7 +105,7 @@ FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" \
     2> nbdkit2.err || status=$?
 cat nbdkit2.err
 test "$(cat client.rc)" -eq 0
-wait "$reader"
+wait_fifo_reader
 # The --run command succeeded (it expected the refusals); the FIFO failed.
 test "$status" -eq 1
 grep -F 'refusing requests (on-error=fail): destination fifo failed: ' nbdkit2.err

@@ -14,16 +14,13 @@ set -x
 make_tmpdir
 
 make_random src.img 64M 10
-mkfifo fifo
-timeout 120 pv -q -L 10M fifo > fifo.out &
-reader=$!
-cleanup_fn _kill_job "$reader"
+start_slow_fifo_reader fifo 10M fifo.out
 
 FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" \
     dest=fifo dest=file.img size=64M window=16M bucket=4M buckets=2 progress=true \
     --run 'nbdcopy src.img "$uri"' 2> nbdkit.err
 cat nbdkit.err
-wait "$reader"
+wait_fifo_reader
 cmp src.img file.img
 cmp src.img fifo.out
 

@@ -14,28 +14,18 @@ make_tmpdir
 
 make_random src.img 64M 7
 
-# start_failing_reader: a FIFO whose reader gives up after 8 MiB.
-start_failing_reader ()
-{
-    rm -f fifo
-    mkfifo fifo
-    timeout 120 head -c 8M fifo > /dev/null &
-    reader=$!
-    cleanup_fn _kill_job "$reader"
-}
-
 # (a) quorum=2, one file and the failing FIFO: after the FIFO fails only 1
 # destination is healthy, fewer than 2, so nbdcopy's later writes fail.
 # The small window (big enough for nbdcopy's 16 requests in flight) and
 # buckets keep nbdcopy close behind the FIFO.
-start_failing_reader
+start_quitting_fifo_reader fifo 8M
 status=0
 FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" \
     dest=ok.img dest=fifo size=64M window=16M bucket=1M buckets=2 quorum=2 \
     --run 'nbdcopy src.img "$uri"; rc=$?; echo $rc > nbdcopy.rc; exit $rc' \
     2> a.err || status=$?
 cat a.err
-wait "$reader"
+wait_fifo_reader
 test "$(cat nbdcopy.rc)" -ne 0
 test "$status" -ne 0
 grep -F 'refusing requests: 1 of 2 destinations are healthy, fewer than quorum=2' a.err
@@ -48,7 +38,7 @@ fi
 # (b) quorum=2, two files and the failing FIFO: 2 healthy destinations are
 # enough, nbdcopy succeeds and both files hold the image; nbdkit still
 # exits 1 since a destination failed.
-start_failing_reader
+start_quitting_fifo_reader fifo 8M
 rm -f nbdcopy.rc
 status=0
 FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" \
@@ -57,7 +47,7 @@ FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - "$FANOUT_PLUGIN" \
     --run 'nbdcopy src.img "$uri"; rc=$?; echo $rc > nbdcopy.rc; exit $rc' \
     2> b.err || status=$?
 cat b.err
-wait "$reader"
+wait_fifo_reader
 test "$(cat nbdcopy.rc)" -eq 0
 test "$status" -eq 1
 cmp src.img ok1.img

@@ -15,10 +15,7 @@ set -x
 make_tmpdir
 
 make_random src.img 256M 5
-mkfifo fifo
-timeout 120 pv -q -L 50M fifo > fifo.out &
-reader=$!
-cleanup_fn _kill_job "$reader"
+start_slow_fifo_reader fifo 50M fifo.out
 
 start_nbdkit -P nbdkit.pid -U nbdkit.sock "$FANOUT_PLUGIN" \
     dest=a.img dest=fifo dest=b.img size=256M window=16M bucket=4M buckets=4 \
@@ -48,7 +45,7 @@ end=$(date +%s.%N)
 sample
 stop_nbdkit nbdkit.pid
 cat nbdkit.err
-wait "$reader"
+wait_fifo_reader
 
 cmp src.img a.img
 cmp src.img b.img

@@ -16,10 +16,7 @@ set -x
 make_tmpdir
 
 make_random src.img 96M 9
-mkfifo fifo
-timeout 120 pv -q -L 32M fifo > fifo.out &
-reader=$!
-cleanup_fn _kill_job "$reader"
+start_slow_fifo_reader fifo 32M fifo.out
 
 start_nbdkit -P nbdkit.pid -U nbdkit.sock "$FANOUT_PLUGIN" \
     dest=fifo dest=file.img size=96M window=16M bucket=4M buckets=2 status=s.json \
@@ -125,7 +122,7 @@ assert s["state"] == "running", s
 
 stop_nbdkit nbdkit.pid
 cat nbdkit.err
-wait "$reader"
+wait_fifo_reader
 cmp src.img file.img
 cmp src.img fifo.out
 

@@ -21,10 +21,7 @@ make_random src.img 64M 31
 
 # 1. tee-on-error=continue (the default).
 truncate -s 64M base.img
-mkfifo fifo
-timeout 120 head -c 4M fifo > /dev/null &
-reader=$!
-cleanup_fn _kill_job "$reader"
+start_quitting_fifo_reader fifo 4M
 
 status=0
 FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - --filter="$TEE_FILTER" \
@@ -33,7 +30,7 @@ FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - --filter="$TEE_FILTER" \
     --run 'nbdcopy src.img "$uri"; rc=$?; echo $rc > nbdcopy.rc; exit $rc' \
     2> nbdkit.err || status=$?
 cat nbdkit.err
-wait "$reader"
+wait_fifo_reader
 
 test "$(cat nbdcopy.rc)" -eq 0
 test "$status" -eq 1
@@ -53,10 +50,7 @@ grep -F 'tee: 1 of 2 destinations done, 1 failed: 64.0 MiB export (67108864 byte
 # 2. tee-on-error=fail.
 rm -f fifo base.img mirror.img s.json nbdcopy.rc
 truncate -s 64M base.img
-mkfifo fifo
-timeout 120 head -c 4M fifo > /dev/null &
-reader=$!
-cleanup_fn _kill_job "$reader"
+start_quitting_fifo_reader fifo 4M
 
 status=0
 FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - --filter="$TEE_FILTER" \
@@ -65,7 +59,7 @@ FANOUT_NBDKIT_TIMEOUT=120 fanout_nbdkit -U - --filter="$TEE_FILTER" \
     --run 'nbdcopy src.img "$uri"; rc=$?; echo $rc > nbdcopy.rc; exit $rc' \
     2> nbdkit2.err || status=$?
 cat nbdkit2.err
-wait "$reader"
+wait_fifo_reader
 
 test "$(cat nbdcopy.rc)" -ne 0
 test "$status" -ne 0
