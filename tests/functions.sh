@@ -419,6 +419,24 @@ run_tool_through_fanout ()
     cd "$tmp"
 }
 
+# check_tool_run_clean MIB: after run_tool_through_fanout, in its directory:
+# the run finished, the FIFO and the file are both "done" with MIB MiB and
+# no error, and nbdkit logged no error.
+check_tool_run_clean ()
+{
+    check_status_json s.json <<PYEOF || return 1
+assert s["state"] == "finished", s
+for name in ("fifo", "file.img"):
+    assert d[name]["state"] == "done", d[name]
+    assert d[name]["bytes"] == $1 * MiB, d[name]
+    assert d[name]["error"] is None, d[name]
+PYEOF
+    if grep -F ': error: ' nbdkit.err; then
+        echo "$0: errors logged"
+        return 1
+    fi
+}
+
 # check_status_json FILE <<'PYEOF' ... PYEOF
 #
 # Runs the Python assertions on standard input against the status file

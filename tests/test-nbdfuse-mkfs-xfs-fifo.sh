@@ -30,14 +30,4 @@ cmp readback.img file.img
 cmp readback.img stream.out
 xfs_repair -n -f stream.out
 xfs_db -r -c 'label' stream.out | grep -F '"fanout"'
-check_status_json s.json <<'PYEOF'
-assert s["state"] == "finished", s
-for name in ("fifo", "file.img"):
-    assert d[name]["state"] == "done", d[name]
-    assert d[name]["bytes"] == 512 * MiB, d[name]
-    assert d[name]["error"] is None, d[name]
-PYEOF
-if grep -F ': error: ' nbdkit.err; then
-    echo "$0: errors logged"
-    exit 1
-fi
+check_tool_run_clean 512

@@ -38,14 +38,4 @@ grep -E '^ *1 +2048s +524287s .* primary +fat32' parted.out
 dd if=stream.out of=part.img bs=1M skip=1 status=none
 fsck.vfat -n part.img
 fatlabel part.img | grep -x FANOUT
-check_status_json s.json <<'PYEOF'
-assert s["state"] == "finished", s
-for name in ("fifo", "file.img"):
-    assert d[name]["state"] == "done", d[name]
-    assert d[name]["bytes"] == 256 * MiB, d[name]
-    assert d[name]["error"] is None, d[name]
-PYEOF
-if grep -F ': error: ' nbdkit.err; then
-    echo "$0: errors logged"
-    exit 1
-fi
+check_tool_run_clean 256
