@@ -154,6 +154,24 @@ find_write_orders ()
     test -f "$orders"
 }
 
+# capture_write_orders NAME SIZE CMD...
+#
+# Runs CMD, which writes NAME.img (made here, a fresh sparse file of SIZE),
+# under strace; NAME.orders is then the list of its writes and flushes to
+# NAME.img, and NAME.summary (printed too) their summary in JSON.  Needs
+# find_write_orders first.  What CMD prints on stderr is shown if it fails.
+capture_write_orders ()
+{
+    local name="$1" size="$2"
+    shift 2
+    truncate -s "$size" "$name.img"
+    strace -f -qq -s 0 -o "$name.trace" \
+        -e trace=openat,open,creat,close,dup,dup2,dup3,fcntl,lseek,write,writev,pwrite64,pwritev,pwritev2,fsync,fdatasync,sync_file_range,clone,clone3,fork,vfork \
+        "$@" 2> "$name.err" || { cat "$name.err"; return 1; }
+    /usr/bin/python3 "$orders" parse "$name.trace" "$name.img" > "$name.orders" || return 1
+    /usr/bin/python3 "$orders" summary "$name.orders" | tee "$name.summary"
+}
+
 # refused NAME PATTERN ARGS...
 #
 # Starts nbdkit with refused_target (default: the fanout plugin; the tee

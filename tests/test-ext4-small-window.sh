@@ -35,14 +35,9 @@ for i in $(seq 1 50); do
 done
 
 # The tool's run on a fresh sparse image, under strace.
-truncate -s 512M ext4.img
-strace -f -qq -s 0 -o ext4.trace \
-    -e trace=openat,open,creat,close,dup,dup2,dup3,fcntl,lseek,write,writev,pwrite64,pwritev,pwritev2,fsync,fdatasync,sync_file_range,clone,clone3,fork,vfork \
-    sh -c '
+capture_write_orders ext4 512M sh -c '
     parted -s ext4.img mklabel gpt mkpart p1 ext4 1MiB 100% &&
     mkfs.ext4 -q -F -L fanout -d data -E offset=1048576 ext4.img 510M'
-/usr/bin/python3 "$orders" parse ext4.trace ext4.img > ext4.orders
-/usr/bin/python3 "$orders" summary ext4.orders | tee ext4.summary
 
 # The tool made a good image.
 parted -s ext4.img print | grep -E '^ *1 +1049kB .* p1'

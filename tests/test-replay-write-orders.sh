@@ -31,21 +31,6 @@ make_tmpdir
 find_write_orders
 MiB=$((1024 * 1024))
 
-# capture NAME SIZE CMD...: runs CMD (which writes NAME.img, a fresh
-# sparse file of SIZE) under strace; NAME.orders is the list of its writes
-# and flushes to NAME.img.
-capture ()
-{
-    local name="$1" size="$2"
-    shift 2
-    truncate -s "$size" "$name.img"
-    strace -f -qq -s 0 -o "$name.trace" \
-        -e trace=openat,open,creat,close,dup,dup2,dup3,fcntl,lseek,write,writev,pwrite64,pwritev,pwritev2,fsync,fdatasync,sync_file_range,clone,clone3,fork,vfork \
-        "$@"
-    /usr/bin/python3 "$orders" parse "$name.trace" "$name.img" > "$name.orders"
-    /usr/bin/python3 "$orders" summary "$name.orders" | tee "$name.summary"
-}
-
 # summary_field NAME FIELD
 summary_field ()
 {
@@ -93,13 +78,13 @@ PYEOF
 }
 
 # parted GPT.
-capture gpt 512M parted -s gpt.img mklabel gpt mkpart p1 1MiB 100%
+capture_write_orders gpt 512M parted -s gpt.img mklabel gpt mkpart p1 1MiB 100%
 parted -s gpt.img print | grep -E '^Partition Table: gpt$'
 test "$(summary_field gpt max_backward)" -gt $((128 * MiB))
 replay_ok gpt 512M
 
 # parted msdos + mkfs.vfat on the partition.
-capture vfat 256M sh -c '
+capture_write_orders vfat 256M sh -c '
     parted -s vfat.img mklabel msdos mkpart primary fat32 1MiB 100% &&
     mkfs.vfat -F 32 --offset=2048 vfat.img 261120'
 test "$(summary_field vfat max_backward)" -gt $((128 * MiB))
@@ -109,7 +94,7 @@ fsck.vfat -n vfat-part.img
 replay_ok vfat 256M
 
 # mkfs.xfs on the whole disk: it starts at the end.
-capture xfs 512M mkfs.xfs -q -f xfs.img
+capture_write_orders xfs 512M mkfs.xfs -q -f xfs.img
 test "$(summary_field xfs first_offset)" -gt $((384 * MiB))
 test "$(summary_field xfs max_backward)" -gt $((128 * MiB))
 replay_ok xfs 512M
