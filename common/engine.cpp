@@ -564,6 +564,12 @@ Status Engine::Finish() {
 }
 
 void Engine::VerifyAndDigest(std::optional<std::string> followed) {
+  // Seekable destinations that hold the whole image, if all went well.
+  std::vector<size_t> candidates;
+  for (size_t i = 0; i < writers_.size(); i++)
+    if (writers_[i]->destination()->seekable() && writers_[i]->state() == DestinationState::kDone)
+      candidates.push_back(i);
+
   // The digest hashed while the image was written is the image's if every
   // byte went into it in order and nothing changed behind it.
   std::optional<std::string> digest;
@@ -578,18 +584,14 @@ void Engine::VerifyAndDigest(std::optional<std::string> followed) {
                                std::to_string(digest_follower_->bytes_read_back()) +
                                " read back from a destination"
                          : "sha256: not hashed while written (" + digest_follower_->gave_up() +
-                               ")" + (hashes_ ? ": reading a destination at the end" : ""));
+                               ")" +
+                               (hashes_ && !candidates.empty() ? ": reading a destination at the end"
+                                                               : ""));
     if (!digest)
       unavailable = hashes_ ? "no destination could be verified to hold the image"
                             : "a write behind the stream position changed bytes already hashed "
                               "(verify=true reads the digest back from a verified destination)";
   }
-
-  // Seekable destinations that hold the whole image, if all went well.
-  std::vector<size_t> candidates;
-  for (size_t i = 0; i < writers_.size(); i++)
-    if (writers_[i]->destination()->seekable() && writers_[i]->state() == DestinationState::kDone)
-      candidates.push_back(i);
 
   // The digest needs one full read of a destination: with verify= it is the
   // verification's own read of the first candidate.  Without, that one read
