@@ -345,31 +345,28 @@ bool Engine::ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected
   // rewrites part of a page it had written whole: rare (a superblock, a
   // partition table), and exact where keeping every page's bytes would
   // cost the image's size in memory.
-  const uint64_t last = bus_->last_published();
-  for (const auto& w : writers_) {
-    if (!w->healthy() || !w->destination()->seekable()) continue;
-    w->WaitApplied(last);
-    if (!w->healthy()) continue;
-    if (!w->destination()->Read(out, length, offset).ok()) continue;
+  return ReadApplied(bus_->last_published(), offset, length, out, [&](const Destination& d) {
     if (BlockHashes::Hash(out, length) == expected) {
       if (log_->DebugEnabled(LogTopic::kWindow))
         log_->Debug(LogTopic::kWindow, "page hash at " + std::to_string(offset) +
                                            ": rewritten in part, earlier bytes read from " +
-                                           w->destination()->name());
+                                           d.name());
       return true;
     }
-    log_->Error(w->destination()->name() + ": the 4 KiB page at offset " + std::to_string(offset) +
+    log_->Error(d.name() + ": the 4 KiB page at offset " + std::to_string(offset) +
                 " no longer holds what was written to it");
-  }
-  return false;
+    return false;
+  });
 }
 
-bool Engine::ReadApplied(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out) {
+bool Engine::ReadApplied(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out,
+                         const std::function<bool(const Destination&)>& accept) {
   for (const auto& w : writers_) {
     if (!w->healthy() || !w->destination()->seekable()) continue;
     w->WaitApplied(seq);
     if (!w->healthy()) continue;
-    if (w->destination()->Read(out, length, offset).ok()) return true;
+    if (!w->destination()->Read(out, length, offset).ok()) continue;
+    if (!accept || accept(*w->destination())) return true;
   }
   return false;
 }

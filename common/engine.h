@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -125,9 +126,11 @@ class Engine {
   // far has reached it, if its bytes hash to expected.  REQUIRES: mu_ held
   // (it runs inside a commit).
   bool ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected, uint8_t* out);
-  // The digest follower's reader: [offset, offset + length) from a healthy
-  // seekable destination once it has applied extent seq.
-  bool ReadApplied(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out);
+  // [offset, offset + length) from the first healthy seekable destination,
+  // once it has applied extent seq, whose bytes accept (if given) takes; the
+  // digest follower's reader, and ReadCommittedPage's.
+  bool ReadApplied(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out,
+                   const std::function<bool(const Destination&)>& accept = nullptr);
   // The digest follower's check: whole pages against the page hashes; the
   // first that differs.
   std::optional<uint64_t> PageNotTheImage(uint64_t offset, const uint8_t* data, uint64_t length);
