@@ -176,33 +176,42 @@ int tee_can_flush(nbdkit_next* next, void*) {
   return next->can_flush(next) == -1 ? -1 : 1;
 }
 
-int tee_pwrite(nbdkit_next* next, void*, const void* buf, uint32_t count, uint64_t offset,
-               uint32_t flags, int* err) {
-  // Asked first, so that a refused request changes neither side.
+// Every request that changes bytes: asked of the failure policy first, so
+// that a refused request changes neither side; then the plugin and the
+// engine under the range lock, so that overlapping requests reach both in
+// the same order; FUA flushes the tee destinations after.  both(&s) does
+// the two steps: -1 when the plugin failed (err set), else 0 with the
+// engine's status in s.
+template <typename Both>
+int Mirrored(uint32_t count, uint64_t offset, uint32_t flags, int* err, Both both) {
   Status s = engine->Admit();
   if (!s.ok()) return Fail(s, err);
   {
     auto held = ranges.Lock(offset, count);
-    if (next->pwrite(next, buf, count, offset, flags, err) == -1) return -1;
-    s = engine->Write(buf, count, offset);
+    if (both(&s) == -1) return -1;
   }
   if (s.ok() && (flags & NBDKIT_FLAG_FUA)) s = engine->Flush();
   return Result(s, err);
 }
 
+int tee_pwrite(nbdkit_next* next, void*, const void* buf, uint32_t count, uint64_t offset,
+               uint32_t flags, int* err) {
+  return Mirrored(count, offset, flags, err, [&](Status* s) {
+    if (next->pwrite(next, buf, count, offset, flags, err) == -1) return -1;
+    *s = engine->Write(buf, count, offset);
+    return 0;
+  });
+}
+
 int tee_zero(nbdkit_next* next, void*, uint32_t count, uint64_t offset, uint32_t flags,
              int* err) {
-  Status s = engine->Admit();
-  if (!s.ok()) return Fail(s, err);
-  {
-    auto held = ranges.Lock(offset, count);
+  return Mirrored(count, offset, flags, err, [&](Status* s) {
     // A fast zero the plugin cannot do fails here (ENOTSUP), before the
     // engine sees it.
     if (next->zero(next, count, offset, flags, err) == -1) return -1;
-    s = engine->Zero(count, offset);
-  }
-  if (s.ok() && (flags & NBDKIT_FLAG_FUA)) s = engine->Flush();
-  return Result(s, err);
+    *s = engine->Zero(count, offset);
+    return 0;
+  });
 }
 
 // Trim is advisory: after it the plugin may return zeros (a punched hole),
@@ -213,13 +222,10 @@ int tee_zero(nbdkit_next* next, void*, uint32_t count, uint64_t offset, uint32_t
 // case, and cheap), others as data.
 int tee_trim(nbdkit_next* next, void*, uint32_t count, uint64_t offset, uint32_t flags,
              int* err) {
-  Status s = engine->Admit();
-  if (!s.ok()) return Fail(s, err);
-  {
-    auto held = ranges.Lock(offset, count);
+  return Mirrored(count, offset, flags, err, [&](Status* s) {
     if (next->trim(next, count, offset, flags, err) == -1) return -1;
     std::vector<uint8_t> buf(std::min(count, kReadBackPiece));
-    for (uint32_t done = 0; done < count && s.ok();) {
+    for (uint32_t done = 0; done < count && s->ok();) {
       const uint32_t n = std::min(count - done, kReadBackPiece);
       const uint64_t at = offset + done;
       if (next->pread(next, buf.data(), n, at, 0, err) == -1) {
@@ -228,12 +234,11 @@ int tee_trim(nbdkit_next* next, void*, uint32_t count, uint64_t offset, uint32_t
                      offset, at);
         return -1;
       }
-      s = AllZero(buf.data(), n) ? engine->Zero(n, at) : engine->Write(buf.data(), n, at);
+      *s = AllZero(buf.data(), n) ? engine->Zero(n, at) : engine->Write(buf.data(), n, at);
       done += n;
     }
-  }
-  if (s.ok() && (flags & NBDKIT_FLAG_FUA)) s = engine->Flush();
-  return Result(s, err);
+    return 0;
+  });
 }
 
 int tee_flush(nbdkit_next* next, void*, uint32_t flags, int* err) {
