@@ -130,23 +130,6 @@ Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>
   return OpenPath(spec.value, io, out);
 }
 
-Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,
-                  const std::string& name) {
-  while (length > 0) {
-    const ssize_t r = offset >= 0 ? pwrite(fd, buf, length, offset) : write(fd, buf, length);
-    if (r == -1) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      return Status::FromErrno(
-          name + (offset >= 0 ? ": write at offset " + std::to_string(offset) : ": write"), err);
-    }
-    buf += r;
-    length -= r;
-    if (offset >= 0) offset += r;
-  }
-  return Status::OK();
-}
-
 Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name) {
   while (length > 0) {
     const uint64_t n = length < kZeroBlock ? length : kZeroBlock;

@@ -39,6 +39,7 @@
 
 #include "config.h"
 #include "extent.h"
+#include "fd_io.h"
 #include "logger.h"
 #include "status.h"
 
@@ -157,11 +158,7 @@ Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>
 // nbdkit was started in, at configuration time.
 std::string AbsolutePath(const std::string& path);
 
-// Writes all of buf at offset (offset < 0: at the current position),
-// retrying short writes and EINTR.  Shared by the fd-based kinds.
-Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,
-                  const std::string& name);
-// Writes length zero bytes, in pieces, the same way.
+// Writes length zero bytes, in pieces, as WriteFully (fd_io.h) does.
 Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name);
 
 }  // namespace fanout

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "fd_io.h"
+
 namespace fanout {
 
 Status SpillFile::Open(const std::string& dir, std::unique_ptr<SpillFile>* out) {
@@ -33,16 +35,12 @@ Status SpillFile::Open(const std::string& dir, std::unique_ptr<SpillFile>* out) 
 SpillFile::~SpillFile() { close(fd_); }
 
 Status SpillFile::Write(const uint8_t* buf, uint64_t length, uint64_t offset) {
-  for (uint64_t done = 0; done < length;) {
-    const ssize_t n = pwrite(fd_, buf + done, length - done, offset + done);
-    if (n == -1 && errno == EINTR) continue;
-    if (n <= 0)
-      return Status::FromErrno("spill=" + dir_ + ": writing " + std::to_string(length) +
-                                   " bytes at offset " + std::to_string(offset) +
-                                   " to the spill file failed, so the window cannot hold them",
-                               n == 0 ? ENOSPC : errno);
-    done += n;
-  }
+  Status s = WriteFully(fd_, buf, length, offset, "spill file");
+  if (!s.ok())
+    return Status::FromErrno("spill=" + dir_ + ": writing " + std::to_string(length) +
+                                 " bytes at offset " + std::to_string(offset) +
+                                 " to the spill file failed, so the window cannot hold them",
+                             s.err());
   bytes_written_ += length;
   return Status::OK();
 }
