@@ -36,6 +36,32 @@ bool LooksLikeBool(const std::string& v) {
   return false;
 }
 
+// A whole number from min to max, in decimal digits only.
+bool ParseCount(const std::string& value, unsigned long min, unsigned long max, unsigned* out) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long v = strtoul(value.c_str(), &end, 10);
+  if (value.empty() || !isdigit(static_cast<unsigned char>(value[0])) || *end != '\0' ||
+      errno != 0 || v < min || v > max)
+    return false;
+  *out = static_cast<unsigned>(v);
+  return true;
+}
+
+// key=value where value is one of two words: sets *out to the matching
+// value, or says which words there are.
+template <typename T>
+Status ParseChoice(const std::string& key, const std::string& value, const char* a, T va,
+                   const char* b, T vb, T* out) {
+  if (value == a)
+    *out = va;
+  else if (value == b)
+    *out = vb;
+  else
+    return Status::InvalidArgument(key + "=" + value + ": must be '" + a + "' or '" + b + "'");
+  return Status::OK();
+}
+
 }  // namespace
 
 ConfigParser::ConfigParser(SizeParser parse_size, BoolParser parse_bool)
@@ -116,31 +142,15 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
       s = Status::InvalidArgument("bucket=" + value +
                                   ": the bucket must be a multiple of 4096 between 4K and 1G");
   } else if (key == "buckets") {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long v = strtoul(value.c_str(), &end, 10);
-    if (value.empty() || !isdigit(static_cast<unsigned char>(value[0])) || *end != '\0' ||
-        errno != 0 || v < 1 || v > 1024)
+    if (!ParseCount(value, 1, 1024, &config_.buckets))
       s = Status::InvalidArgument("buckets=" + value + ": must be a whole number from 1 to 1024");
-    else
-      config_.buckets = static_cast<unsigned>(v);
   } else if (key == "on-error") {
-    if (value == "continue")
-      config_.on_error = Config::OnError::kContinue;
-    else if (value == "fail")
-      config_.on_error = Config::OnError::kFail;
-    else
-      s = Status::InvalidArgument("on-error=" + value + ": must be 'continue' or 'fail'");
+    s = ParseChoice(key, value, "continue", Config::OnError::kContinue, "fail",
+                    Config::OnError::kFail, &config_.on_error);
   } else if (key == "quorum") {
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long v = strtoul(value.c_str(), &end, 10);
-    if (value.empty() || !isdigit(static_cast<unsigned char>(value[0])) || *end != '\0' ||
-        errno != 0 || v < 1 || v > 65536)
+    if (!ParseCount(value, 1, 65536, &config_.quorum))
       s = Status::InvalidArgument("quorum=" + value +
                                   ": must be a whole number of destinations, at least 1");
-    else
-      config_.quorum = static_cast<unsigned>(v);
   } else if (key == "status") {
     if (value.empty())
       s = Status::InvalidArgument("status=: the file name is empty");
@@ -153,19 +163,10 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
   } else if (key == "sha256") {
     s = ParseBool(key, value, &config_.sha256);
   } else if (key == "io") {
-    if (value == "uring")
-      config_.io = Config::Io::kUring;
-    else if (value == "sync")
-      config_.io = Config::Io::kSync;
-    else
-      s = Status::InvalidArgument("io=" + value + ": must be 'uring' or 'sync'");
+    s = ParseChoice(key, value, "uring", Config::Io::kUring, "sync", Config::Io::kSync, &config_.io);
   } else if (key == "cache") {
-    if (value == "default")
-      config_.cache = Config::Cache::kDefault;
-    else if (value == "none")
-      config_.cache = Config::Cache::kNone;
-    else
-      s = Status::InvalidArgument("cache=" + value + ": must be 'default' or 'none'");
+    s = ParseChoice(key, value, "default", Config::Cache::kDefault, "none", Config::Cache::kNone,
+                    &config_.cache);
   } else if (key == "direct") {
     s = ParseBool(key, value, &config_.direct);
   } else {
