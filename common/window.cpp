@@ -92,7 +92,7 @@ Status Window::Evict(uint64_t index) {
 
 Status Window::PutBytes(Chunk* chunk, const uint8_t* src, uint64_t start, uint64_t end) {
   if (chunk->buffer) {
-    const uint64_t cs = (start / config_.chunk) * config_.chunk;
+    const uint64_t cs = ChunkStart(start / config_.chunk);
     memcpy(chunk->buffer->data() + (start - cs), src, end - start);
   } else {
     Status s = spill_->Write(src, end - start, start);
@@ -384,7 +384,7 @@ Status Window::CommitChunk(const Chunk& chunk, uint64_t start, uint64_t end, boo
   if (!buffer) {
     // Evicted: read its data back, once, into a buffer that goes out with
     // the extents.
-    const uint64_t cs = (start / config_.chunk) * config_.chunk;
+    const uint64_t cs = ChunkStart(start / config_.chunk);
     Status s;
     chunk.state.ForEach(start, end, [&](const RangeMap::Range& r) {
       if (r.value != kData || !s.ok()) return;
@@ -419,7 +419,7 @@ void Window::CommitAndClose(uint64_t index) {
 
 void Window::CommitData(const std::shared_ptr<Buffer>& buffer, uint64_t start, uint64_t end) {
   FlushPendingZero();
-  const uint64_t cs = (start / config_.chunk) * config_.chunk;
+  const uint64_t cs = ChunkStart(start / config_.chunk);
   Cover(start, end, kData);
   sink_->Commit(Extent::Data(start, end - start, buffer, start - cs));
 }
