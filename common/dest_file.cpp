@@ -69,7 +69,7 @@ FileDestination::FileDestination(std::string name, std::string path, int fd,
       dev_(st.st_dev),
       ino_(st.st_ino),
       io_(io) {
-  if (io.drop_cache) writeback_ = std::make_unique<Writeback>(fd_);
+  if (io.drop_cache) writeback_ = std::make_unique<Writeback>(fd_, this->name());
   if (block_) {
     uint64_t bytes = 0;
     if (ioctl(fd_, BLKGETSIZE64, &bytes) == 0) device_size_ = bytes;
@@ -169,7 +169,7 @@ Status FileDestination::Write(const uint8_t* buf, uint64_t length, uint64_t offs
   Status s = WriteEnds(buf, length, offset, split);
   if (s.ok())
     s = WriteFully(middle_fd(), buf + split.head, split.middle, offset + split.head, name());
-  if (s.ok() && writeback_) writeback_->Wrote(offset, length);
+  if (s.ok() && writeback_) s = writeback_->Wrote(offset, length);
   return s;
 }
 
@@ -194,9 +194,9 @@ Status FileDestination::SubmitToRing(const Extent& extent, uint64_t tag) {
   Status s = WriteEnds(buf, extent.length, extent.offset, split);
   if (!s.ok()) return s;
   if (split.middle == 0) {
-    if (writeback_) writeback_->Wrote(extent.offset, extent.length);
-    done_.push_back(tag);
-    return Status::OK();
+    if (writeback_) s = writeback_->Wrote(extent.offset, extent.length);
+    if (s.ok()) done_.push_back(tag);
+    return s;
   }
   Op op{extent, middle_fd(), buf + split.head, extent.offset + split.head, split.middle};
   Queue(tag, op);
@@ -243,8 +243,17 @@ Status FileDestination::Reap(std::vector<uint64_t>* done, uint64_t* failed) {
       requeued = true;
       return;
     }
-    if (writeback_) writeback_->Wrote(op.extent.offset, op.extent.length);
-    done->push_back(tag);
+    // The write is done, but an earlier one may have been lost on its way
+    // to the media: that fails the destination here.
+    Status wb = writeback_ ? writeback_->Wrote(op.extent.offset, op.extent.length) : Status();
+    if (!wb.ok()) {
+      if (err.ok()) {
+        err = wb;
+        *failed = tag;
+      }
+    } else {
+      done->push_back(tag);
+    }
     ops_.erase(it);
   };
   // Wait only when nothing has completed yet; a short write put back in
@@ -309,9 +318,16 @@ Status FileDestination::ZeroBlock(uint64_t length, uint64_t offset) {
 }
 
 Status FileDestination::Sync() {
-  if (writeback_) writeback_->Finish();
-  if (fdatasync(fd_) == -1) return Status::FromErrno(name() + ": fdatasync");
-  return Status::OK();
+  // The kernel reports a write-back error to one sync call only (per open
+  // file): a flush's sync and the writer's Close() racing must not let the
+  // second one see success.  So syncs take turns, and the first error is
+  // the answer to every later one.
+  std::lock_guard<std::mutex> lock(sync_mu_);
+  if (!sync_error_.ok()) return sync_error_;
+  Status s = writeback_ ? writeback_->Finish() : Status::OK();
+  if (s.ok() && fdatasync(fd_) == -1) s = Status::FromErrno(name() + ": fdatasync");
+  sync_error_ = s;
+  return s;
 }
 
 Status FileDestination::Read(uint8_t* buf, uint64_t length, uint64_t offset) {

@@ -26,6 +26,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "destination.h"
@@ -125,6 +126,9 @@ class FileDestination final : public Destination {
   std::unique_ptr<UringQueue> ring_;
   // cache=none.
   std::unique_ptr<Writeback> writeback_;
+  // Sync(): the first failure, kept (see Sync()).
+  std::mutex sync_mu_;
+  Status sync_error_;  // GUARDED_BY(sync_mu_)
 };
 
 }  // namespace fanout

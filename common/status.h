@@ -8,6 +8,8 @@
 #ifndef FANOUT_STATUS_H
 #define FANOUT_STATUS_H
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -30,11 +32,22 @@ class Status {
   bool ok() const { return err_ == 0; }
   int err() const { return err_; }
   const std::string& message() const { return msg_; }
+  // Where on the destination the failure lies, when the call that failed
+  // knows better than its caller: a write-back error belongs to the range
+  // the kernel was writing back, not to the write that was being made when
+  // it surfaced.
+  std::optional<uint64_t> offset() const { return offset_; }
+  Status WithOffset(uint64_t offset) const {
+    Status s = *this;
+    s.offset_ = offset;
+    return s;
+  }
 
  private:
   Status(int err, std::string msg) : err_(err), msg_(std::move(msg)) {}
   int err_ = 0;
   std::string msg_;
+  std::optional<uint64_t> offset_;
 };
 
 }  // namespace fanout

@@ -10,8 +10,15 @@
 // destination are dirty or under writeback at any time.  Finish() waits for
 // and drops everything (flush, close).
 //
-// Errors are not reported here: a failed writeback is reported by the next
-// fdatasync on the file, which flush and close always do.
+// Errors are reported here, and only here.  sync_file_range's waits report
+// a write-back error the way fdatasync does, once per open file: the kernel
+// advances the file's error cursor, so a later fdatasync on the same
+// descriptor returns 0 for the same lost pages.  The first error is
+// therefore kept, and every later call returns it again.  The range it names
+// is the one being waited for when the kernel reported the error (the
+// kernel does not say which pages it failed to write); its pages are kept
+// in the cache rather than dropped, so reads do not see what the device
+// holds instead.
 //
 // Thread-safe: the writer reports writes, flush finishes from any thread.
 #ifndef FANOUT_WRITEBACK_H
@@ -19,6 +26,9 @@
 
 #include <cstdint>
 #include <mutex>
+#include <string>
+
+#include "status.h"
 
 namespace fanout {
 
@@ -26,28 +36,35 @@ class Writeback {
  public:
   static constexpr uint64_t kChunk = 32ull << 20;
 
-  // fd must stay open as long as this object is used.
-  explicit Writeback(int fd) : fd_(fd) {}
+  // fd must stay open as long as this object is used.  name: the
+  // destination, for error messages.
+  Writeback(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
 
   // [offset, offset + length) has been written (the write completed).
-  void Wrote(uint64_t offset, uint64_t length);
-  // Writes back and drops everything reported so far.
-  void Finish();
+  // Returns the first write-back error there has been, if any.
+  Status Wrote(uint64_t offset, uint64_t length);
+  // Writes back and drops everything reported so far.  Returns the first
+  // write-back error there has been, if any.
+  Status Finish();
 
  private:
   struct Range {
     uint64_t start = 0, end = 0;
     bool empty() const { return start >= end; }
   };
+  // One sync_file_range call on r; a failure is kept in error_.
+  void SyncRange(const Range& r, unsigned flags);
   // Waits for the range's writeback (starting what is not started yet) and
   // drops its pages.
   void Retire(const Range& r);
 
   const int fd_;
+  const std::string name_;
   std::mutex mu_;
   Range current_;   // GUARDED_BY(mu_): being written
   uint64_t current_bytes_ = 0;  // GUARDED_BY(mu_)
   Range previous_;  // GUARDED_BY(mu_): writeback started
+  Status error_;    // GUARDED_BY(mu_): the first write-back error
 };
 
 }  // namespace fanout

@@ -64,7 +64,7 @@ void Writer::End(DestinationState state) { Settle(state, nullptr); }
 void Writer::FailSync(const Status& s) {
   // Failed first, then detached: detaching wakes the writer thread, which
   // must find the failure rather than end the stream as done.
-  const Failure failure{s.err(), bytes_.load(), s.message()};
+  const Failure failure{s.err(), s.offset().value_or(bytes_.load()), s.message()};
   const bool first = Settle(DestinationState::kFailed, &failure);
   bus_->Detach(consumer_);
   if (first) log_->Error(failure.message);
@@ -89,7 +89,7 @@ void Writer::Fail(const Status& s, uint64_t offset) {
       message += "; " + more;
     }
   }
-  const Failure failure{s.err(), offset, message};
+  const Failure failure{s.err(), s.offset().value_or(offset), message};
   if (Settle(DestinationState::kFailed, &failure)) log_->Error(message);
 }
 
