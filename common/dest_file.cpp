@@ -324,6 +324,8 @@ Status FileDestination::Sync() {
   // the answer to every later one.
   std::lock_guard<std::mutex> lock(sync_mu_);
   if (!sync_error_.ok()) return sync_error_;
+  // Closed: Close() synced everything, and kept the error if there was one.
+  if (fd_ < 0) return Status::OK();
   Status s = writeback_ ? writeback_->Finish() : Status::OK();
   if (s.ok() && fdatasync(fd_) == -1) s = Status::FromErrno(name() + ": fdatasync");
   sync_error_ = s;
@@ -381,11 +383,15 @@ Status FileDestination::OpenReadBack(std::unique_ptr<ReadBack>* out) {
 Status FileDestination::Close() {
   DrainRing();
   Status s = Sync();
+  // Under the sync lock: a flush syncing meanwhile must not be handed a
+  // descriptor that is being closed (or reused by then).
+  std::lock_guard<std::mutex> lock(sync_mu_);
   if (direct_fd_ >= 0 && close(direct_fd_) == -1 && s.ok())
     s = Status::FromErrno(name() + ": close");
   direct_fd_ = -1;
   if (close(fd_) == -1 && s.ok()) s = Status::FromErrno(name() + ": close");
   fd_ = -1;
+  if (!s.ok() && sync_error_.ok()) sync_error_ = s;
   return s;
 }
 
