@@ -60,7 +60,8 @@ class FileReadBack final : public ReadBack {
 }  // namespace
 
 FileDestination::FileDestination(std::string name, std::string path, int fd,
-                                 const struct stat& st, bool existed, const FileIoOptions& io)
+                                 const struct stat& st, bool existed, const FileIoOptions& io,
+                                 Logger* log)
     : Destination(std::move(name)),
       path_(std::move(path)),
       fd_(fd),
@@ -68,7 +69,8 @@ FileDestination::FileDestination(std::string name, std::string path, int fd,
       existed_(existed),
       dev_(st.st_dev),
       ino_(st.st_ino),
-      io_(io) {
+      io_(io),
+      log_(log) {
   if (io.drop_cache) writeback_ = std::make_unique<Writeback>(fd_, this->name());
   if (block_) {
     uint64_t bytes = 0;
@@ -100,9 +102,16 @@ Status FileDestination::OpenDirect() {
 Status FileDestination::Start() {
   // The ring belongs to the writer thread, so it is made here, after
   // nbdkit has forked.  The engine has already checked that io_uring works
-  // (and said so if it does not); should it fail now anyway, pwrite does
+  // (and said so if it does not); should it fail now anyway (the
+  // locked-memory limit, a policy applied after the check), pwrite does
   // the same job.
-  if (io_.uring && !ring_) (void)UringQueue::Create(kQueueDepth, &ring_);
+  if (io_.uring && !ring_tried_) {
+    ring_tried_ = true;
+    Status s = UringQueue::Create(kQueueDepth, &ring_);
+    if (!s.ok() && log_)
+      log_->Debug(LogTopic::kGeneral,
+                  name() + ": io=uring: " + s.message() + "; writing with pwrite (io=sync)");
+  }
   return Status::OK();
 }
 

@@ -4,7 +4,8 @@
 // Written one of two ways (io=): with io_uring, keeping up to kQueueDepth
 // writes in flight through the writer's Submit/Reap calls (uring_queue.h),
 // or with one pwrite at a time.  The ring is created by the writer thread in
-// Start(); where the kernel refuses it the destination writes with pwrite.
+// Start(); where the kernel refuses it the destination writes with pwrite,
+// and says so once in the debug log.
 //
 // direct=true writes through a second descriptor opened with O_DIRECT: the
 // 4096-aligned middle of each extent goes there straight from the pool
@@ -48,8 +49,10 @@ class FileDestination final : public Destination {
 
   // Takes ownership of fd, opened read-write.  st is its fstat.  path:
   // name made absolute, for reopening after nbdkit has changed directory.
+  // log, if given, outlives the destination (the io=uring fallback).
   FileDestination(std::string name, std::string path, int fd, const struct stat& st,
-                  bool existed, const FileIoOptions& io = FileIoOptions());
+                  bool existed, const FileIoOptions& io = FileIoOptions(),
+                  Logger* log = nullptr);
   ~FileDestination() override;
 
   // direct=true: opens the O_DIRECT descriptor, or says in one line why the
@@ -112,6 +115,7 @@ class FileDestination final : public Destination {
   const dev_t dev_;
   const ino_t ino_;
   const FileIoOptions io_;
+  Logger* const log_;
   uint64_t device_size_ = 0;  // block devices, and existing files
   // Zeroing methods switch themselves off on the first EOPNOTSUPP; only the
   // writer thread touches them.
@@ -124,6 +128,7 @@ class FileDestination final : public Destination {
   std::map<uint64_t, Op> ops_;      // tag -> write in the ring
   std::vector<uint64_t> done_;      // tags completed synchronously, not yet reaped
   std::unique_ptr<UringQueue> ring_;
+  bool ring_tried_ = false;  // Start() asked for the ring (once)
   // cache=none.
   std::unique_ptr<Writeback> writeback_;
   // Sync(): the first failure, kept (see Sync()).

@@ -52,7 +52,7 @@ Status Refuse(const std::string& path, const std::string& why) {
   return Status::InvalidArgument("dest=" + path + ": " + why);
 }
 
-Status OpenPath(const std::string& path, const FileIoOptions& io,
+Status OpenPath(const std::string& path, const FileIoOptions& io, Logger* log,
                 std::unique_ptr<Destination>* out) {
   struct stat st;
   bool existed = true;
@@ -95,7 +95,8 @@ Status OpenPath(const std::string& path, const FileIoOptions& io,
     close(fd);
     return Refuse(path, "is not a regular file, block device or FIFO");
   }
-  auto file = std::make_unique<FileDestination>(path, AbsolutePath(path), fd, st, existed, io);
+  auto file =
+      std::make_unique<FileDestination>(path, AbsolutePath(path), fd, st, existed, io, log);
   if (io.direct) {
     Status s = file->OpenDirect();
     if (!s.ok()) {
@@ -127,7 +128,7 @@ Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>
     return Status::OK();
   }
   if (IsNbdUri(spec.value)) return NbdDestination::Probe(spec.value, log, out);
-  return OpenPath(spec.value, io, out);
+  return OpenPath(spec.value, io, log, out);
 }
 
 Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name) {

@@ -2,22 +2,23 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <thread>
 
 namespace fanout {
 
 Status UringQueue::Create(unsigned entries, std::unique_ptr<UringQueue>* out) {
-  if (getenv(kDisableEnv) != nullptr)
-    return Status::IOError(ENOSYS, std::string("io_uring_queue_init: disabled by ") + kDisableEnv);
   std::unique_ptr<UringQueue> q(new UringQueue());
   const int r = io_uring_queue_init(entries, &q->ring_, 0);
   if (r < 0) return Status::FromErrno("io_uring_queue_init", -r);
+  q->initialised_ = true;
   *out = std::move(q);
   return Status::OK();
 }
 
 UringQueue::~UringQueue() {
+  // A ring that was never set up has nothing to exit: its descriptor field
+  // is 0, and exiting it would close whatever descriptor 0 is now.
+  if (!initialised_) return;
   // The kernel may still be reading from the callers' buffers.
   if (in_flight_ > 0) {
     (void)io_uring_submit(&ring_);

@@ -9,6 +9,12 @@
 // Not thread-safe: one thread (the writer) queues, submits and reaps.  The
 // destructor waits for writes still in flight, so their memory may be freed
 // after it returns.
+//
+// Where the kernel refuses a ring (io_uring disabled by sysctl, a seccomp
+// policy such as Docker's default one, an old kernel, the locked-memory
+// limit), Create() fails and leaves nothing behind: in particular no ring
+// is ever exited that was not set up, since exiting a zeroed ring closes
+// descriptor 0.
 #ifndef FANOUT_URING_QUEUE_H
 #define FANOUT_URING_QUEUE_H
 
@@ -24,11 +30,6 @@ namespace fanout {
 
 class UringQueue {
  public:
-  // Set in the environment (to anything) to make Create() fail as it would
-  // on a kernel without io_uring or under a seccomp policy that forbids it:
-  // the tests use it to reach the io=sync fallback.
-  static constexpr const char* kDisableEnv = "FANOUT_TEST_DISABLE_IO_URING";
-
   // A queue of `entries` slots, or the reason there is none (ENOSYS, EPERM,
   // ENOMEM for the locked-memory limit, ...).
   static Status Create(unsigned entries, std::unique_ptr<UringQueue>* out);
@@ -50,7 +51,8 @@ class UringQueue {
 
  private:
   UringQueue() = default;
-  struct io_uring ring_;
+  struct io_uring ring_ = {};
+  bool initialised_ = false;  // io_uring_queue_init succeeded on ring_
   unsigned in_flight_ = 0;  // queued or submitted, not yet reaped
 };
 

@@ -233,6 +233,32 @@ fanout_nbdkit ()
         "${_nbdkit_argv[@]}" "$@"
 }
 
+# fanout_nbdkit_without_io_uring ARGS...
+#
+# As fanout_nbdkit, with nbdkit running under strace, which fails every
+# io_uring_setup with EPERM, as a kernel that refuses io_uring does
+# (kernel.io_uring_disabled=2, Docker's default seccomp profile): the real
+# way to the io=sync fallback.  Only that system call stops under strace
+# (seccomp-bpf), so the run is hardly slower.  strace exits with nbdkit's
+# exit status (and dies of the signal that killed it), so the caller
+# checks it as it would nbdkit's.
+fanout_nbdkit_without_io_uring ()
+{
+    local argv=()
+    if [ -n "$FANOUT_NBDKIT_TIMEOUT" ]; then
+        argv+=(timeout "$FANOUT_NBDKIT_TIMEOUT")
+    fi
+    argv+=(strace -f -qq --seccomp-bpf -o /dev/null
+           -e trace=io_uring_setup -e inject=io_uring_setup:error=EPERM)
+    # The sanitizer runtime for nbdkit, not for strace.
+    if [ -n "$SANITIZER_RUNTIME" ]; then
+        argv+=(env "LD_PRELOAD=$SANITIZER_RUNTIME")
+    fi
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+    TSAN_OPTIONS=halt_on_error=1 \
+        "${argv[@]}" nbdkit "$@"
+}
+
 # Sets _nbdkit_argv to the command that runs nbdkit as fanout_nbdkit does,
 # killed after $1 seconds if $1 is not empty.  Every element execs the next,
 # except timeout(1).
