@@ -30,6 +30,9 @@ constexpr KeyPair kKeys[] = {
     {"tee-spill-memory", "spill-memory"},
     {"tee-verify", "verify"},
     {"tee-sha256", "sha256"},
+    {"tee-io", "io"},
+    {"tee-cache", "cache"},
+    {"tee-direct", "direct"},
 };
 
 // A character that can be part of a key: "KEY=" preceded by one of these is
@@ -130,7 +133,12 @@ const char* TeeConfigParser::Help() {
          "tee-verify=BOOL      At the end, read every seekable tee destination back past the\n"
          "                     page cache and compare it with the image (default false).\n"
          "tee-sha256=BOOL      Compute the image's SHA-256 (default true; with only seekable\n"
-         "                     tee destinations that costs one read of one at the end).";
+         "                     tee destinations that costs one read of one at the end).\n"
+         "tee-io=uring|sync    Tee files and devices: io_uring, several writes in flight\n"
+         "                     (default), or one pwrite at a time.\n"
+         "tee-cache=default|none  none: write back and drop each 32M of a tee file as it is\n"
+         "                     written.\n"
+         "tee-direct=BOOL      Open tee files and block devices with O_DIRECT (default false).";
 }
 
 }  // namespace fanout

@@ -9,7 +9,7 @@
 //   tee-KEY=VALUE       KEY=VALUE      for on-error, quorum, status,
 //                                      progress, window, ahead, bucket,
 //                                      buckets, spill, spill-memory,
-//                                      verify, sha256
+//                                      verify, sha256, io, cache, direct
 //
 // There is no tee-size=: the export size is the plugin's.  Keys that are
 // neither tee nor tee-* belong to the plugin; unknown tee-* keys are errors.

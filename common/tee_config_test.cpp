@@ -147,6 +147,39 @@ TEST(TeeConfigTest, BadValueNamesTheTeeParameter) {
   EXPECT_EQ("tee-buckets=3: tee-buckets= was already given", s.message());
 }
 
+TEST(TeeConfigTest, IoCacheDirectMapOntoFanout) {
+  TeeConfigParser defaults(ParseSize);
+  ASSERT_TRUE(defaults.Set("tee", "mirror.img").ok());
+  ASSERT_TRUE(defaults.Complete().ok());
+  EXPECT_EQ(Config::Io::kUring, defaults.config().io);
+  EXPECT_EQ(Config::Cache::kDefault, defaults.config().cache);
+  EXPECT_FALSE(defaults.config().direct);
+
+  TeeConfigParser p(ParseSize);
+  ASSERT_TRUE(p.Set("tee", "mirror.img").ok());
+  ASSERT_TRUE(p.Set("tee-io", "sync").ok());
+  ASSERT_TRUE(p.Set("tee-cache", "none").ok());
+  ASSERT_TRUE(p.Set("tee-direct", "true").ok());
+  ASSERT_TRUE(p.Complete().ok());
+  EXPECT_EQ(Config::Io::kSync, p.config().io);
+  EXPECT_EQ(Config::Cache::kNone, p.config().cache);
+  EXPECT_TRUE(p.config().direct);
+}
+
+TEST(TeeConfigTest, IoCacheDirectErrorsNameTheTeeParameter) {
+  TeeConfigParser p(ParseSize);
+  Status s = p.Set("tee-io", "aio");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(0u, s.message().rfind("tee-io=aio: must be", 0)) << s.message();
+  EXPECT_EQ(std::string::npos, s.message().find(" io=")) << s.message();
+  s = p.Set("tee-cache", "off");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(0u, s.message().rfind("tee-cache=off: must be", 0)) << s.message();
+  s = p.Set("tee-direct", "maybe");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ("tee-direct=maybe: must be true or false", s.message());
+}
+
 TEST(TeeConfigTest, UnknownTeeKeysAreErrors) {
   TeeConfigParser p(ParseSize);
   Status s = p.Set("tee-size", "1M");
