@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -178,6 +179,7 @@ Status FileDestination::Write(const uint8_t* buf, uint64_t length, uint64_t offs
   Status s = WriteEnds(buf, length, offset, split);
   if (s.ok())
     s = WriteFully(middle_fd(), buf + split.head, split.middle, offset + split.head, name());
+  if (s.ok()) NoteWritten(offset, length);
   if (s.ok() && writeback_) s = writeback_->Wrote(offset, length);
   return s;
 }
@@ -203,6 +205,7 @@ Status FileDestination::SubmitToRing(const Extent& extent, uint64_t tag) {
   Status s = WriteEnds(buf, extent.length, extent.offset, split);
   if (!s.ok()) return s;
   if (split.middle == 0) {
+    NoteWritten(extent.offset, extent.length);
     if (writeback_) s = writeback_->Wrote(extent.offset, extent.length);
     if (s.ok()) done_.push_back(tag);
     return s;
@@ -252,6 +255,7 @@ Status FileDestination::Reap(std::vector<uint64_t>* done, uint64_t* failed) {
       requeued = true;
       return;
     }
+    NoteWritten(op.extent.offset, op.extent.length);
     // The write is done, but an earlier one may have been lost on its way
     // to the media: that fails the destination here.
     Status wb = writeback_ ? writeback_->Wrote(op.extent.offset, op.extent.length) : Status();
@@ -284,7 +288,15 @@ Status FileDestination::Reap(std::vector<uint64_t>* done, uint64_t* failed) {
   return err;
 }
 
+void FileDestination::NoteWritten(uint64_t offset, uint64_t length) {
+  std::lock_guard<std::mutex> lock(unsynced_mu_);
+  unsynced_start_ = std::min(unsynced_start_, offset);
+  unsynced_end_ = std::max(unsynced_end_, offset + length);
+}
+
 Status FileDestination::Zero(uint64_t length, uint64_t offset) {
+  // Zeroing may go through the page cache too (the fallbacks write zeros).
+  NoteWritten(offset, length);
   if (block_) return ZeroBlock(length, offset);
   // Punching a hole frees the blocks and reads back as zeros; ZERO_RANGE
   // keeps them allocated; writing zeros always works.
@@ -335,8 +347,24 @@ Status FileDestination::Sync() {
   if (!sync_error_.ok()) return sync_error_;
   // Closed: Close() synced everything, and kept the error if there was one.
   if (fd_ < 0) return Status::OK();
+  uint64_t start, end;
+  {
+    // What this sync covers: everything written before it starts.
+    std::lock_guard<std::mutex> span(unsynced_mu_);
+    start = unsynced_start_;
+    end = unsynced_end_;
+    unsynced_start_ = UINT64_MAX;
+    unsynced_end_ = 0;
+  }
   Status s = writeback_ ? writeback_->Finish() : Status::OK();
-  if (s.ok() && fdatasync(fd_) == -1) s = Status::FromErrno(name() + ": fdatasync");
+  if (s.ok() && fdatasync(fd_) == -1) {
+    if (start < end)
+      s = Status::FromErrno(name() + ": fdatasync after writes at offsets " +
+                            std::to_string(start) + " to " + std::to_string(end))
+              .WithOffset(start);
+    else
+      s = Status::FromErrno(name() + ": fdatasync");
+  }
   sync_error_ = s;
   return s;
 }

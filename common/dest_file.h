@@ -106,6 +106,8 @@ class FileDestination final : public Destination {
   Status ZeroBlock(uint64_t length, uint64_t offset);
   // Waits for the ring's writes (a close or a failure).
   void DrainRing();
+  // [offset, offset + length) is written (not yet synced).
+  void NoteWritten(uint64_t offset, uint64_t length);
 
   const std::string path_;
   int fd_;
@@ -134,6 +136,12 @@ class FileDestination final : public Destination {
   // Sync(): the first failure, kept (see Sync()).
   std::mutex sync_mu_;
   Status sync_error_;  // GUARDED_BY(sync_mu_)
+  // The span written since the last sync began: what a failed fdatasync
+  // may have lost, since the kernel does not say which pages it could not
+  // write.  Its own lock, so the writer never waits for an fdatasync.
+  std::mutex unsynced_mu_;
+  uint64_t unsynced_start_ = UINT64_MAX;  // GUARDED_BY(unsynced_mu_)
+  uint64_t unsynced_end_ = 0;             // GUARDED_BY(unsynced_mu_)
 };
 
 }  // namespace fanout

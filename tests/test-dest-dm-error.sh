@@ -70,8 +70,9 @@ PYEOF
 for io in uring sync; do
     # Buffered writes: either the write itself (a page the kernel had to
     # read first) or the fdatasync at the end says so.
-    run default-$io '(fdatasync|write at offset [0-9]+): Input/output error' \
-        0 $((64 * M)) io=$io
+    run default-$io \
+        '(fdatasync after writes at offsets 0 to 67108864|write at offset [0-9]+): Input/output error' \
+        0 $((20 * M)) io=$io
     run cache-none-$io \
         '(write-back \(cache=none\) of [0-9]+ bytes at offset [0-9]+|write at offset [0-9]+): Input/output error' \
         0 $((20 * M)) io=$io cache=none
