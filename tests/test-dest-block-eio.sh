@@ -7,7 +7,8 @@
 # with io=uring and io=sync.  The file next to it receives the whole image,
 # nbdkit exits 1 and the status file says which device failed, with what
 # and where.  A client's flush hears of it as on-error= says, and its reads
-# return what it wrote, never what the device holds instead.
+# return what it wrote, never what the device holds instead.  The tee
+# filter (tee-cache=none) fails the device the same way.
 #
 # The device: a loop device over a 64 MiB file on a tmpfs that is full,
 # with every block of the file allocated except [16M, 20M).  Writes there
@@ -148,4 +149,29 @@ assert d["$loop"]["state"] == "failed", d["$loop"]
 PYEOF
         cmp -n $((40 * M)) src.img ok.img
     done
+done
+
+# The tee filter, with tee-cache=none (and the other two twins): the same
+# device fails the same way, the other tee file holds the image.
+for io in uring sync; do
+    rm -f ok.img s.json client.rc
+    status=0
+    FANOUT_NBDKIT_TIMEOUT=60 fanout_nbdkit -U - --filter="$TEE_FILTER" memory size=64M \
+        tee=ok.img tee="$loop" tee-status=s.json tee-io=$io tee-cache=none \
+        --run 'nbdcopy src.img "$uri"; rc=$?; echo $rc > client.rc; exit $rc' \
+        2> tee-$io.err || status=$?
+    cat tee-$io.err
+    test "$(cat client.rc)" -eq 0
+    test "$status" -eq 1
+    cmp src.img ok.img
+    grep -E "^nbdkit: error: $loop: write-back \(tee-cache=none\) of [0-9]+ bytes at offset [0-9]+: Input/output error" \
+        tee-$io.err
+    check_status_json s.json <<PYEOF
+assert d["ok.img"]["state"] == "done", d["ok.img"]
+dev = d["$loop"]
+assert dev["state"] == "failed", dev
+assert dev["errno"] in ("EIO", "ENOSPC"), dev
+assert "write-back" in dev["error"], dev
+assert dev["offset"] <= 16 * MiB, dev
+PYEOF
 done
