@@ -26,6 +26,31 @@ const char* KindName(DestinationKind kind) {
   return "?";
 }
 
+std::optional<DestinationIdentity> IdentityOf(const struct stat& st) {
+  using What = DestinationIdentity::What;
+  if (S_ISREG(st.st_mode)) return DestinationIdentity{What::kFile, st.st_dev, st.st_ino};
+  if (S_ISFIFO(st.st_mode)) return DestinationIdentity{What::kFifo, st.st_dev, st.st_ino};
+  if (S_ISBLK(st.st_mode)) return DestinationIdentity{What::kBlockDevice, st.st_rdev, 0};
+  if (S_ISCHR(st.st_mode)) return DestinationIdentity{What::kCharDevice, st.st_rdev, 0};
+  return std::nullopt;
+}
+
+std::optional<DestinationIdentity> IdentityOfPath(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == -1) return std::nullopt;
+  return IdentityOf(st);
+}
+
+const char* IdentityName(DestinationIdentity::What what) {
+  switch (what) {
+    case DestinationIdentity::What::kFile: return "file";
+    case DestinationIdentity::What::kFifo: return "FIFO";
+    case DestinationIdentity::What::kBlockDevice: return "block device";
+    case DestinationIdentity::What::kCharDevice: return "character device";
+  }
+  return "?";
+}
+
 Status Destination::Submit(const Extent& extent, uint64_t tag) {
   Status s = extent.is_zero() ? Zero(extent.length, extent.offset)
                               : Write(extent.bytes(), extent.length, extent.offset);
@@ -71,7 +96,7 @@ Status OpenPath(const std::string& path, const FileIoOptions& io,
     // Opening a FIFO blocks until a reader arrives, so only check now that
     // it could be opened for writing; the writer opens it when serving.
     if (access(path.c_str(), W_OK) == -1) return Status::FromErrno("dest=" + path + ": not writable");
-    *out = std::make_unique<StreamDestination>(path, AbsolutePath(path));
+    *out = std::make_unique<StreamDestination>(path, AbsolutePath(path), IdentityOf(st));
     return Status::OK();
   }
 

@@ -131,7 +131,15 @@ Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* 
         for (auto& d : *dests) d->Abandon();
     }
   } abandon{&dests};
-  std::map<std::pair<dev_t, ino_t>, std::string> seen;
+  // Every path destination by what it is (DestinationIdentity), with the
+  // name it was first given.
+  std::map<DestinationIdentity, std::string> seen;
+  auto named_before = [&](const DestinationIdentity& id, const std::string& name) {
+    auto it = seen.find(id);
+    if (it == seen.end()) return Status::OK();
+    return Status::InvalidArgument("dest=" + name + ": the same " + IdentityName(id.what) +
+                                   " as dest=" + it->second + "; name each destination once");
+  };
   FileIoOptions io;
   io.uring = config.io == Config::Io::kUring;
   io.drop_cache = config.cache == Config::Cache::kNone;
@@ -149,24 +157,32 @@ Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* 
   std::set<std::string> uris;
   for (const DestinationSpec& spec : config.destinations) {
     // The same NBD URI twice would write every byte to that export twice
-    // over two connections; files are compared by inode below.
-    if (spec.source == DestinationSpec::Source::kPath && IsNbdUri(spec.value) &&
-        !uris.insert(spec.value).second)
+    // over two connections; paths are compared by what they are.
+    const bool path = spec.source == DestinationSpec::Source::kPath;
+    if (path && IsNbdUri(spec.value) && !uris.insert(spec.value).second)
       return Status::InvalidArgument("dest=" + spec.value +
                                      ": named twice; name each destination once");
+    // Before opening: a second open of the same block device would fail
+    // its O_EXCL ("in use"), which is not the reason.
+    if (path && !IsNbdUri(spec.value))
+      if (auto id = IdentityOfPath(spec.value)) {
+        Status s = named_before(*id, spec.value);
+        if (!s.ok()) return s;
+      }
     std::unique_ptr<Destination> d;
     Status s = OpenDestination(spec, &d, log, io);
     if (!s.ok()) return s;
     dests.push_back(std::move(d));
     const Destination* nd = dests.back().get();
+    // Again as opened (a file that did not exist has an identity only now,
+    // and the path may have changed under us since the stat above).
     if (auto id = nd->identity()) {
-      auto [it, inserted] = seen.emplace(*id, nd->name());
-      if (!inserted) {
-        const std::string name = nd->name();
+      s = named_before(*id, nd->name());
+      if (!s.ok()) {
         dests.pop_back();  // the same file as another: not ours to remove
-        return Status::InvalidArgument("dest=" + name + ": the same file as dest=" + it->second +
-                                       "; name each destination once");
+        return s;
       }
+      seen.emplace(*id, nd->name());
     }
     if (!nd->seekable()) e->all_seekable_ = false;
   }
