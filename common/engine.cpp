@@ -12,6 +12,7 @@
 
 #include "dest_file.h"
 #include "dest_nbd.h"
+#include "status_file.h"
 #include "summary.h"
 #include "uring_queue.h"
 
@@ -185,6 +186,16 @@ Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* 
       seen.emplace(*id, nd->name());
     }
     if (!nd->seekable()) e->all_seekable_ = false;
+  }
+  // status=FILE is written over and over: it must not be, nor be renamed
+  // over, a destination, and a status file that can never be written is a
+  // mistake to say now, not a log line once serving.  (A destination that
+  // did not exist was created above, so comparing identities covers it.)
+  if (!config.status_file.empty()) {
+    std::vector<NamedIdentity> taken;
+    for (const auto& [id, name] : seen) taken.push_back({"dest=" + name, id});
+    Status s = CheckStatusFile(config.status_file, taken);
+    if (!s.ok()) return s;
   }
   // spill=DIR: opened now, like status=, so a relative DIR is the start
   // directory's and a bad one is refused before serving.
