@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,23 +76,66 @@ Status CommandDestination::Start() {
   return Status::OK();
 }
 
-Status CommandDestination::Close() {
-  Status s = StreamDestination::Close();
-  if (pid_ <= 0) return s;
+Status CommandDestination::Prepare(uint64_t export_size) {
+  export_size_ = export_size;
+  return Status::OK();
+}
+
+Status CommandDestination::Write(const uint8_t* buf, uint64_t length, uint64_t offset) {
+  Status s = CheckOrder(offset);
+  uint64_t written = 0;
+  if (s.ok()) s = WriteFully(fd_, buf, length, -1, name(), &written);
+  if (s.err() == EPIPE) return Gone(s, written);
+  return Advance(s, length);
+}
+
+Status CommandDestination::Zero(uint64_t length, uint64_t offset) {
+  Status s = CheckOrder(offset);
+  uint64_t written = 0;
+  if (s.ok()) s = WriteZeros(fd_, length, -1, name(), &written);
+  if (s.err() == EPIPE) return Gone(s, written);
+  return Advance(s, length);
+}
+
+Status CommandDestination::Gone(const Status& failed, uint64_t written) {
+  // The pipe keeps what the command never read until our end is closed:
+  // what went in less what is still there is what it read.
+  const uint64_t entered = position_ + written;
+  int unread = 0;
+  const bool known = ioctl(fd_, FIONREAD, &unread) == 0 && unread >= 0 &&
+                     static_cast<uint64_t>(unread) <= entered;
+  (void)StreamDestination::Close();
+  if (pid_ <= 0) return Advance(failed, 0);
+  const std::string how = Reap();
+  std::string message = name() + ": the command " + how;
+  if (known)
+    message += " after reading " + std::to_string(entered - unread) + " of " +
+               std::to_string(export_size_) + " bytes";
+  else
+    message += " before reading the whole stream (" + std::to_string(position_) + " of " +
+               std::to_string(export_size_) + " bytes were sent)";
+  return Status::IOError(EPIPE, message);
+}
+
+std::string CommandDestination::Reap() {
   int status = 0;
   pid_t r;
   while ((r = waitpid(pid_, &status, 0)) == -1 && errno == EINTR) {
   }
   pid_ = -1;
-  if (r == -1) return Status::FromErrno(name() + ": waitpid");
+  if (r == -1) return std::string("could not be waited for: waitpid: ") + strerror(errno);
   exit_status_ = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-  if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-    return Status::IOError(EIO, name() + ": the command exited with status " +
-                                    std::to_string(WEXITSTATUS(status)));
   if (WIFSIGNALED(status))
-    return Status::IOError(EIO, name() + ": the command was killed by signal " +
-                                    std::to_string(WTERMSIG(status)) + " (" +
-                                    strsignal(WTERMSIG(status)) + ")");
+    return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+           strsignal(WTERMSIG(status)) + ")";
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
+Status CommandDestination::Close() {
+  Status s = StreamDestination::Close();
+  if (pid_ <= 0) return s;
+  const std::string how = Reap();
+  if (exit_status_.load() != 0) return Status::IOError(EIO, name() + ": the command " + how);
   return s;
 }
 

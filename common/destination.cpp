@@ -155,10 +155,14 @@ Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>
   return OpenPath(spec.value, io, out);
 }
 
-Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name) {
+Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name,
+                  uint64_t* written) {
+  if (written) *written = 0;
   while (length > 0) {
     const uint64_t n = length < kZeroBlock ? length : kZeroBlock;
-    Status s = WriteFully(fd, zero_block, n, offset, name);
+    uint64_t piece = 0;
+    Status s = WriteFully(fd, zero_block, n, offset, name, &piece);
+    if (written) *written += piece;
     if (!s.ok()) return s;
     length -= n;
     if (offset >= 0) offset += n;
