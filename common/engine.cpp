@@ -332,7 +332,7 @@ Snapshot Engine::TakeSnapshot() const {
   snap.size = size_;
   snap.committed = window_ ? window_->committed_bytes() : 0;
   snap.state = run_state_.load();
-  snap.refused_requests = refusal_logged_.load();
+  snap.refused_requests = refusal_logged_.load() || window_refused_.load();
   snap.elapsed = started_ ? duration<double>(now - start_time_).count() : 0;
   for (const auto& w : writers_) {
     DestinationSnapshot d;
@@ -458,7 +458,12 @@ Status Engine::Admitted(Op op) {
   bool late = false;
   {
     std::lock_guard<TicketLock> lock(mu_);
-    s = Logged(op(&late));
+    // A window that has lost bytes (spill=) refuses every request with the
+    // error it failed with; that was logged once, when it happened.
+    const bool was_broken = window_->broken();
+    s = op(&late);
+    if (!s.ok() && !was_broken) log_->Error(s.message());
+    if (!s.ok() && window_->broken()) window_refused_ = true;
   }
   // A late write reached the seekable destinations; the streams will fail
   // on it.  Count them failed now, not when their threads get there, so
@@ -483,8 +488,10 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
   std::vector<Extent> overlay;
   {
     std::lock_guard<TicketLock> lock(mu_);
+    const bool was_broken = window_->broken();
     Status s = window_->Read(buf, length, offset, &backing);
-    if (!s.ok()) return Logged(s);
+    if (!s.ok() && window_->broken()) window_refused_ = true;
+    if (!s.ok()) return was_broken ? s : Logged(s);
     if (backing.empty()) return Status::OK();
     // Taken under the lock, before the destination read: any extent that
     // leaves the bus after this has already reached every healthy

@@ -181,6 +181,8 @@ class Engine {
   std::chrono::steady_clock::time_point start_time_;
   std::atomic<RunState> run_state_{RunState::kRunning};
   std::atomic<bool> refusal_logged_{false};  // the policy's first refusal is logged, once
+  // The window lost what it had to hold (spill=): it refuses every request.
+  std::atomic<bool> window_refused_{false};
   bool finished_ = false;  // GUARDED_BY(mu_)
   Status final_status_;    // GUARDED_BY(mu_)
 };

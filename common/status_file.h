@@ -2,9 +2,11 @@
 // replaced atomically (written beside it, then renamed over it) so a reader
 // never sees half of one.
 //
-//   {"size", "committed", "state": "running"|"finishing"|"finished",
-//    "elapsed", "destinations": [{"name", "kind", "state", "bytes", "rate",
-//    "error", "errno", "offset", "exit_status", "elapsed"}]}
+//   {"size", "committed", "state": "running"|"finishing"|"verifying"|"finished",
+//    "elapsed", "refused_requests", "sha256", "sha256_unavailable",
+//    "destinations": [{"name", "kind", "state", "bytes", "rate", "elapsed",
+//    "error", "errno", "offset", "exit_status", "verified_bytes"}]}
+// (the man page's "The status file" says what each means).
 #ifndef FANOUT_STATUS_FILE_H
 #define FANOUT_STATUS_FILE_H
 

@@ -47,8 +47,8 @@ std::vector<std::string> SummaryLines(const Snapshot& snap) {
     lines.push_back("sha256 unavailable: " + snap.sha256_unavailable);
   if (snap.refused_requests)
     lines.push_back(
-        "requests were refused after a failure (on-error=, quorum=): the destinations hold what "
-        "the client wrote until then");
+        "requests were refused after a failure (on-error=, quorum=, or a spill= that failed): "
+        "the destinations hold what the client wrote until then");
   return lines;
 }
 
