@@ -66,6 +66,7 @@ class Engine::ProgressLogger final : public Logger {
     Through([&] { inner_->Notice(msg); });
   }
   bool DebugEnabled(LogTopic topic) const override { return inner_->DebugEnabled(topic); }
+  std::string Spelled(const std::string& msg) const override { return inner_->Spelled(msg); }
   void Debug(LogTopic topic, const std::string& msg) override {
     Through([&] { inner_->Debug(topic, msg); });
   }
@@ -580,7 +581,9 @@ Status Engine::Finish() {
   const Snapshot snap = TakeSnapshot();
   if (reporter_) reporter_->Stop(snap);
   DetachDisplay();
-  for (const std::string& line : SummaryLines(snap)) log_->Notice(line);
+  for (const std::string& line :
+       SummaryLines(snap, [this](const std::string& name) { return log_->Spelled(name); }))
+    log_->Notice(line);
 
   // The window could not hold what clients wrote (spill=): the
   // destinations miss it, and the run must not look successful.

@@ -103,6 +103,25 @@ TEST(SummaryTest, OneLinePerDestinationAndTotals) {
   EXPECT_NE(std::string::npos, lines[3].find("1 failed")) << lines[3];
 }
 
+TEST(SummaryTest, ColumnsLineUpAsPrintedAndLongNamesAreCut) {
+  Snapshot s = TwoDestinations();
+  s.destinations[1].name = "cmd=" + std::string(60, 'x');
+  // The tee filter prints cmd=X as tee-cmd=X.
+  auto spelled = [](const std::string& name) {
+    return name.rfind("cmd=", 0) == 0 ? "tee-" + name : name;
+  };
+  const std::vector<std::string> lines = SummaryLines(s, spelled);
+  const size_t kind = lines[0].find("kind");
+  ASSERT_NE(std::string::npos, kind);
+  EXPECT_EQ(kind, lines[1].find("file")) << lines[1];
+  EXPECT_EQ(kind, lines[2].find("command")) << lines[2];
+  EXPECT_EQ(0u, lines[2].find("tee-cmd=xxx")) << lines[2];
+  EXPECT_EQ(kind - 5, lines[2].find("... ")) << lines[2];
+  // The name column is as wide as the widest name as printed.
+  const size_t state = lines[0].find("state");
+  EXPECT_EQ(state, lines[2].find("failed")) << lines[2];
+}
+
 TEST(ProgressTest, LineShowsBarBytesRateAndState) {
   Snapshot s = TwoDestinations();
   DestinationSnapshot d = s.destinations[0];
