@@ -276,7 +276,19 @@ Status Engine::Prepare(uint64_t size) {
     DigestFollower::PageCheck check;
     if (!wc.ordered) {
       reader = [this](uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out) {
-        return ReadApplied(seq, offset, length, out);
+        // A destination whose whole pages here are not the image's (changed
+        // under the run) is passed over for the next, so the follower
+        // gives up only when none holds them.  Pages this read covers in
+        // part are checked by the follower once they are whole.
+        constexpr uint64_t kPage = BlockHashes::kPageSize;
+        const uint64_t first = (offset + kPage - 1) / kPage * kPage;
+        const uint64_t end = offset + length == size_ ? size_ : (offset + length) / kPage * kPage;
+        return ReadApplied(seq, offset, length, out, [&](const Destination& d) {
+          if (first >= end || !PageNotTheImage(first, out + (first - offset), end - first))
+            return true;
+          Suspect(d);
+          return false;
+        });
       };
       check = [this](uint64_t offset, const uint8_t* data, uint64_t length) {
         return PageNotTheImage(offset, data, length);
@@ -383,6 +395,7 @@ bool Engine::ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected
     }
     log_->Error(d.name() + ": the 4 KiB page at offset " + std::to_string(offset) +
                 " no longer holds what was written to it");
+    Suspect(d);
     return false;
   });
 }
@@ -397,6 +410,11 @@ bool Engine::ReadApplied(uint64_t seq, uint64_t offset, uint64_t length, uint8_t
     if (!accept || accept(*w->destination())) return true;
   }
   return false;
+}
+
+void Engine::Suspect(const Destination& d) {
+  std::lock_guard<std::mutex> lock(suspects_mu_);
+  suspects_.insert(&d);
 }
 
 std::optional<uint64_t> Engine::PageNotTheImage(uint64_t offset, const uint8_t* data,
@@ -628,52 +646,84 @@ void Engine::VerifyAndDigest(std::optional<std::string> followed) {
   }
 
   // The digest needs one full read of a destination: with verify= it is the
-  // verification's own read of the first candidate.  Without, that one read
+  // verification's own read of one candidate.  Without, that one read
   // is checked against the page hashes all the same (a digest is printed
   // only for bytes known to be the image's); the destination stays "done"
   // unless the read shows it does not hold the image, which is then
   // reported like any verification's verdict rather than kept quiet.
+  // A destination that was read back while the image was written and did
+  // not hold what was written to it (see Suspect()) is read back in full
+  // too, so that it is reported unless later writes made it whole again;
+  // and the digest is read from one that was not suspect, if any.
   Sha256 sha;
   const bool need_digest = config_.sha256 && !digest && hashes_ && !candidates.empty();
-  std::unique_ptr<Verification> digest_read;  // without verify=
+  std::vector<bool> suspect(writers_.size(), false);
+  {
+    std::lock_guard<std::mutex> lock(suspects_mu_);
+    for (size_t i : candidates) suspect[i] = suspects_.count(writers_[i]->destination()) > 0;
+  }
+  size_t feeder = candidates.empty() ? 0 : candidates.front();
+  for (size_t i : candidates)
+    if (!suspect[i]) {
+      feeder = i;
+      break;
+    }
+  // Without verify=: the reads above, kept only for a verdict that is not
+  // "verified" (a destination read without verify= stays "done").
+  std::vector<std::pair<size_t, std::unique_ptr<Verification>>> checks;
   std::vector<Verification*> run;
+  Verification* feeding = nullptr;
   {
     std::lock_guard<std::mutex> lock(verify_mu_);
     verifications_.resize(writers_.size());
     for (size_t i : candidates) {
-      const bool feeds = need_digest && i == candidates.front();
-      if (!config_.verify && !feeds) continue;
+      const bool feeds = need_digest && i == feeder;
+      if (!config_.verify && !feeds && !suspect[i]) continue;
       auto v = std::make_unique<Verification>(writers_[i]->destination(), hashes_.get(), log_,
                                               feeds ? &sha : nullptr);
       run.push_back(v.get());
+      if (feeds) feeding = v.get();
       if (config_.verify)
         verifications_[i] = std::move(v);
       else
-        digest_read = std::move(v);
+        checks.emplace_back(i, std::move(v));
     }
   }
   if (!run.empty()) {
     run_state_ = RunState::kVerifying;
     RunInParallel(run);
   }
-  if (digest_read && digest_read->state() != DestinationState::kVerified) {
+  {
     std::lock_guard<std::mutex> lock(verify_mu_);
-    verifications_[candidates.front()] = std::move(digest_read);
+    for (auto& [i, v] : checks)
+      if (v->state() != DestinationState::kVerified) verifications_[i] = std::move(v);
   }
 
   if (need_digest) {
-    if (run.front()->state() == DestinationState::kVerified) {
+    if (feeding->state() == DestinationState::kVerified) {
       digest = sha.FinalHex();
     } else {
-      // The first did not verify: read the digest from one that did.
+      // The one read does not hold the image; another may.  With verify=
+      // every candidate has been read already: read the digest again from
+      // one that verified.  Without, read the others in turn until one
+      // holds the image; one that does not is reported, as the first was.
       for (size_t i : candidates) {
-        if (!verifications_[i] || verifications_[i]->state() != DestinationState::kVerified) continue;
+        if (i == feeder) continue;
+        if (config_.verify ? !verifications_[i] ||
+                                 verifications_[i]->state() != DestinationState::kVerified
+                           : verifications_[i] != nullptr)  // read already: not the image
+          continue;
         Sha256 again;
-        Verification v(writers_[i]->destination(), hashes_.get(), log_, &again);
-        v.Run();
-        if (v.state() == DestinationState::kVerified) {
+        auto v = std::make_unique<Verification>(writers_[i]->destination(), hashes_.get(), log_,
+                                                &again);
+        v->Run();
+        if (v->state() == DestinationState::kVerified) {
           digest = again.FinalHex();
           break;
+        }
+        if (!config_.verify) {
+          std::lock_guard<std::mutex> lock(verify_mu_);
+          verifications_[i] = std::move(v);
         }
       }
     }
