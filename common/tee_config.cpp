@@ -78,8 +78,11 @@ Status TeeConfigParser::Complete() {
       if (auto id = IdentityOfPath(value)) plugin_files.push_back({key + "=" + value, *id});
   for (const DestinationSpec& d : parser_.config().destinations) {
     if (d.source != DestinationSpec::Source::kPath) continue;
+    // (A FIFO or a character device is written, not overwritten.)
     const auto id = IdentityOfPath(d.value);
-    if (!id) continue;
+    if (!id || (id->what != DestinationIdentity::What::kFile &&
+                id->what != DestinationIdentity::What::kBlockDevice))
+      continue;
     for (const NamedIdentity& p : plugin_files)
       if (p.identity == *id)
         return Status::InvalidArgument("tee=" + d.value + ": the same " + IdentityName(id->what) +
