@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,11 +132,44 @@ std::string CommandDestination::Reap() {
   return "exited with status " + std::to_string(WEXITSTATUS(status));
 }
 
+int CommandDestination::OpenPipeWatch() const {
+  // The command's fd 0 opened again is another reader of the same pipe,
+  // if fd 0 still is that pipe (the command may have replaced it).
+  const std::string path = "/proc/" + std::to_string(pid_) + "/fd/0";
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd == -1) return -1;
+  struct stat ours, theirs;
+  if (fstat(fd_, &ours) == -1 || fstat(fd, &theirs) == -1 || !S_ISFIFO(theirs.st_mode) ||
+      ours.st_dev != theirs.st_dev || ours.st_ino != theirs.st_ino) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 Status CommandDestination::Close() {
+  // Every byte may be in the pipe and the command still exit 0 without
+  // reading the last of them (the pipe's buffer took them, so no write
+  // failed).  A reader of our own on the pipe, opened before our end
+  // closes, keeps what the command left unread countable once it has
+  // exited; it does not keep the end of file from the command.
+  const int watch = pid_ > 0 && fd_ >= 0 ? OpenPipeWatch() : -1;
   Status s = StreamDestination::Close();
-  if (pid_ <= 0) return s;
+  if (pid_ <= 0) {
+    if (watch >= 0) close(watch);
+    return s;
+  }
   const std::string how = Reap();
-  if (exit_status_.load() != 0) return Status::IOError(EIO, name() + ": the command " + how);
+  int unread = 0;
+  const bool left = watch >= 0 && ioctl(watch, FIONREAD, &unread) == 0 && unread > 0 &&
+                    static_cast<uint64_t>(unread) <= position_;
+  if (watch >= 0) close(watch);
+  const std::string reading =
+      left ? " after reading " + std::to_string(position_ - unread) + " of " +
+                 std::to_string(export_size_) + " bytes"
+           : "";
+  if (exit_status_.load() != 0) return Status::IOError(EIO, name() + ": the command " + how + reading);
+  if (left) return Status::IOError(EPIPE, name() + ": the command " + how + reading);
   return s;
 }
 

@@ -32,7 +32,7 @@ class CommandDestination final : public StreamDestination {
   Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) override;
   Status Zero(uint64_t length, uint64_t offset) override;
   // Closes the pipe (end of file for the command), waits for it, and fails
-  // unless it exited 0.
+  // unless it exited 0 having read the whole stream.
   Status Close() override;
 
   // Its exit status once Close() has reaped it (128 + N if killed by
@@ -50,6 +50,9 @@ class CommandDestination final : public StreamDestination {
   // Waits for the command; "exited with status N" or "was killed by signal
   // N (Killed)", or a waitpid error.  Sets exit_status_.
   std::string Reap();
+  // Another reader of the command's standard input pipe (through
+  // /proc/PID/fd/0), or -1 if the command's fd 0 is no longer that pipe.
+  int OpenPipeWatch() const;
 
   const std::string command_;
   uint64_t export_size_ = 0;
