@@ -104,6 +104,10 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
   }
   if (key == "cmd") {
     if (value.empty()) return Status::InvalidArgument("cmd=: the command is empty");
+    // The shell would run nothing and exit 0 at once: every write to it
+    // would fail, for no reason the user could see.
+    if (value.find_first_not_of(" \t\n\r\f\v") == std::string::npos)
+      return Status::InvalidArgument("cmd=" + value + ": the command is only white space");
     config_.destinations.push_back({DestinationSpec::Source::kCommand, value});
     return Status::OK();
   }

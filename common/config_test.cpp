@@ -136,6 +136,14 @@ TEST(ConfigTest, CmdAloneIsEnough) {
   EXPECT_TRUE(IsOk(p.Complete()));
 }
 
+TEST(ConfigTest, CmdOfOnlyWhiteSpaceIsRefusedNamingIt) {
+  ConfigParser p = NewParser();
+  Status s = p.Set("cmd", " \t ");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ("cmd= \t : the command is only white space", s.message());
+  EXPECT_EQ("cmd=: the command is empty", p.Set("cmd", "").message());
+}
+
 TEST(ConfigTest, SizesAndCountsParsed) {
   ConfigParser p = NewParser();
   ASSERT_TRUE(IsOk(p.Set("dest", "disk.img")));

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,23 +77,99 @@ Status CommandDestination::Start() {
   return Status::OK();
 }
 
-Status CommandDestination::Close() {
-  Status s = StreamDestination::Close();
-  if (pid_ <= 0) return s;
+Status CommandDestination::Prepare(uint64_t export_size) {
+  export_size_ = export_size;
+  return Status::OK();
+}
+
+Status CommandDestination::Write(const uint8_t* buf, uint64_t length, uint64_t offset) {
+  Status s = CheckOrder(offset);
+  uint64_t written = 0;
+  if (s.ok()) s = WriteFully(fd_, buf, length, -1, name(), &written);
+  if (s.err() == EPIPE) return Gone(s, written);
+  return Advance(s, length);
+}
+
+Status CommandDestination::Zero(uint64_t length, uint64_t offset) {
+  Status s = CheckOrder(offset);
+  uint64_t written = 0;
+  if (s.ok()) s = WriteZeros(fd_, length, -1, name(), &written);
+  if (s.err() == EPIPE) return Gone(s, written);
+  return Advance(s, length);
+}
+
+Status CommandDestination::Gone(const Status& failed, uint64_t written) {
+  // The pipe keeps what the command never read until our end is closed:
+  // what went in less what is still there is what it read.
+  const uint64_t entered = position_ + written;
+  int unread = 0;
+  const bool known = ioctl(fd_, FIONREAD, &unread) == 0 && unread >= 0 &&
+                     static_cast<uint64_t>(unread) <= entered;
+  (void)StreamDestination::Close();
+  if (pid_ <= 0) return Advance(failed, 0);
+  const std::string how = Reap();
+  std::string message = name() + ": the command " + how;
+  if (known)
+    message += " after reading " + std::to_string(entered - unread) + " of " +
+               std::to_string(export_size_) + " bytes";
+  else
+    message += " before reading the whole stream (" + std::to_string(position_) + " of " +
+               std::to_string(export_size_) + " bytes were sent)";
+  return Status::IOError(EPIPE, message);
+}
+
+std::string CommandDestination::Reap() {
   int status = 0;
   pid_t r;
   while ((r = waitpid(pid_, &status, 0)) == -1 && errno == EINTR) {
   }
   pid_ = -1;
-  if (r == -1) return Status::FromErrno(name() + ": waitpid");
+  if (r == -1) return std::string("could not be waited for: waitpid: ") + strerror(errno);
   exit_status_ = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-  if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-    return Status::IOError(EIO, name() + ": the command exited with status " +
-                                    std::to_string(WEXITSTATUS(status)));
   if (WIFSIGNALED(status))
-    return Status::IOError(EIO, name() + ": the command was killed by signal " +
-                                    std::to_string(WTERMSIG(status)) + " (" +
-                                    strsignal(WTERMSIG(status)) + ")");
+    return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+           strsignal(WTERMSIG(status)) + ")";
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
+int CommandDestination::OpenPipeWatch() const {
+  // The command's fd 0 opened again is another reader of the same pipe,
+  // if fd 0 still is that pipe (the command may have replaced it).
+  const std::string path = "/proc/" + std::to_string(pid_) + "/fd/0";
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd == -1) return -1;
+  struct stat ours, theirs;
+  if (fstat(fd_, &ours) == -1 || fstat(fd, &theirs) == -1 || !S_ISFIFO(theirs.st_mode) ||
+      ours.st_dev != theirs.st_dev || ours.st_ino != theirs.st_ino) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+Status CommandDestination::Close() {
+  // Every byte may be in the pipe and the command still exit 0 without
+  // reading the last of them (the pipe's buffer took them, so no write
+  // failed).  A reader of our own on the pipe, opened before our end
+  // closes, keeps what the command left unread countable once it has
+  // exited; it does not keep the end of file from the command.
+  const int watch = pid_ > 0 && fd_ >= 0 ? OpenPipeWatch() : -1;
+  Status s = StreamDestination::Close();
+  if (pid_ <= 0) {
+    if (watch >= 0) close(watch);
+    return s;
+  }
+  const std::string how = Reap();
+  int unread = 0;
+  const bool left = watch >= 0 && ioctl(watch, FIONREAD, &unread) == 0 && unread > 0 &&
+                    static_cast<uint64_t>(unread) <= position_;
+  if (watch >= 0) close(watch);
+  const std::string reading =
+      left ? " after reading " + std::to_string(position_ - unread) + " of " +
+                 std::to_string(export_size_) + " bytes"
+           : "";
+  if (exit_status_.load() != 0) return Status::IOError(EIO, name() + ": the command " + how + reading);
+  if (left) return Status::IOError(EPIPE, name() + ": the command " + how + reading);
   return s;
 }
 

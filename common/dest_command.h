@@ -19,11 +19,20 @@ class CommandDestination final : public StreamDestination {
 
   DestinationKind kind() const override { return DestinationKind::kCommand; }
 
+  // Keeps the export size, for saying how much of it the command read.
+  Status Prepare(uint64_t export_size) override;
+
   // Starts the command, its stdin a new pipe.  SIGPIPE is reset to its
   // default in the child whatever nbdkit does with it.
   Status Start() override;
+  // A write the command no longer reads (EPIPE: it has exited or closed
+  // its standard input) fails with what the command did instead, the one
+  // thing that explains it: "cmd=true: the command exited with status 0
+  // after reading 0 of 67108864 bytes".  The command is waited for here.
+  Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) override;
+  Status Zero(uint64_t length, uint64_t offset) override;
   // Closes the pipe (end of file for the command), waits for it, and fails
-  // unless it exited 0.
+  // unless it exited 0 having read the whole stream.
   Status Close() override;
 
   // Its exit status once Close() has reaped it (128 + N if killed by
@@ -34,7 +43,19 @@ class CommandDestination final : public StreamDestination {
   }
 
  private:
+  // After a write failed with EPIPE (written: what that write had put into
+  // the pipe): the failure, saying how the command ended and how much of
+  // the stream it had read.
+  Status Gone(const Status& failed, uint64_t written);
+  // Waits for the command; "exited with status N" or "was killed by signal
+  // N (Killed)", or a waitpid error.  Sets exit_status_.
+  std::string Reap();
+  // Another reader of the command's standard input pipe (through
+  // /proc/PID/fd/0), or -1 if the command's fd 0 is no longer that pipe.
+  int OpenPipeWatch() const;
+
   const std::string command_;
+  uint64_t export_size_ = 0;
   const std::string directory_;  // where nbdkit was started: the command runs there
   pid_t pid_ = -1;
   std::atomic<int> exit_status_{-1};  // read by the status reporter

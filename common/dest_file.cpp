@@ -68,8 +68,7 @@ FileDestination::FileDestination(std::string name, std::string path, int fd,
       fd_(fd),
       block_(S_ISBLK(st.st_mode)),
       existed_(existed),
-      dev_(st.st_dev),
-      ino_(st.st_ino),
+      identity_(IdentityOf(st)),
       io_(io),
       log_(log) {
   if (io.drop_cache) writeback_ = std::make_unique<Writeback>(fd_, this->name());
@@ -126,11 +125,6 @@ std::optional<uint64_t> FileDestination::fixed_size() const {
   // to be; a new or empty one does not.
   if (block_ || (existed_ && device_size_ > 0)) return device_size_;
   return std::nullopt;
-}
-
-std::optional<std::pair<dev_t, ino_t>> FileDestination::identity() const {
-  // A block device is identified by the device it is, not its inode in /dev.
-  return std::make_pair(dev_, ino_);
 }
 
 void FileDestination::Abandon() {
@@ -400,7 +394,7 @@ Status FileDestination::OpenReadBack(std::unique_ptr<ReadBack>* out) {
   }
   if (fd == -1) return Status::FromErrno(name() + ": open to read back");
   struct stat st;
-  if (fstat(fd, &st) == -1 || st.st_dev != dev_ || st.st_ino != ino_) {
+  if (fstat(fd, &st) == -1 || IdentityOf(st) != identity_) {
     close(fd);
     return Status::IOError(ESTALE, name() + ": replaced by another file since it was written");
   }

@@ -62,7 +62,7 @@ class FileDestination final : public Destination {
   DestinationKind kind() const override { return block_ ? DestinationKind::kBlock : DestinationKind::kFile; }
   bool seekable() const override { return true; }
   std::optional<uint64_t> fixed_size() const override;
-  std::optional<std::pair<dev_t, ino_t>> identity() const override;
+  std::optional<DestinationIdentity> identity() const override { return identity_; }
 
   void Abandon() override;
   Status Prepare(uint64_t export_size) override;
@@ -114,8 +114,7 @@ class FileDestination final : public Destination {
   int direct_fd_ = -1;
   const bool block_;
   const bool existed_;
-  const dev_t dev_;
-  const ino_t ino_;
+  const std::optional<DestinationIdentity> identity_;
   const FileIoOptions io_;
   Logger* const log_;
   uint64_t device_size_ = 0;  // block devices, and existing files

@@ -7,8 +7,9 @@
 
 namespace fanout {
 
-StreamDestination::StreamDestination(std::string name, std::string path)
-    : Destination(std::move(name)), path_(std::move(path)) {}
+StreamDestination::StreamDestination(std::string name, std::string path,
+                                     std::optional<DestinationIdentity> identity)
+    : Destination(std::move(name)), path_(std::move(path)), identity_(identity) {}
 
 StreamDestination::~StreamDestination() {
   if (fd_ >= 0) close(fd_);

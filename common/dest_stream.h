@@ -11,11 +11,14 @@ namespace fanout {
 class StreamDestination : public Destination {
  public:
   // path: opened for writing in Start(); empty for subclasses that set fd_.
-  StreamDestination(std::string name, std::string path);
+  // identity: what path is (a FIFO, a character device).
+  StreamDestination(std::string name, std::string path,
+                    std::optional<DestinationIdentity> identity = std::nullopt);
   ~StreamDestination() override;
 
   DestinationKind kind() const override { return DestinationKind::kFifo; }
   bool seekable() const override { return false; }
+  std::optional<DestinationIdentity> identity() const override { return identity_; }
 
   Status Prepare(uint64_t) override { return Status::OK(); }
   // Opens the FIFO, or fails with EAGAIN while no reader has opened the
@@ -45,6 +48,7 @@ class StreamDestination : public Destination {
 
  private:
   const std::string path_;
+  const std::optional<DestinationIdentity> identity_;
 };
 
 }  // namespace fanout

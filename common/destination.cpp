@@ -26,6 +26,31 @@ const char* KindName(DestinationKind kind) {
   return "?";
 }
 
+std::optional<DestinationIdentity> IdentityOf(const struct stat& st) {
+  using What = DestinationIdentity::What;
+  if (S_ISREG(st.st_mode)) return DestinationIdentity{What::kFile, st.st_dev, st.st_ino};
+  if (S_ISFIFO(st.st_mode)) return DestinationIdentity{What::kFifo, st.st_dev, st.st_ino};
+  if (S_ISBLK(st.st_mode)) return DestinationIdentity{What::kBlockDevice, st.st_rdev, 0};
+  if (S_ISCHR(st.st_mode)) return DestinationIdentity{What::kCharDevice, st.st_rdev, 0};
+  return std::nullopt;
+}
+
+std::optional<DestinationIdentity> IdentityOfPath(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == -1) return std::nullopt;
+  return IdentityOf(st);
+}
+
+const char* IdentityName(DestinationIdentity::What what) {
+  switch (what) {
+    case DestinationIdentity::What::kFile: return "file";
+    case DestinationIdentity::What::kFifo: return "FIFO";
+    case DestinationIdentity::What::kBlockDevice: return "block device";
+    case DestinationIdentity::What::kCharDevice: return "character device";
+  }
+  return "?";
+}
+
 Status Destination::Submit(const Extent& extent, uint64_t tag) {
   Status s = extent.is_zero() ? Zero(extent.length, extent.offset)
                               : Write(extent.bytes(), extent.length, extent.offset);
@@ -71,7 +96,7 @@ Status OpenPath(const std::string& path, const FileIoOptions& io, Logger* log,
     // Opening a FIFO blocks until a reader arrives, so only check now that
     // it could be opened for writing; the writer opens it when serving.
     if (access(path.c_str(), W_OK) == -1) return Status::FromErrno("dest=" + path + ": not writable");
-    *out = std::make_unique<StreamDestination>(path, AbsolutePath(path));
+    *out = std::make_unique<StreamDestination>(path, AbsolutePath(path), IdentityOf(st));
     return Status::OK();
   }
 
@@ -131,10 +156,14 @@ Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>
   return OpenPath(spec.value, io, log, out);
 }
 
-Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name) {
+Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name,
+                  uint64_t* written) {
+  if (written) *written = 0;
   while (length > 0) {
     const uint64_t n = length < kZeroBlock ? length : kZeroBlock;
-    Status s = WriteFully(fd, zero_block, n, offset, name);
+    uint64_t piece = 0;
+    Status s = WriteFully(fd, zero_block, n, offset, name, &piece);
+    if (written) *written += piece;
     if (!s.ok()) return s;
     length -= n;
     if (offset >= 0) offset += n;

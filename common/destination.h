@@ -27,9 +27,11 @@
 #ifndef FANOUT_DESTINATION_H
 #define FANOUT_DESTINATION_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cerrno>
+#include <compare>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -49,6 +51,31 @@ enum class DestinationKind { kFile, kBlock, kFifo, kCommand, kNbd };
 
 // "file", "block", "fifo", "command", "nbd": the names the status file uses.
 const char* KindName(DestinationKind kind);
+
+// What a destination is, whatever it was called: the same file named by a
+// symlink or a hard link, the same FIFO by a symlink, the same device by a
+// second device node, all have one identity.  Two destinations with the
+// same identity would write the image into one place twice (two writers
+// interleaving in one pipe, or racing on one device), so the engine
+// refuses them by this, and the tee filter and status= are checked by it.
+struct DestinationIdentity {
+  enum class What { kFile, kFifo, kBlockDevice, kCharDevice };
+  What what;
+  dev_t dev;  // st_dev of a file or FIFO; st_rdev of a device (the device it is)
+  ino_t ino;  // st_ino of a file or FIFO; 0 for a device (its node does not matter)
+  auto operator<=>(const DestinationIdentity&) const = default;
+};
+
+// The identity of what st describes; nullopt for what is no destination
+// (a directory, a socket, a symlink's own lstat).
+std::optional<DestinationIdentity> IdentityOf(const struct stat& st);
+// The identity of what path names (symlinks followed), without opening it:
+// nullopt if it does not exist or is no destination.  Checking this before
+// opening keeps the side effects of opening (a FIFO open, O_EXCL on a
+// device, creating a file) from producing a misleading error of their own.
+std::optional<DestinationIdentity> IdentityOfPath(const std::string& path);
+// "file", "FIFO", "block device", "character device", for messages.
+const char* IdentityName(DestinationIdentity::What what);
 
 // Reads a destination back from its media, past the page cache, for
 // verify=: a reader that sees the page cache would see what was written,
@@ -88,8 +115,9 @@ class Destination {
   virtual std::optional<uint64_t> fixed_size() const { return std::nullopt; }
   // A command's exit status, once it has exited.  Thread-safe.
   virtual std::optional<int> exit_status() const { return std::nullopt; }
-  // The file's identity, to refuse the same file named twice.
-  virtual std::optional<std::pair<dev_t, ino_t>> identity() const { return std::nullopt; }
+  // What this destination is (see DestinationIdentity), for a path; a
+  // command or an NBD server has none.
+  virtual std::optional<DestinationIdentity> identity() const { return std::nullopt; }
 
   // Configuration failed after this destination was opened: undo what
   // opening did (a file it created is removed).
@@ -159,7 +187,8 @@ Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>
 std::string AbsolutePath(const std::string& path);
 
 // Writes length zero bytes, in pieces, as WriteFully (fd_io.h) does.
-Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name);
+Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name,
+                  uint64_t* written = nullptr);
 
 }  // namespace fanout
 

@@ -134,7 +134,8 @@ bool DigestFollower::Hash(const Item& item, uint8_t* read_buf) {
   for (uint64_t pos = item.offset; pos < item.offset + item.length;) {
     const uint64_t n = std::min(kReadSize, item.offset + item.length - pos);
     if (!reader_(item.seq, pos, n, read_buf)) {
-      GiveUp("no destination could be read back at offset " + std::to_string(pos));
+      GiveUp("no destination could be read back at offset " + std::to_string(pos) +
+             " holding the image's bytes");
       return false;
     }
     if (!Consume(read_buf, n, true)) return false;

@@ -58,7 +58,8 @@ class DigestFollower {
  public:
   // Reads [offset, offset + length) into out as a seekable destination
   // holds it once it has applied every extent up to bus sequence seq;
-  // false if no destination can.
+  // false if no destination can.  A reader may pass over a destination
+  // whose bytes it finds are not the image's, for the next.
   using Reader =
       std::function<bool(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out)>;
   // Checks that the whole pages [offset, offset + length) (offset

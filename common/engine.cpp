@@ -12,6 +12,7 @@
 
 #include "dest_file.h"
 #include "dest_nbd.h"
+#include "status_file.h"
 #include "summary.h"
 #include "uring_queue.h"
 
@@ -65,6 +66,7 @@ class Engine::ProgressLogger final : public Logger {
     Through([&] { inner_->Notice(msg); });
   }
   bool DebugEnabled(LogTopic topic) const override { return inner_->DebugEnabled(topic); }
+  std::string Spelled(const std::string& msg) const override { return inner_->Spelled(msg); }
   void Debug(LogTopic topic, const std::string& msg) override {
     Through([&] { inner_->Debug(topic, msg); });
   }
@@ -131,7 +133,15 @@ Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* 
         for (auto& d : *dests) d->Abandon();
     }
   } abandon{&dests};
-  std::map<std::pair<dev_t, ino_t>, std::string> seen;
+  // Every path destination by what it is (DestinationIdentity), with the
+  // name it was first given.
+  std::map<DestinationIdentity, std::string> seen;
+  auto named_before = [&](const DestinationIdentity& id, const std::string& name) {
+    auto it = seen.find(id);
+    if (it == seen.end()) return Status::OK();
+    return Status::InvalidArgument("dest=" + name + ": the same " + IdentityName(id.what) +
+                                   " as dest=" + it->second + "; name each destination once");
+  };
   FileIoOptions io;
   io.uring = config.io == Config::Io::kUring;
   io.drop_cache = config.cache == Config::Cache::kNone;
@@ -149,26 +159,44 @@ Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* 
   std::set<std::string> uris;
   for (const DestinationSpec& spec : config.destinations) {
     // The same NBD URI twice would write every byte to that export twice
-    // over two connections; files are compared by inode below.
-    if (spec.source == DestinationSpec::Source::kPath && IsNbdUri(spec.value) &&
-        !uris.insert(spec.value).second)
+    // over two connections; paths are compared by what they are.
+    const bool path = spec.source == DestinationSpec::Source::kPath;
+    if (path && IsNbdUri(spec.value) && !uris.insert(spec.value).second)
       return Status::InvalidArgument("dest=" + spec.value +
                                      ": named twice; name each destination once");
+    // Before opening: a second open of the same block device would fail
+    // its O_EXCL ("in use"), which is not the reason.
+    if (path && !IsNbdUri(spec.value))
+      if (auto id = IdentityOfPath(spec.value)) {
+        Status s = named_before(*id, spec.value);
+        if (!s.ok()) return s;
+      }
     std::unique_ptr<Destination> d;
     Status s = OpenDestination(spec, &d, log, io);
     if (!s.ok()) return s;
     dests.push_back(std::move(d));
     const Destination* nd = dests.back().get();
+    // Again as opened (a file that did not exist has an identity only now,
+    // and the path may have changed under us since the stat above).
     if (auto id = nd->identity()) {
-      auto [it, inserted] = seen.emplace(*id, nd->name());
-      if (!inserted) {
-        const std::string name = nd->name();
+      s = named_before(*id, nd->name());
+      if (!s.ok()) {
         dests.pop_back();  // the same file as another: not ours to remove
-        return Status::InvalidArgument("dest=" + name + ": the same file as dest=" + it->second +
-                                       "; name each destination once");
+        return s;
       }
+      seen.emplace(*id, nd->name());
     }
     if (!nd->seekable()) e->all_seekable_ = false;
+  }
+  // status=FILE is written over and over: it must not be, nor be renamed
+  // over, a destination, and a status file that can never be written is a
+  // mistake to say now, not a log line once serving.  (A destination that
+  // did not exist was created above, so comparing identities covers it.)
+  if (!config.status_file.empty()) {
+    std::vector<NamedIdentity> taken;
+    for (const auto& [id, name] : seen) taken.push_back({"dest=" + name, id});
+    Status s = CheckStatusFile(config.status_file, taken);
+    if (!s.ok()) return s;
   }
   // spill=DIR: opened now, like status=, so a relative DIR is the start
   // directory's and a bad one is refused before serving.
@@ -248,7 +276,19 @@ Status Engine::Prepare(uint64_t size) {
     DigestFollower::PageCheck check;
     if (!wc.ordered) {
       reader = [this](uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out) {
-        return ReadApplied(seq, offset, length, out);
+        // A destination whose whole pages here are not the image's (changed
+        // under the run) is passed over for the next, so the follower
+        // gives up only when none holds them.  Pages this read covers in
+        // part are checked by the follower once they are whole.
+        constexpr uint64_t kPage = BlockHashes::kPageSize;
+        const uint64_t first = (offset + kPage - 1) / kPage * kPage;
+        const uint64_t end = offset + length == size_ ? size_ : (offset + length) / kPage * kPage;
+        return ReadApplied(seq, offset, length, out, [&](const Destination& d) {
+          if (first >= end || !PageNotTheImage(first, out + (first - offset), end - first))
+            return true;
+          Suspect(d);
+          return false;
+        });
       };
       check = [this](uint64_t offset, const uint8_t* data, uint64_t length) {
         return PageNotTheImage(offset, data, length);
@@ -305,7 +345,7 @@ Snapshot Engine::TakeSnapshot() const {
   snap.size = size_;
   snap.committed = window_ ? window_->committed_bytes() : 0;
   snap.state = run_state_.load();
-  snap.refused_requests = refusal_logged_.load();
+  snap.refused_requests = refusal_logged_.load() || window_refused_.load();
   snap.elapsed = started_ ? duration<double>(now - start_time_).count() : 0;
   for (const auto& w : writers_) {
     DestinationSnapshot d;
@@ -355,6 +395,7 @@ bool Engine::ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected
     }
     log_->Error(d.name() + ": the 4 KiB page at offset " + std::to_string(offset) +
                 " no longer holds what was written to it");
+    Suspect(d);
     return false;
   });
 }
@@ -369,6 +410,11 @@ bool Engine::ReadApplied(uint64_t seq, uint64_t offset, uint64_t length, uint8_t
     if (!accept || accept(*w->destination())) return true;
   }
   return false;
+}
+
+void Engine::Suspect(const Destination& d) {
+  std::lock_guard<std::mutex> lock(suspects_mu_);
+  suspects_.insert(&d);
 }
 
 std::optional<uint64_t> Engine::PageNotTheImage(uint64_t offset, const uint8_t* data,
@@ -431,7 +477,12 @@ Status Engine::Admitted(Op op) {
   bool late = false;
   {
     std::lock_guard<TicketLock> lock(mu_);
-    s = Logged(op(&late));
+    // A window that has lost bytes (spill=) refuses every request with the
+    // error it failed with; that was logged once, when it happened.
+    const bool was_broken = window_->broken();
+    s = op(&late);
+    if (!s.ok() && !was_broken) log_->Error(s.message());
+    if (!s.ok() && window_->broken()) window_refused_ = true;
   }
   // A late write reached the seekable destinations; the streams will fail
   // on it.  Count them failed now, not when their threads get there, so
@@ -456,8 +507,10 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
   std::vector<Extent> overlay;
   {
     std::lock_guard<TicketLock> lock(mu_);
+    const bool was_broken = window_->broken();
     Status s = window_->Read(buf, length, offset, &backing);
-    if (!s.ok()) return Logged(s);
+    if (!s.ok() && window_->broken()) window_refused_ = true;
+    if (!s.ok()) return was_broken ? s : Logged(s);
     if (backing.empty()) return Status::OK();
     // Taken under the lock, before the destination read: any extent that
     // leaves the bus after this has already reached every healthy
@@ -546,7 +599,9 @@ Status Engine::Finish() {
   const Snapshot snap = TakeSnapshot();
   if (reporter_) reporter_->Stop(snap);
   DetachDisplay();
-  for (const std::string& line : SummaryLines(snap)) log_->Notice(line);
+  for (const std::string& line :
+       SummaryLines(snap, [this](const std::string& name) { return log_->Spelled(name); }))
+    log_->Notice(line);
 
   // The window could not hold what clients wrote (spill=): the
   // destinations miss it, and the run must not look successful.
@@ -591,52 +646,84 @@ void Engine::VerifyAndDigest(std::optional<std::string> followed) {
   }
 
   // The digest needs one full read of a destination: with verify= it is the
-  // verification's own read of the first candidate.  Without, that one read
+  // verification's own read of one candidate.  Without, that one read
   // is checked against the page hashes all the same (a digest is printed
   // only for bytes known to be the image's); the destination stays "done"
   // unless the read shows it does not hold the image, which is then
   // reported like any verification's verdict rather than kept quiet.
+  // A destination that was read back while the image was written and did
+  // not hold what was written to it (see Suspect()) is read back in full
+  // too, so that it is reported unless later writes made it whole again;
+  // and the digest is read from one that was not suspect, if any.
   Sha256 sha;
   const bool need_digest = config_.sha256 && !digest && hashes_ && !candidates.empty();
-  std::unique_ptr<Verification> digest_read;  // without verify=
+  std::vector<bool> suspect(writers_.size(), false);
+  {
+    std::lock_guard<std::mutex> lock(suspects_mu_);
+    for (size_t i : candidates) suspect[i] = suspects_.count(writers_[i]->destination()) > 0;
+  }
+  size_t feeder = candidates.empty() ? 0 : candidates.front();
+  for (size_t i : candidates)
+    if (!suspect[i]) {
+      feeder = i;
+      break;
+    }
+  // Without verify=: the reads above, kept only for a verdict that is not
+  // "verified" (a destination read without verify= stays "done").
+  std::vector<std::pair<size_t, std::unique_ptr<Verification>>> checks;
   std::vector<Verification*> run;
+  Verification* feeding = nullptr;
   {
     std::lock_guard<std::mutex> lock(verify_mu_);
     verifications_.resize(writers_.size());
     for (size_t i : candidates) {
-      const bool feeds = need_digest && i == candidates.front();
-      if (!config_.verify && !feeds) continue;
+      const bool feeds = need_digest && i == feeder;
+      if (!config_.verify && !feeds && !suspect[i]) continue;
       auto v = std::make_unique<Verification>(writers_[i]->destination(), hashes_.get(), log_,
                                               feeds ? &sha : nullptr);
       run.push_back(v.get());
+      if (feeds) feeding = v.get();
       if (config_.verify)
         verifications_[i] = std::move(v);
       else
-        digest_read = std::move(v);
+        checks.emplace_back(i, std::move(v));
     }
   }
   if (!run.empty()) {
     run_state_ = RunState::kVerifying;
     RunInParallel(run);
   }
-  if (digest_read && digest_read->state() != DestinationState::kVerified) {
+  {
     std::lock_guard<std::mutex> lock(verify_mu_);
-    verifications_[candidates.front()] = std::move(digest_read);
+    for (auto& [i, v] : checks)
+      if (v->state() != DestinationState::kVerified) verifications_[i] = std::move(v);
   }
 
   if (need_digest) {
-    if (run.front()->state() == DestinationState::kVerified) {
+    if (feeding->state() == DestinationState::kVerified) {
       digest = sha.FinalHex();
     } else {
-      // The first did not verify: read the digest from one that did.
+      // The one read does not hold the image; another may.  With verify=
+      // every candidate has been read already: read the digest again from
+      // one that verified.  Without, read the others in turn until one
+      // holds the image; one that does not is reported, as the first was.
       for (size_t i : candidates) {
-        if (!verifications_[i] || verifications_[i]->state() != DestinationState::kVerified) continue;
+        if (i == feeder) continue;
+        if (config_.verify ? !verifications_[i] ||
+                                 verifications_[i]->state() != DestinationState::kVerified
+                           : verifications_[i] != nullptr)  // read already: not the image
+          continue;
         Sha256 again;
-        Verification v(writers_[i]->destination(), hashes_.get(), log_, &again);
-        v.Run();
-        if (v.state() == DestinationState::kVerified) {
+        auto v = std::make_unique<Verification>(writers_[i]->destination(), hashes_.get(), log_,
+                                                &again);
+        v->Run();
+        if (v->state() == DestinationState::kVerified) {
           digest = again.FinalHex();
           break;
+        }
+        if (!config_.verify) {
+          std::lock_guard<std::mutex> lock(verify_mu_);
+          verifications_[i] = std::move(v);
         }
       }
     }

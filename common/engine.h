@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <vector>
 
 #include "buffer_pool.h"
@@ -134,6 +135,10 @@ class Engine {
   // The digest follower's check: whole pages against the page hashes; the
   // first that differs.
   std::optional<uint64_t> PageNotTheImage(uint64_t offset, const uint8_t* data, uint64_t length);
+  // d was read back while the image was written and did not hold what was
+  // written to it: it is read back in full at the end (verify= or not) and
+  // reported if it still does not hold the image.  Thread-safe.
+  void Suspect(const Destination& d);
   // Finish()'s verify= step, and the SHA-256 when the one hashed while
   // the image was written (followed, from the digest follower) is not
   // there.  Runs after the writers are joined.
@@ -171,6 +176,8 @@ class Engine {
   // The image's SHA-256, hashed while it is written (sha256=); fed by the
   // sink.  Declared after writers_ and hashes_, which its thread uses.
   std::unique_ptr<DigestFollower> digest_follower_;
+  std::mutex suspects_mu_;
+  std::set<const Destination*> suspects_;  // GUARDED_BY(suspects_mu_); see Suspect()
   mutable std::mutex verify_mu_;
   // One per writer (null: not read back), once verification begins.
   std::vector<std::unique_ptr<Verification>> verifications_;  // GUARDED_BY(verify_mu_)
@@ -181,6 +188,8 @@ class Engine {
   std::chrono::steady_clock::time_point start_time_;
   std::atomic<RunState> run_state_{RunState::kRunning};
   std::atomic<bool> refusal_logged_{false};  // the policy's first refusal is logged, once
+  // The window lost what it had to hold (spill=): it refuses every request.
+  std::atomic<bool> window_refused_{false};
   bool finished_ = false;  // GUARDED_BY(mu_)
   Status final_status_;    // GUARDED_BY(mu_)
 };

@@ -7,7 +7,8 @@
 namespace fanout {
 
 Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,
-                  const std::string& name) {
+                  const std::string& name, uint64_t* written) {
+  if (written) *written = 0;
   while (length > 0) {
     const ssize_t r = offset >= 0 ? pwrite(fd, buf, length, offset) : write(fd, buf, length);
     if (r <= 0) {
@@ -18,6 +19,7 @@ Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,
     }
     buf += r;
     length -= r;
+    if (written) *written += r;
     if (offset >= 0) offset += r;
   }
   return Status::OK();

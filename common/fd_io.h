@@ -15,9 +15,11 @@ namespace fanout {
 
 // Writes all of buf at offset (offset < 0: at the current position).  The
 // error names name and the offset.  A write that takes nothing at all is
-// ENOSPC rather than a retry for ever.
+// ENOSPC rather than a retry for ever.  written, if given, is set to the
+// bytes written, also on error (a pipe took part of buf before its reader
+// went).
 Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,
-                  const std::string& name);
+                  const std::string& name, uint64_t* written = nullptr);
 
 }  // namespace fanout
 

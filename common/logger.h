@@ -26,6 +26,9 @@ class Logger {
   // Debug output, shown when the topic is enabled.
   virtual bool DebugEnabled(LogTopic topic) const = 0;
   virtual void Debug(LogTopic topic, const std::string& msg) = 0;
+  // msg as it will be printed, where the logger rewrites messages (the tee
+  // filter names its parameters tee-*): for lining up columns of names.
+  virtual std::string Spelled(const std::string& msg) const { return msg; }
 };
 
 // Discards everything; for tests and for tools that need no output.

@@ -80,7 +80,8 @@ TEST(StatusFileTest, WriteReplacesTheFileAndLeavesNoTemporary) {
   std::stringstream text;
   text << in.rdbuf();
   EXPECT_EQ("finished", nlohmann::json::parse(text.str())["state"]);
-  EXPECT_NE(0, access((path + ".tmp").c_str(), F_OK));
+  EXPECT_NE(0, access(StatusTempPath(path).c_str(), F_OK));
+  EXPECT_EQ(std::string(dir) + "/.s.json.tmp", StatusTempPath(path));
   unlink(path.c_str());
   rmdir(dir);
 }
@@ -100,6 +101,25 @@ TEST(SummaryTest, OneLinePerDestinationAndTotals) {
   EXPECT_NE(std::string::npos, lines[2].find("Broken pipe"));
   EXPECT_NE(std::string::npos, lines[3].find("1 of 2 destinations done")) << lines[3];
   EXPECT_NE(std::string::npos, lines[3].find("1 failed")) << lines[3];
+}
+
+TEST(SummaryTest, ColumnsLineUpAsPrintedAndLongNamesAreCut) {
+  Snapshot s = TwoDestinations();
+  s.destinations[1].name = "cmd=" + std::string(60, 'x');
+  // The tee filter prints cmd=X as tee-cmd=X.
+  auto spelled = [](const std::string& name) {
+    return name.rfind("cmd=", 0) == 0 ? "tee-" + name : name;
+  };
+  const std::vector<std::string> lines = SummaryLines(s, spelled);
+  const size_t kind = lines[0].find("kind");
+  ASSERT_NE(std::string::npos, kind);
+  EXPECT_EQ(kind, lines[1].find("file")) << lines[1];
+  EXPECT_EQ(kind, lines[2].find("command")) << lines[2];
+  EXPECT_EQ(0u, lines[2].find("tee-cmd=xxx")) << lines[2];
+  EXPECT_EQ(kind - 5, lines[2].find("... ")) << lines[2];
+  // The name column is as wide as the widest name as printed.
+  const size_t state = lines[0].find("state");
+  EXPECT_EQ(state, lines[2].find("failed")) << lines[2];
 }
 
 TEST(ProgressTest, LineShowsBarBytesRateAndState) {
@@ -169,6 +189,70 @@ TEST(ProgressTest, VerifyingCountsTheBytesReadBack) {
   const std::string line = ProgressDisplay::Line(d, 256 << 20, 120);
   EXPECT_NE(std::string::npos, line.find(" 25%")) << line;
   EXPECT_NE(std::string::npos, line.find("verifying")) << line;
+}
+
+// CheckStatusFile: a temporary directory with one file in it, the
+// "destination" the status file must not destroy.
+class CheckStatusFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char d[] = "/tmp/fanout-status-check.XXXXXX";
+    ASSERT_NE(nullptr, mkdtemp(d));
+    dir_ = d;
+    dest_ = dir_ + "/x.img";
+    std::ofstream(dest_) << "image";
+    taken_.push_back({"dest=" + dest_, *IdentityOfPath(dest_)});
+  }
+  void TearDown() override {
+    unlink(dest_.c_str());
+    rmdir(dir_.c_str());
+  }
+  std::string Refusal(const std::string& path) {
+    Status s = CheckStatusFile(path, taken_);
+    return s.ok() ? "" : s.message();
+  }
+  std::string dir_, dest_;
+  std::vector<NamedIdentity> taken_;
+};
+
+TEST_F(CheckStatusFileTest, AcceptsANewFileAndLeavesNothingBehind) {
+  EXPECT_EQ("", Refusal(dir_ + "/s.json"));
+  EXPECT_NE(0, access((dir_ + "/.s.json.tmp").c_str(), F_OK));
+  EXPECT_NE(0, access((dir_ + "/s.json").c_str(), F_OK));
+}
+
+TEST_F(CheckStatusFileTest, RefusesADestinationByAnyName) {
+  EXPECT_EQ("status=" + dest_ + ": the same file as dest=" + dest_ +
+                "; the status file would overwrite it",
+            Refusal(dest_));
+  const std::string hard = dir_ + "/hard.img";
+  ASSERT_EQ(0, link(dest_.c_str(), hard.c_str()));
+  EXPECT_NE(std::string::npos, Refusal(hard).find("the same file as dest=")) << Refusal(hard);
+  unlink(hard.c_str());
+}
+
+TEST_F(CheckStatusFileTest, RefusesADestinationThatIsItsTemporaryFile) {
+  const std::string tmp = dir_ + "/.s.json.tmp";
+  ASSERT_EQ(0, rename(dest_.c_str(), tmp.c_str()));
+  taken_[0] = {"dest=" + tmp, *IdentityOfPath(tmp)};
+  EXPECT_NE(std::string::npos, Refusal(dir_ + "/s.json").find("its temporary file " + tmp +
+                                                              " is the same file as dest=" + tmp))
+      << Refusal(dir_ + "/s.json");
+  // The destination is left as it was.
+  std::ifstream in(tmp);
+  std::string text;
+  in >> text;
+  EXPECT_EQ("image", text);
+  ASSERT_EQ(0, rename(tmp.c_str(), dest_.c_str()));
+}
+
+TEST_F(CheckStatusFileTest, RefusesDirectoriesMissingDirectoriesAndDevices) {
+  EXPECT_EQ("status=" + dir_ + ": is a directory; give the file to write", Refusal(dir_));
+  EXPECT_EQ("status=" + dir_ + "/missing/s.json: the directory " + dir_ +
+                "/missing does not exist",
+            Refusal(dir_ + "/missing/s.json"));
+  EXPECT_NE(std::string::npos, Refusal("/dev/null").find("status=/dev/null: is a character device"))
+      << Refusal("/dev/null");
 }
 
 }  // namespace

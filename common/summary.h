@@ -3,6 +3,7 @@
 #ifndef FANOUT_SUMMARY_H
 #define FANOUT_SUMMARY_H
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -10,7 +11,13 @@
 
 namespace fanout {
 
-std::vector<std::string> SummaryLines(const Snapshot& snapshot);
+// spelled: a destination's name as it will be printed (the tee filter's
+// logger turns cmd=X into tee-cmd=X), so the columns line up as printed.
+// A name longer than the name column is cut short there, ending in "...";
+// the whole name is in the status file and in every message about it.
+std::vector<std::string> SummaryLines(
+    const Snapshot& snapshot,
+    const std::function<std::string(const std::string&)>& spelled = nullptr);
 
 }  // namespace fanout
 

@@ -1,6 +1,8 @@
 #include "tee_config.h"
 
-#include <sys/stat.h>
+#include "destination.h"
+#include "status_file.h"
+
 
 #include <cctype>
 #include <cstring>
@@ -68,22 +70,33 @@ Status TeeConfigParser::Complete() {
   if (parser_.config().destinations.empty())
     return Status::InvalidArgument("no tee destination: give at least one tee=PATH or tee-cmd=COMMAND");
   // Any plugin parameter that names an existing file may be the disk the
-  // plugin serves; a tee destination is truncated to the export size and
-  // rewritten, so the two must never be the same file.  Compared by device
-  // and inode, as Engine compares destinations.
+  // plugin serves (file=disk.img, or a bare disk.img, which nbdkit passes
+  // as the plugin's magic key): a tee destination is truncated to the
+  // export size and rewritten, and the status file is written over and
+  // over, so neither may be that disk.  Compared by what they are, as the
+  // engine compares destinations.
+  std::vector<NamedIdentity> plugin_files;
+  for (const auto& [key, value] : plugin_parameters_)
+    if (!value.empty())
+      if (auto id = IdentityOfPath(value)) plugin_files.push_back({key + "=" + value, *id});
   for (const DestinationSpec& d : parser_.config().destinations) {
-    struct stat ds;
-    if (d.source != DestinationSpec::Source::kPath || stat(d.value.c_str(), &ds) == -1) continue;
-    if (!S_ISREG(ds.st_mode) && !S_ISBLK(ds.st_mode)) continue;
-    for (const auto& [key, value] : plugin_parameters_) {
-      struct stat ps;
-      if (value.empty() || stat(value.c_str(), &ps) == -1) continue;
-      const bool same = S_ISBLK(ds.st_mode) ? S_ISBLK(ps.st_mode) && ps.st_rdev == ds.st_rdev
-                                            : ps.st_dev == ds.st_dev && ps.st_ino == ds.st_ino;
-      if (same)
-        return Status::InvalidArgument("tee=" + d.value + ": the same file as the plugin's " + key +
-                                       "=" + value + "; a tee destination is overwritten");
-    }
+    if (d.source != DestinationSpec::Source::kPath) continue;
+    // (A FIFO or a character device is written, not overwritten.)
+    const auto id = IdentityOfPath(d.value);
+    if (!id || (id->what != DestinationIdentity::What::kFile &&
+                id->what != DestinationIdentity::What::kBlockDevice))
+      continue;
+    for (const NamedIdentity& p : plugin_files)
+      if (p.identity == *id)
+        return Status::InvalidArgument("tee=" + d.value + ": the same " + IdentityName(id->what) +
+                                       " as the plugin's " + p.parameter +
+                                       "; a tee destination is overwritten");
+  }
+  if (!parser_.config().status_file.empty()) {
+    std::vector<NamedIdentity> taken;
+    for (const NamedIdentity& p : plugin_files) taken.push_back({"the plugin's " + p.parameter, p.identity});
+    Status s = CheckStatusFile(parser_.config().status_file, taken);
+    if (!s.ok()) return Status::InvalidArgument(UserSpelling(s.message()));
   }
   Status s = parser_.Complete();
   if (s.ok()) return s;

@@ -139,6 +139,9 @@ class Window {
   // the status reporter reads it without the engine's lock.
   uint64_t committed_bytes() const { return committed_bytes_.load(std::memory_order_relaxed); }
 
+  // The spill file failed: every request from now on fails.
+  bool broken() const { return !broken_.ok(); }
+
   uint64_t commit_point() const { return commit_point_; }
   uint64_t high_water() const { return high_water_; }
   uint64_t parked_bytes() const { return ahead_.bytes(); }

@@ -28,9 +28,11 @@ class NbdkitLogger final : public Logger {
   void Notice(const std::string& msg) override;
   bool DebugEnabled(LogTopic topic) const override;
   void Debug(LogTopic topic, const std::string& msg) override;
+  std::string Spelled(const std::string& msg) const override {
+    return spelling_ ? spelling_(msg) : msg;
+  }
 
  private:
-  std::string Spelled(const std::string& msg) const { return spelling_ ? spelling_(msg) : msg; }
 
   const char* const name_;
   const int* const debug_window_;

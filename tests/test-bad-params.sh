@@ -24,6 +24,8 @@ mkfifo fifo
 refused no-size-fifo size= dest=fifo
 refused no-size-cmd size= cmd='cat >/dev/null'
 refused no-dest dest size=1M
+# A command of only white space would run nothing and exit 0 at once.
+refused cmd-blank "cmd= : the command is only white space" cmd=' ' size=1M
 # spill=: not a directory, missing, not writable; spill-memory= without it.
 touch plainfile
 refused spill-file "spill=$tmp/plainfile: not a directory" dest=a.img size=1M spill="$tmp/plainfile"

@@ -3,7 +3,8 @@
 # must hold (window=64M, spill-memory=4M, bucket=4M).  The write that finds
 # DIR full fails with ENOSPC and a message naming spill= (logged too), every
 # later request fails as well (the window has lost what it could not keep),
-# and nbdkit exits 1: nothing the client wrote is dropped silently.
+# and nbdkit exits 1: nothing the client wrote is dropped silently.  The
+# status file's refused_requests is true.
 
 source $srcdir/functions.sh
 requires_root
@@ -18,7 +19,7 @@ mount_small_tmpfs small 4M
 start_fifo_reader fifo stream.out
 start_nbdkit -P nbdkit.pid -U nbdkit.sock "$FANOUT_PLUGIN" \
     dest=fifo dest=out.img size=64M window=64M bucket=4M spill="$tmp/small" spill-memory=4M \
-    2> nbdkit.err
+    status=s.json 2> nbdkit.err
 
 /usr/bin/python3 - "$tmp/nbdkit.sock" <<'PYEOF'
 import errno
@@ -67,3 +68,11 @@ grep -F "the window can no longer hold what clients wrote, so every later reques
 grep -E 'fanout: out\.img +file +failed .*spill=' nbdkit.err
 grep -E 'fanout: fifo +fifo +failed .*spill=' nbdkit.err
 grep -F 'fanout: 0 of 2 destinations done, 2 failed' nbdkit.err
+# The status file says requests were refused (every one after the spill
+# failed was), and so does the summary.
+check_status_json s.json <<'PYEOF'
+assert s["state"] == "finished", s["state"]
+assert s["refused_requests"] is True, s
+assert d["out.img"]["state"] == "failed" and d["fifo"]["state"] == "failed", d
+PYEOF
+grep -F 'fanout: requests were refused after a failure' nbdkit.err

@@ -26,6 +26,7 @@ refused twice 'tee-window=8M: tee-window= was already given' \
     tee=m.img tee-window=4M tee-window=8M
 refused quorum 'tee-quorum=2: there are only 1 destinations' tee=m.img tee-quorum=2
 refused empty-cmd 'tee-cmd=: the command is empty' tee-cmd=
+refused blank-cmd 'tee-cmd=  : the command is only white space' tee-cmd='  '
 
 # Keys.
 refused unknown-tee-key "unknown parameter 'tee-frobnicate'" tee=m.img tee-frobnicate=1
