@@ -4,6 +4,8 @@
 #ifndef FANOUT_DEST_STREAM_H
 #define FANOUT_DEST_STREAM_H
 
+#include <atomic>
+
 #include "destination.h"
 
 namespace fanout {
@@ -42,6 +44,7 @@ class StreamDestination : public Destination {
 
   int fd_ = -1;
   uint64_t position_ = 0;
+  std::atomic<bool> interrupted_{false};
 
  private:
   const std::string path_;
