@@ -58,7 +58,7 @@ Status StreamDestination::Zero(uint64_t length, uint64_t offset) {
   // In pieces: the end of the stream zero-fills the rest of the export in
   // one extent, which can be terabytes, and an interrupted run must stop
   // it within seconds.
-  constexpr uint64_t kPiece = 64 << 20;
+  constexpr uint64_t kPiece = 1 << 20;
   while (length > 0) {
     if (interrupted_)
       return Advance(Status::IOError(EINTR, name() + ": zero-filling interrupted"), 0);

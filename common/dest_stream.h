@@ -31,6 +31,10 @@ class StreamDestination : public Destination {
   Status Sync() override { return Status::OK(); }
   Status Read(uint8_t*, uint64_t, uint64_t offset) override;
   Status Close() override;
+  // Zero-filling stops within a piece (Zero() fails with EINTR).
+  void Interrupt() override { interrupted_ = true; }
+  // Closes the stream where it is: the reader sees a short stream.
+  Status Abort() override { return StreamDestination::Close(); }
 
   uint64_t position() const { return position_; }
 

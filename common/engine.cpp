@@ -776,6 +776,10 @@ void Engine::VerifyAndDigest(std::optional<std::string> followed) {
     unavailable = "no seekable destination finished to read it from";
   }
 
+  if (!digest && std::none_of(writers_.begin(), writers_.end(), [](const auto& w) {
+        return w->state() == DestinationState::kDone;
+      }))
+    unavailable = "no destination holds the image (every one failed)";
   if (!config_.sha256) unavailable = "not computed (sha256=false)";
   std::lock_guard<std::mutex> lock(verify_mu_);
   sha256_ = digest;
