@@ -10,7 +10,11 @@
 // (counted in .open/.close; nbdkit calls no .close once quitting) and, in
 // --run mode, whether the parent had seen the command end (exit_status.h).
 // The verdict, and the engine's work, happen on a small thread woken through
-// a pipe, since nothing of the engine is async-signal-safe:
+// a pipe, since nothing of the engine is async-signal-safe.  The first
+// signal reaches nbdkit's handler only through that thread (as
+// nbdkit_shutdown()), after up to half a second for a client that was
+// already closing: once nbdkit quits it calls no .close, and such a client
+// would look like one cut off mid-copy.
 //
 //   - the first signal while a client is connected, or in --run mode before
 //     the command ended: interrupted ("nbdkit received SIGTERM while 1
