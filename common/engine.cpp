@@ -459,7 +459,8 @@ Status Engine::Admit() {
       reason = interrupted_reason_;
     }
     Status s = Status::IOError(EIO, "refusing requests: the run was interrupted: " + reason);
-    if (!refusal_logged_.exchange(true)) log_->Error(s.message());
+    // Not the failure policy's refusal (snapshot's refused_requests).
+    if (!interrupted_refusal_logged_.exchange(true)) log_->Error(s.message());
     return s;
   }
   size_t healthy = 0;

@@ -199,6 +199,7 @@ class Engine {
   std::chrono::steady_clock::time_point start_time_;
   std::atomic<RunState> run_state_{RunState::kRunning};
   std::atomic<bool> refusal_logged_{false};  // the policy's first refusal is logged, once
+  std::atomic<bool> interrupted_refusal_logged_{false};  // likewise after Interrupt()
   // Interrupt(): set once, with its reason.
   std::atomic<bool> interrupted_{false};
   mutable std::mutex interrupt_mu_;
