@@ -109,6 +109,7 @@ void fanout_dump_plugin(void) {
   printf("fanout_progress=yes\n");
   printf("fanout_exit_status=yes\n");
   printf("fanout_verify=yes\n");
+  printf("fanout_interrupted=yes\n");
 }
 
 void* fanout_open(int readonly) {
