@@ -166,6 +166,8 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
     s = ParseBool(key, value, &config_.verify);
   } else if (key == "sha256") {
     s = ParseBool(key, value, &config_.sha256);
+  } else if (key == "require-flush") {
+    s = ParseBool(key, value, &config_.require_flush);
   } else if (key == "io") {
     s = ParseChoice(key, value, "uring", Config::Io::kUring, "sync", Config::Io::kSync, &config_.io);
   } else if (key == "cache") {
@@ -218,6 +220,8 @@ const char* ConfigParser::Help() {
          "progress=BOOL        Show a progress bar per destination on stderr.\n"
          "verify=BOOL          At the end, read every seekable destination back past the page\n"
          "                     cache and compare it with the image (default false).\n"
+         "require-flush=BOOL   The run is complete only if a flush covered the client's last\n"
+         "                     write; otherwise it ends interrupted (default false).\n"
          "sha256=BOOL          Compute the image's SHA-256 (default true; with only seekable\n"
          "                     destinations that costs one read of a destination at the end).\n"
          "io=uring|sync        Files and devices: io_uring, several writes in flight (default),\n"

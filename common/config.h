@@ -54,6 +54,9 @@ struct Config {
   bool progress = false;                  // progress=true
   bool verify = false;                    // verify=true: read back and compare at the end
   bool sha256 = true;                     // sha256=false: no image digest (and its cost)
+  // require-flush=true: the run is complete only if a flush from the client
+  // covered its last write; otherwise it ends interrupted.
+  bool require_flush = false;
   Io io = Io::kUring;                     // io=
   Cache cache = Cache::kDefault;          // cache=
   bool direct = false;                    // direct=true: O_DIRECT

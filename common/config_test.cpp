@@ -299,6 +299,19 @@ TEST(ConfigTest, Sha256CanBeTurnedOff) {
   EXPECT_TRUE(FailsNaming(SetAndComplete("sha256", "sometimes"), "sha256"));
 }
 
+TEST(ConfigTest, RequireFlushIsOptIn) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(p.Complete()));
+  EXPECT_FALSE(p.config().require_flush);
+  ConfigParser q = NewParser();
+  ASSERT_TRUE(IsOk(q.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(q.Set("require-flush", "true")));
+  ASSERT_TRUE(IsOk(q.Complete()));
+  EXPECT_TRUE(q.config().require_flush);
+  EXPECT_TRUE(FailsNaming(SetAndComplete("require-flush", "often"), "require-flush"));
+}
+
 TEST(ConfigTest, QuorumAboveDestinationCountIsRefused) {
   ConfigParser p = NewParser();
   ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));

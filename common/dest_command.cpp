@@ -60,7 +60,11 @@ Status CommandDestination::Start() {
   sigset_t none;
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  // A process group of its own: an interrupted run stops the command and
+  // everything it started (the shell, gzip) with one signal.
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
 
   const char* argv[] = {"/bin/sh", "-c", command_.c_str(), nullptr};
   const int err = posix_spawn(&pid_, "/bin/sh", &actions, &attr, const_cast<char**>(argv), environ);
@@ -74,6 +78,8 @@ Status CommandDestination::Start() {
   }
   fd_ = pipefd[1];
   EnlargePipe();
+  std::lock_guard<std::mutex> lock(group_mu_);
+  group_ = pid_;
   return Status::OK();
 }
 
@@ -118,7 +124,17 @@ Status CommandDestination::Gone(const Status& failed, uint64_t written) {
   return Status::IOError(EPIPE, message);
 }
 
+void CommandDestination::Interrupt() {
+  StreamDestination::Interrupt();
+  std::lock_guard<std::mutex> lock(group_mu_);
+  if (group_ > 0) kill(-group_, SIGTERM);
+}
+
 std::string CommandDestination::Reap() {
+  {
+    std::lock_guard<std::mutex> lock(group_mu_);
+    group_ = -1;
+  }
   int status = 0;
   pid_t r;
   while ((r = waitpid(pid_, &status, 0)) == -1 && errno == EINTR) {
@@ -130,6 +146,26 @@ std::string CommandDestination::Reap() {
     return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
            strsignal(WTERMSIG(status)) + ")";
   return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
+Status CommandDestination::Abort() {
+  if (pid_ > 0) {
+    // Killed while its standard input is still open: it never sees the
+    // end of its input, so it cannot mistake part of the stream for all.
+    kill(-pid_, SIGTERM);
+    // WNOWAIT leaves it a zombie, so its process group stays reserved
+    // for the SIGKILL below.
+    for (int waited = 0; waited < kKillGraceMs; waited += 20) {
+      siginfo_t info = {};
+      if (waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT) == -1 || info.si_pid != 0)
+        break;
+      usleep(20 * 1000);
+    }
+    // Whatever is left of the group (the shell gone, its child not).
+    kill(-pid_, SIGKILL);
+    (void)Reap();
+  }
+  return StreamDestination::Close();
 }
 
 int CommandDestination::OpenPipeWatch() const {

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <mutex>
 
 #include "dest_stream.h"
 
@@ -34,6 +35,16 @@ class CommandDestination final : public StreamDestination {
   // Closes the pipe (end of file for the command), waits for it, and fails
   // unless it exited 0 having read the whole stream.
   Status Close() override;
+  // Sends SIGTERM to the command's process group (it runs in one of its
+  // own), so a writer blocked on its pipe gets EPIPE.
+  void Interrupt() override;
+  // Kills the command before its standard input is closed: SIGTERM to its
+  // process group, SIGKILL after kKillGraceMs, then reaps it.  A compressor
+  // killed this way leaves an archive without its end, which its own test
+  // (gzip -t, zstd -t) rejects, rather than a well-formed archive of part
+  // of the image.
+  Status Abort() override;
+  static constexpr int kKillGraceMs = 2000;
 
   // Its exit status once Close() has reaped it (128 + N if killed by
   // signal N, as the shell says).
@@ -58,6 +69,11 @@ class CommandDestination final : public StreamDestination {
   uint64_t export_size_ = 0;
   const std::string directory_;  // where nbdkit was started: the command runs there
   pid_t pid_ = -1;
+  // pid_ as Interrupt() may see it from another thread: set once the
+  // command runs, cleared (under group_mu_) before it is reaped, so a
+  // signal never reaches a process group that has gone.
+  std::mutex group_mu_;
+  pid_t group_ = -1;  // GUARDED_BY(group_mu_)
   std::atomic<int> exit_status_{-1};  // read by the status reporter
 };
 

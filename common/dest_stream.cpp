@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace fanout {
@@ -54,8 +55,20 @@ Status StreamDestination::Write(const uint8_t* buf, uint64_t length, uint64_t of
 
 Status StreamDestination::Zero(uint64_t length, uint64_t offset) {
   Status s = CheckOrder(offset);
-  if (s.ok()) s = WriteZeros(fd_, length, -1, name());
-  return Advance(s, length);
+  if (!s.ok()) return s;
+  // In pieces: the end of the stream zero-fills the rest of the export in
+  // one extent, which can be terabytes, and an interrupted run must stop
+  // it within seconds.
+  constexpr uint64_t kPiece = 1 << 20;
+  while (length > 0) {
+    if (interrupted_)
+      return Advance(Status::IOError(EINTR, name() + ": zero-filling interrupted"), 0);
+    const uint64_t n = std::min(length, kPiece);
+    s = Advance(WriteZeros(fd_, n, -1, name()), n);
+    if (!s.ok()) return s;
+    length -= n;
+  }
+  return s;
 }
 
 Status StreamDestination::Advance(const Status& s, uint64_t length) {

@@ -4,6 +4,8 @@
 #ifndef FANOUT_DEST_STREAM_H
 #define FANOUT_DEST_STREAM_H
 
+#include <atomic>
+
 #include "destination.h"
 
 namespace fanout {
@@ -32,6 +34,10 @@ class StreamDestination : public Destination {
   Status Sync() override { return Status::OK(); }
   Status Read(uint8_t*, uint64_t, uint64_t offset) override;
   Status Close() override;
+  // Zero-filling stops within a piece (Zero() fails with EINTR).
+  void Interrupt() override { interrupted_ = true; }
+  // Closes the stream where it is: the reader sees a short stream.
+  Status Abort() override { return StreamDestination::Close(); }
 
   uint64_t position() const { return position_; }
 
@@ -45,6 +51,7 @@ class StreamDestination : public Destination {
 
   int fd_ = -1;
   uint64_t position_ = 0;
+  std::atomic<bool> interrupted_{false};
 
  private:
   const std::string path_;

@@ -22,6 +22,12 @@
 //   Read()                 any thread; seekable kinds only.
 //   Close()                the writer thread, at end of stream: sync, close,
 //                          wait for a command and check its exit status.
+//   Interrupt()            any thread, once the run is interrupted: make an
+//                          operation blocked in the writer return (a
+//                          command is sent SIGTERM).  Thread-safe.
+//   Abort()                the writer thread, instead of Close(), when the
+//                          run was interrupted: end without a well-formed
+//                          end of stream (see Abort()).
 //   OpenReadBack()         the verifier, after Close(): a reader of what the
 //                          media holds (verify=); seekable kinds only.
 #ifndef FANOUT_DESTINATION_H
@@ -153,6 +159,18 @@ class Destination {
   // REQUIRES: seekable().
   virtual Status Read(uint8_t* buf, uint64_t length, uint64_t offset) = 0;
   virtual Status Close() = 0;
+  // The run was interrupted: from any thread, make what blocks the writer
+  // give up soon (a stream stops zero-filling, a command's process group is
+  // sent SIGTERM).  Thread-safe, idempotent.  The default does nothing.
+  virtual void Interrupt() {}
+  // Instead of Close() when the run was interrupted: the destination ends
+  // without a well-formed end.  A FIFO is closed at what it has got (its
+  // reader sees a short stream); a command is killed (SIGTERM, then
+  // SIGKILL) before its standard input is closed, so a compressor does not
+  // finish an archive that would look complete; seekable destinations keep
+  // what they hold, unsynced (the default: nothing to do; their descriptor
+  // goes with the destination).
+  virtual Status Abort() { return Status::OK(); }
   // Opens a reader of the destination's media (see ReadBack).  REQUIRES:
   // seekable(); Close() was called.  Kinds that cannot be read back say so.
   virtual Status OpenReadBack(std::unique_ptr<ReadBack>* out) {

@@ -86,6 +86,21 @@ void DigestFollower::GiveUp(const std::string& why) {
   GiveUpLocked(why);
 }
 
+void DigestFollower::Abandon(const std::string& why) {
+  GiveUp(why);
+  abandoned_ = true;
+  wake_.notify_all();
+}
+
+bool DigestFollower::StillNeeded() {
+  if (abandoned_) return false;
+  if (needed_ && !needed_()) {
+    Abandon("no destination can hold the image (every one failed)");
+    return false;
+  }
+  return true;
+}
+
 std::string DigestFollower::gave_up() const {
   std::lock_guard<std::mutex> lock(mu_);
   return gave_up_;
@@ -120,10 +135,23 @@ void DigestFollower::Run() {
 }
 
 bool DigestFollower::Hash(const Item& item, uint8_t* read_buf) {
+  if (!StillNeeded()) return false;
   if (!item.read_back) {
-    if (!Consume(item.extent.is_zero() ? nullptr : item.extent.bytes(), item.length, false))
-      return false;
-    from_memory_ += item.length;
+    if (!item.extent.is_zero()) {
+      if (!Consume(item.extent.bytes(), item.length, false)) return false;
+      from_memory_ += item.length;
+      return true;
+    }
+    // A run of zeros can be the rest of a terabyte export (the end of the
+    // stream's zero-fill): hashed in pieces, so Abandon() stops it soon.
+    constexpr uint64_t kZeroPiece = 256 << 20;
+    for (uint64_t done = 0; done < item.length;) {
+      if (!StillNeeded()) return false;
+      const uint64_t n = std::min(kZeroPiece, item.length - done);
+      if (!Consume(nullptr, n, false)) return false;
+      from_memory_ += n;
+      done += n;
+    }
     return true;
   }
   if (!reader_ || !check_) {
@@ -132,6 +160,7 @@ bool DigestFollower::Hash(const Item& item, uint8_t* read_buf) {
     return false;
   }
   for (uint64_t pos = item.offset; pos < item.offset + item.length;) {
+    if (!StillNeeded()) return false;
     const uint64_t n = std::min(kReadSize, item.offset + item.length - pos);
     if (!reader_(item.seq, pos, n, read_buf)) {
       GiveUp("no destination could be read back at offset " + std::to_string(pos) +

@@ -80,6 +80,11 @@ class DigestFollower {
   DigestFollower(const DigestFollower&) = delete;
   DigestFollower& operator=(const DigestFollower&) = delete;
 
+  // Whether some destination may still hold the image; checked between
+  // pieces, and once it says no the follower abandons the digest (nothing
+  // is hashed for nobody).  REQUIRES: before Start().
+  void set_still_needed(std::function<bool()> needed) { needed_ = std::move(needed); }
+
   // Starts the hashing thread (after nbdkit has forked).
   void Start();
   // One committed extent, in commit order, before it is published on the
@@ -90,6 +95,12 @@ class DigestFollower {
   // [0, size) went in and nothing changed behind; otherwise nullopt and
   // gave_up() says why.  Call once.
   std::optional<std::string> Finish();
+
+  // Nothing will need the digest any more (the run was interrupted, or no
+  // destination can hold the image): give up with `why` and stop hashing
+  // within one piece, even in the middle of a long run of zeros.
+  // Thread-safe; Finish() then returns at once.
+  void Abandon(const std::string& why);
 
   std::string gave_up() const;
   // Bytes hashed straight from committed extents, and read back.
@@ -129,6 +140,11 @@ class DigestFollower {
   RangeMap ahead_;          // GUARDED_BY(mu_): committed ranges beyond prefix_
   std::string gave_up_;     // GUARDED_BY(mu_): empty while following
   bool stop_ = false;       // GUARDED_BY(mu_)
+  std::atomic<bool> abandoned_{false};  // see Abandon()
+  std::function<bool()> needed_;        // see set_still_needed()
+  // Abandons the digest if needed_ says nobody can hold the image; true
+  // while hashing should go on.
+  bool StillNeeded();
   std::thread thread_;
 
   // The hashing thread's own (Finish() reads them after joining it).

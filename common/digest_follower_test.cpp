@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_watchdog.h"
+
 #include <algorithm>
 #include <cstring>
 #include <random>
@@ -263,6 +265,26 @@ TEST(DigestFollowerTest, RandomOrdersGiveTheImagesDigest) {
     for (const auto& r : m.reads) read += r.second;
     EXPECT_EQ(read, f.bytes_read_back());
   }
+}
+
+// A terabyte of zeros (the zero-fill at the end of a large export) takes
+// many minutes to hash; abandoned, the follower stops within a piece and
+// gives no digest.  So does one told that nobody can hold the image.
+TEST(DigestFollowerTest, AbandonStopsHashingALongRunOfZeros) {
+  testing_support::Watchdog watchdog(std::chrono::seconds(20));
+  DigestFollower f(1ull << 40, nullptr, nullptr);
+  f.Start();
+  f.Commit(Extent::Zero(0, 1ull << 40), 1);
+  f.Abandon("the run was interrupted");
+  EXPECT_EQ(std::nullopt, f.Finish());
+  EXPECT_EQ("the run was interrupted", f.gave_up());
+
+  DigestFollower g(1ull << 40, nullptr, nullptr);
+  g.set_still_needed([] { return false; });
+  g.Start();
+  g.Commit(Extent::Zero(0, 1ull << 40), 1);
+  EXPECT_EQ(std::nullopt, g.Finish());
+  EXPECT_EQ("no destination can hold the image (every one failed)", g.gave_up());
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "dest_file.h"
 #include "dest_nbd.h"
 #include "status_file.h"
+#include "human_units.h"
 #include "summary.h"
 #include "uring_queue.h"
 
@@ -295,6 +296,10 @@ Status Engine::Prepare(uint64_t size) {
       };
     }
     digest_follower_ = std::make_unique<DigestFollower>(size_, std::move(reader), std::move(check));
+    // With every destination failed there is nobody to report a digest
+    // for, and hashing the zero-filled rest of a large export would only
+    // keep nbdkit from exiting.
+    digest_follower_->set_still_needed([this] { return AnyHealthy(); });
   }
   sink_ = std::make_unique<BusSink>(bus_.get(), log, &hashes_mu_, hashes_.get(),
                                     digest_follower_.get());
@@ -336,6 +341,47 @@ void Engine::Start(bool progress_terminal, int progress_width) {
   for (auto& w : writers_) w->Start();
   if (digest_follower_) digest_follower_->Start();
   reporter_->Start();
+  // The digest covers every byte of the export, zeros included; SHA-256
+  // runs at a few GiB/s on one core, so a large sparse export costs
+  // minutes at the end of the stream.  Say so while it can be avoided.
+  constexpr uint64_t kLargeExport = 100ull << 30;
+  if (config_.sha256 && size_ >= kLargeExport)
+    log_->Notice("the export is " + HumanBytes(size_) +
+                 ": its SHA-256 hashes every byte, zeros included, at the end of the stream "
+                 "if not before, which takes minutes at this size (about 1 min per 100 GiB); "
+                 "sha256=false skips it");
+}
+
+void Engine::Interrupt(const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(interrupt_mu_);
+    if (interrupted_.load()) return;
+    interrupted_reason_ = reason;
+    interrupted_ = true;
+  }
+  log_->Error("interrupted: " + reason);
+  if (!prepared_) return;
+  run_state_ = RunState::kInterrupted;
+  // Writers first: leaving the bus frees any request blocked on its
+  // back-pressure, and with it the engine's lock.
+  for (auto& w : writers_) w->Interrupt(reason);
+  if (digest_follower_) digest_follower_->Abandon("the run was interrupted");
+  std::lock_guard<std::mutex> lock(verify_mu_);
+  for (Verification* v : running_verifications_) v->Cancel(reason);
+}
+
+bool Engine::AnyHealthy() const {
+  for (const auto& w : writers_)
+    if (w->healthy()) return true;
+  return false;
+}
+
+void Engine::NoteWrite(uint64_t offset) {
+  last_write_offset_ = offset;
+  last_write_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  writes_++;
 }
 
 Snapshot Engine::TakeSnapshot() const {
@@ -345,6 +391,13 @@ Snapshot Engine::TakeSnapshot() const {
   snap.size = size_;
   snap.committed = window_ ? window_->committed_bytes() : 0;
   snap.state = run_state_.load();
+  {
+    std::lock_guard<std::mutex> lock(interrupt_mu_);
+    snap.interrupted_reason = interrupted_reason_;
+  }
+  snap.pid = getpid();
+  snap.updated = duration<double>(system_clock::now().time_since_epoch()).count();
+  if (const int64_t ns = last_write_ns_.load()) snap.last_write = ns / 1e9;
   snap.refused_requests = refusal_logged_.load() || window_refused_.load();
   snap.elapsed = started_ ? duration<double>(now - start_time_).count() : 0;
   for (const auto& w : writers_) {
@@ -357,7 +410,8 @@ Snapshot Engine::TakeSnapshot() const {
     const auto end = w->ended().value_or(now);
     d.seconds = started_ ? duration<double>(end - start_time_).count() : 0;
     d.rate = d.seconds > 0 ? d.bytes / d.seconds : 0;
-    if (d.state == DestinationState::kFailed) d.failure = w->failure();
+    if (d.state == DestinationState::kFailed || d.state == DestinationState::kIncomplete)
+      d.failure = w->failure();
     d.exit_status = dest->exit_status();
     snap.destinations.push_back(std::move(d));
   }
@@ -444,6 +498,17 @@ void Engine::DoomStreams() {
 }
 
 Status Engine::Admit() {
+  if (interrupted_) {
+    std::string reason;
+    {
+      std::lock_guard<std::mutex> lock(interrupt_mu_);
+      reason = interrupted_reason_;
+    }
+    Status s = Status::IOError(EIO, "refusing requests: the run was interrupted: " + reason);
+    // Not the failure policy's refusal (snapshot's refused_requests).
+    if (!interrupted_refusal_logged_.exchange(true)) log_->Error(s.message());
+    return s;
+  }
   size_t healthy = 0;
   const Writer* failed = nullptr;
   for (const auto& w : writers_) {
@@ -495,11 +560,15 @@ Status Engine::Admitted(Op op) {
 }
 
 Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
-  return Admitted([&](bool* late) { return window_->Write(buf, length, offset, late); });
+  Status s = Admitted([&](bool* late) { return window_->Write(buf, length, offset, late); });
+  if (s.ok()) NoteWrite(offset);
+  return s;
 }
 
 Status Engine::Zero(uint64_t length, uint64_t offset) {
-  return Admitted([&](bool* late) { return window_->Zero(length, offset, late); });
+  Status s = Admitted([&](bool* late) { return window_->Zero(length, offset, late); });
+  if (s.ok()) NoteWrite(offset);
+  return s;
 }
 
 Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
@@ -547,6 +616,9 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
 }
 
 Status Engine::Flush() {
+  // Every write counted before this point is in the window, so the commit
+  // below covers it.
+  const uint64_t covered = writes_.load();
   uint64_t seq;
   {
     std::lock_guard<TicketLock> lock(mu_);
@@ -561,7 +633,14 @@ Status Engine::Flush() {
     Status s = w->destination()->Sync();
     if (!s.ok()) w->FailSync(s);
   }
-  return Admit();
+  Status s = Admit();
+  if (s.ok()) {
+    uint64_t was = flushed_writes_.load();
+    while (was < covered && !flushed_writes_.compare_exchange_weak(was, covered)) {
+    }
+    flushes_++;
+  }
+  return s;
 }
 
 Status Engine::Finish() {
@@ -573,13 +652,30 @@ Status Engine::Finish() {
     opened_.clear();
     return prepare_error_;
   }
+  // require-flush=true: a client that ends without a flush after its
+  // last write may have died (nothing else tells, in server mode).
+  if (config_.require_flush && !interrupted_) {
+    if (writes_.load() > flushed_writes_.load())
+      Interrupt("the client's last write (offset " + std::to_string(last_write_offset_.load()) +
+                ") was not followed by a flush (require-flush=true)");
+    else if (flushes_.load() == 0)
+      Interrupt("the client never flushed (require-flush=true)");
+  }
   Status window_status;
   {
     std::lock_guard<TicketLock> lock(mu_);
     if (finished_) return final_status_;
     finished_ = true;
-    run_state_ = RunState::kFinishing;
-    window_status = window_->Finish();
+    // Interrupted: what the window holds was never proven to be the
+    // client's last word, and the streams must end short; nothing more is
+    // committed.  (Seekable destinations keep what reached them.)
+    if (!interrupted_) {
+      run_state_ = RunState::kFinishing;
+      // With every destination failed there is nobody to zero-fill for.
+      if (!AnyHealthy() && digest_follower_)
+        digest_follower_->Abandon("no destination can hold the image (every one failed)");
+      window_status = window_->Finish();
+    }
   }
   // The window lost bytes a client wrote (spill=): no destination holds
   // the export, and none may be reported done.
@@ -593,8 +689,20 @@ Status Engine::Finish() {
   bus_->Close();
   // A FIFO still without a reader gives up by itself (Writer::kOpenGrace).
   for (auto& w : writers_) w->Join();
-  VerifyAndDigest(std::move(followed));
-  run_state_ = RunState::kFinished;
+  if (!interrupted_) VerifyAndDigest(std::move(followed));
+  std::string interrupted_reason;
+  if (interrupted_) {
+    {
+      std::lock_guard<std::mutex> lock(interrupt_mu_);
+      interrupted_reason = interrupted_reason_;
+    }
+    std::lock_guard<std::mutex> lock(verify_mu_);
+    sha256_.reset();
+    sha256_unavailable_ = "the run was interrupted: " + interrupted_reason;
+    run_state_ = RunState::kInterrupted;
+  } else {
+    run_state_ = RunState::kFinished;
+  }
 
   const Snapshot snap = TakeSnapshot();
   if (reporter_) reporter_->Stop(snap);
@@ -606,6 +714,11 @@ Status Engine::Finish() {
   // The window could not hold what clients wrote (spill=): the
   // destinations miss it, and the run must not look successful.
   Status result = window_status;
+  if (!interrupted_reason.empty())
+    result = Status::IOError(EINTR, "interrupted: " + interrupted_reason + "; " +
+                                        std::to_string(snap.failed()) + " of " +
+                                        std::to_string(snap.destinations.size()) +
+                                        " destinations incomplete or failed");
   if (result.ok() && snap.failed() > 0)
     result = Status::IOError(EIO, std::to_string(snap.failed()) + " of " +
                                       std::to_string(snap.destinations.size()) +
@@ -676,6 +789,8 @@ void Engine::VerifyAndDigest(std::optional<std::string> followed) {
   {
     std::lock_guard<std::mutex> lock(verify_mu_);
     verifications_.resize(writers_.size());
+    // An interruption from here on cancels what runs (Interrupt()).
+    if (interrupted_) candidates.clear();
     for (size_t i : candidates) {
       const bool feeds = need_digest && i == feeder;
       if (!config_.verify && !feeds && !suspect[i]) continue;
@@ -683,6 +798,7 @@ void Engine::VerifyAndDigest(std::optional<std::string> followed) {
                                               feeds ? &sha : nullptr);
       run.push_back(v.get());
       if (feeds) feeding = v.get();
+      running_verifications_.push_back(v.get());
       if (config_.verify)
         verifications_[i] = std::move(v);
       else
@@ -690,16 +806,21 @@ void Engine::VerifyAndDigest(std::optional<std::string> followed) {
     }
   }
   if (!run.empty()) {
-    run_state_ = RunState::kVerifying;
+    if (!interrupted_) run_state_ = RunState::kVerifying;
     RunInParallel(run);
   }
   {
     std::lock_guard<std::mutex> lock(verify_mu_);
+    running_verifications_.clear();
+    // A read cut short by an interruption says nothing about the
+    // destination, which holds the image all the same.
     for (auto& [i, v] : checks)
-      if (v->state() != DestinationState::kVerified) verifications_[i] = std::move(v);
+      if (v->state() != DestinationState::kVerified &&
+          v->state() != DestinationState::kIncomplete)
+        verifications_[i] = std::move(v);
   }
 
-  if (need_digest) {
+  if (need_digest && !interrupted_) {
     if (feeding->state() == DestinationState::kVerified) {
       digest = sha.FinalHex();
     } else {
@@ -716,7 +837,17 @@ void Engine::VerifyAndDigest(std::optional<std::string> followed) {
         Sha256 again;
         auto v = std::make_unique<Verification>(writers_[i]->destination(), hashes_.get(), log_,
                                                 &again);
+        {
+          std::lock_guard<std::mutex> lock(verify_mu_);
+          if (interrupted_) break;
+          running_verifications_.push_back(v.get());
+        }
         v->Run();
+        {
+          std::lock_guard<std::mutex> lock(verify_mu_);
+          running_verifications_.clear();
+        }
+        if (v->state() == DestinationState::kIncomplete) break;
         if (v->state() == DestinationState::kVerified) {
           digest = again.FinalHex();
           break;
@@ -732,6 +863,10 @@ void Engine::VerifyAndDigest(std::optional<std::string> followed) {
     unavailable = "no seekable destination finished to read it from";
   }
 
+  if (!digest && std::none_of(writers_.begin(), writers_.end(), [](const auto& w) {
+        return w->state() == DestinationState::kDone;
+      }))
+    unavailable = "no destination holds the image (every one failed)";
   if (!config_.sha256) unavailable = "not computed (sha256=false)";
   std::lock_guard<std::mutex> lock(verify_mu_);
   sha256_ = digest;

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <string>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -95,6 +96,19 @@ class Engine {
   // the result is Prepare()'s error if one failed, else OK.
   Status Finish();
 
+  // The run ends before the client finished (a signal while a client was
+  // connected, the --run command failing): the run state becomes
+  // kInterrupted with `reason`, every destination not yet proven complete
+  // is stopped at once and ends kIncomplete (Writer::Interrupt), no
+  // SHA-256 is reported, and requests are refused from now on.  Requests
+  // blocked on the bus's back-pressure are released, so nbdkit's
+  // connection threads can end.  Finish() then does no end of stream (no
+  // window commit, no zero-fill, no verify) or, if it is running, cuts it
+  // short.  Thread-safe and idempotent (the first reason is kept); not
+  // async-signal-safe (the glue calls it from a thread of its own).
+  void Interrupt(const std::string& reason);
+  bool interrupted() const { return interrupted_.load(); }
+
   // Whether a request may succeed now under on-error= and quorum=; the
   // refusal is logged once.  Write, Zero and Flush ask it themselves; the
   // tee filter also asks before it changes the plugin below.  Thread-safe.
@@ -122,6 +136,10 @@ class Engine {
   template <typename Op>
   Status Admitted(Op op);
   Status Logged(Status s);
+  // A write or zero from a client succeeded (require-flush=, heartbeat).
+  void NoteWrite(uint64_t offset);
+  // Some destination may still end up holding the image.
+  bool AnyHealthy() const;
   // BlockHashes' page source: the page [offset, offset + length) as a
   // healthy seekable destination holds it once every extent committed so
   // far has reached it, if its bytes hash to expected.  REQUIRES: mu_ held
@@ -190,6 +208,21 @@ class Engine {
   std::atomic<bool> refusal_logged_{false};  // the policy's first refusal is logged, once
   // The window lost what it had to hold (spill=): it refuses every request.
   std::atomic<bool> window_refused_{false};
+  std::atomic<bool> interrupted_refusal_logged_{false};  // likewise after Interrupt()
+  // Interrupt(): set once, with its reason.
+  std::atomic<bool> interrupted_{false};
+  mutable std::mutex interrupt_mu_;
+  std::string interrupted_reason_;  // GUARDED_BY(interrupt_mu_)
+  // Verifications running now (Interrupt cancels them).
+  std::vector<Verification*> running_verifications_;  // GUARDED_BY(verify_mu_)
+  // Client writes (and zeroes) so far, how many of them a successful flush
+  // covered, the last one's offset and its wall-clock time (ns since the
+  // epoch; 0: none): require-flush= and the status file's heartbeat.
+  std::atomic<uint64_t> writes_{0};
+  std::atomic<uint64_t> flushed_writes_{0};
+  std::atomic<uint64_t> flushes_{0};
+  std::atomic<uint64_t> last_write_offset_{0};
+  std::atomic<int64_t> last_write_ns_{0};
   bool finished_ = false;  // GUARDED_BY(mu_)
   Status final_status_;    // GUARDED_BY(mu_)
 };

@@ -38,7 +38,7 @@ std::string ProgressDisplay::Line(const DestinationSnapshot& d, uint64_t size, i
   const int filled = static_cast<int>(fraction * bar_width);
   std::fill(bar.begin(), bar.begin() + filled, '#');
   if (d.state == DestinationState::kFailed || d.state == DestinationState::kMismatch ||
-      d.state == DestinationState::kUnverifiable)
+      d.state == DestinationState::kUnverifiable || d.state == DestinationState::kIncomplete)
     std::fill(bar.begin() + filled, bar.end(), 'x');
 
   char pct[16];

@@ -8,6 +8,7 @@ const char* RunStateName(RunState state) {
     case RunState::kFinishing: return "finishing";
     case RunState::kVerifying: return "verifying";
     case RunState::kFinished: return "finished";
+    case RunState::kInterrupted: return "interrupted";
   }
   return "?";
 }
@@ -16,7 +17,7 @@ size_t Snapshot::failed() const {
   size_t n = 0;
   for (const DestinationSnapshot& d : destinations)
     if (d.state == DestinationState::kFailed || d.state == DestinationState::kMismatch ||
-        d.state == DestinationState::kUnverifiable)
+        d.state == DestinationState::kUnverifiable || d.state == DestinationState::kIncomplete)
       n++;
   return n;
 }

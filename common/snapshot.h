@@ -15,8 +15,10 @@
 
 namespace fanout {
 
-enum class RunState { kRunning, kFinishing, kVerifying, kFinished };
-// "running", "finishing", "verifying", "finished"
+// kInterrupted: the run ended before the client finished (Engine::Interrupt),
+// a state as final as kFinished.
+enum class RunState { kRunning, kFinishing, kVerifying, kFinished, kInterrupted };
+// "running", "finishing", "verifying", "finished", "interrupted"
 const char* RunStateName(RunState state);
 
 struct DestinationSnapshot {
@@ -37,6 +39,15 @@ struct Snapshot {
   uint64_t committed = 0;  // bytes of the export handed to the destinations
   RunState state = RunState::kRunning;
   double elapsed = 0;      // seconds since serving started
+  // kInterrupted: why, one line ("nbdkit received SIGTERM while 1 client
+  // was connected").
+  std::string interrupted_reason;
+  // The heartbeat, so a reader of the status file can tell a dead run from
+  // a slow one: the process writing it, when it was taken, and when a
+  // client last wrote (UNIX time in seconds; nullopt: no write yet).
+  int pid = 0;
+  double updated = 0;
+  std::optional<double> last_write;
   // The failure policy refused a client request at some point: what the
   // destinations hold is what the client wrote until then.
   bool refused_requests = false;
@@ -46,7 +57,8 @@ struct Snapshot {
   std::optional<std::string> sha256;
   std::string sha256_unavailable;
 
-  // Destinations that failed, mismatched or could not be verified.
+  // Destinations that failed, mismatched, could not be verified, or are
+  // incomplete.
   size_t failed() const;
 };
 

@@ -110,13 +110,19 @@ std::string StatusJson(const Snapshot& snap) {
       {"size", snap.size},
       {"committed", snap.committed},
       {"state", RunStateName(snap.state)},
+      {"interrupted", nullptr},
       {"elapsed", snap.elapsed},
+      {"pid", snap.pid},
+      {"updated", snap.updated},
+      {"last_write", nullptr},
       {"refused_requests", snap.refused_requests},
       {"sha256", nullptr},
       {"sha256_unavailable", nullptr},
       {"destinations", std::move(dests)},
   };
   if (snap.sha256) doc["sha256"] = *snap.sha256;
+  if (!snap.interrupted_reason.empty()) doc["interrupted"] = snap.interrupted_reason;
+  if (snap.last_write) doc["last_write"] = *snap.last_write;
   if (!snap.sha256_unavailable.empty()) doc["sha256_unavailable"] = snap.sha256_unavailable;
   return doc.dump(2) + "\n";
 }

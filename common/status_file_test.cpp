@@ -173,6 +173,40 @@ TEST(StatusFileTest, VerifyStatesAndTheDigest) {
   EXPECT_NE(std::string::npos, k["sha256_unavailable"].get<std::string>().find("behind"));
 }
 
+// An interrupted run: its state and reason, incomplete destinations counted
+// as failures, and the heartbeat (pid, updated, last_write).
+TEST(StatusFileTest, InterruptedRunAndHeartbeat) {
+  Snapshot s = TwoDestinations();
+  s.state = RunState::kInterrupted;
+  s.interrupted_reason = "nbdkit received SIGTERM while 1 client was connected";
+  s.destinations[0].state = DestinationState::kIncomplete;
+  s.destinations[0].failure =
+      Failure{EINTR, 4096, "ok.img: incomplete, nbdkit received SIGTERM while 1 client was connected"};
+  s.pid = 4242;
+  s.updated = 1764622201.5;
+  s.sha256_unavailable = "the run was interrupted: nbdkit received SIGTERM while 1 client was connected";
+  const nlohmann::json j = nlohmann::json::parse(StatusJson(s));
+  EXPECT_EQ("interrupted", j["state"]);
+  EXPECT_EQ(s.interrupted_reason, j["interrupted"]);
+  EXPECT_EQ(4242, j["pid"]);
+  EXPECT_DOUBLE_EQ(1764622201.5, j["updated"].get<double>());
+  EXPECT_TRUE(j["last_write"].is_null());
+  EXPECT_EQ("incomplete", j["destinations"][0]["state"]);
+  EXPECT_EQ("EINTR", j["destinations"][0]["errno"]);
+  EXPECT_TRUE(j["sha256"].is_null());
+  EXPECT_EQ(2u, s.failed());  // incomplete and failed
+  s.last_write = 1764622200.25;
+  EXPECT_DOUBLE_EQ(1764622200.25, nlohmann::json::parse(StatusJson(s))["last_write"].get<double>());
+
+  bool said = false;
+  for (const std::string& line : SummaryLines(s))
+    if (line == "interrupted: " + s.interrupted_reason) said = true;
+  EXPECT_TRUE(said);
+
+  const nlohmann::json running = nlohmann::json::parse(StatusJson(TwoDestinations()));
+  EXPECT_TRUE(running["interrupted"].is_null());
+}
+
 TEST(SummaryTest, VerifiedCountsAsDoneMismatchAsFailedAndTheDigestIsPrinted) {
   const std::vector<std::string> lines = SummaryLines(Verified());
   ASSERT_EQ(5u, lines.size());

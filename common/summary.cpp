@@ -48,6 +48,8 @@ std::vector<std::string> SummaryLines(const Snapshot& snap,
            done, snap.destinations.size(), snap.failed(), HumanBytes(snap.size).c_str(),
            static_cast<unsigned long long>(snap.size), Seconds(snap.elapsed).c_str());
   lines.push_back(buf);
+  if (snap.state == RunState::kInterrupted)
+    lines.push_back("interrupted: " + snap.interrupted_reason);
   if (snap.sha256)
     lines.push_back("sha256 " + *snap.sha256);
   else if (!snap.sha256_unavailable.empty())

@@ -35,6 +35,7 @@ constexpr KeyPair kKeys[] = {
     {"tee-io", "io"},
     {"tee-cache", "cache"},
     {"tee-direct", "direct"},
+    {"tee-require-flush", "require-flush"},
 };
 
 // A character that can be part of a key: "KEY=" preceded by one of these is
@@ -145,6 +146,8 @@ const char* TeeConfigParser::Help() {
          "tee-progress=BOOL    Show a progress bar per tee destination on stderr.\n"
          "tee-verify=BOOL      At the end, read every seekable tee destination back past the\n"
          "                     page cache and compare it with the image (default false).\n"
+         "tee-require-flush=BOOL  The run is complete only if a flush covered the client's\n"
+         "                     last write; otherwise it ends interrupted (default false).\n"
          "tee-sha256=BOOL      Compute the image's SHA-256 (default true; with only seekable\n"
          "                     tee destinations that costs one read of one at the end).\n"
          "tee-io=uring|sync    Tee files and devices: io_uring, several writes in flight\n"

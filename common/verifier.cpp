@@ -29,6 +29,14 @@ void Verification::End(DestinationState state, int err, uint64_t offset,
   state_ = state;
 }
 
+void Verification::Cancel(const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_why_ = why;
+  }
+  cancelled_ = true;
+}
+
 void Verification::Run() {
   std::unique_ptr<ReadBack> reader;
   Status s = dest_->OpenReadBack(&reader);
@@ -52,6 +60,17 @@ void Verification::Run() {
   const uint64_t size = hashes_->size();
   uint64_t unknown = 0, first_unknown = 0;
   for (uint64_t offset = 0; offset < size; offset += kReadSize) {
+    if (cancelled_) {
+      std::string why;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        why = cancelled_why_;
+      }
+      End(DestinationState::kIncomplete, EINTR, offset,
+          dest_->name() + ": incomplete, verification stopped at offset " +
+              std::to_string(offset) + ": " + why);
+      return;
+    }
     const uint64_t n = std::min<uint64_t>(kReadSize, size - offset);
     // Aligned for O_DIRECT; beyond the export the bytes are not looked at.
     const uint64_t aligned = (n + ReadBack::kAlignment - 1) & ~(ReadBack::kAlignment - 1);

@@ -46,6 +46,10 @@ class Verification {
   // Reads and compares; logs the verdict when it is not kVerified.
   void Run();
 
+  // Stop reading soon (the run was interrupted): Run() ends kIncomplete
+  // with `why`.  Thread-safe.
+  void Cancel(const std::string& why);
+
   Destination* destination() const { return dest_; }
   // kVerifying until Run() ends; then kVerified, kMismatch, kUnverifiable,
   // or kFailed (the read-back itself failed).
@@ -65,8 +69,10 @@ class Verification {
   Sha256* const digest_;
   std::atomic<DestinationState> state_{DestinationState::kVerifying};
   std::atomic<uint64_t> bytes_{0};
+  std::atomic<bool> cancelled_{false};
   mutable std::mutex mu_;
   Failure failure_;  // GUARDED_BY(mu_)
+  std::string cancelled_why_;  // GUARDED_BY(mu_)
 };
 
 // Runs each verification on a thread of its own and waits for all of them.

@@ -17,6 +17,7 @@ const char* StateName(DestinationState state) {
     case DestinationState::kVerified: return "verified";
     case DestinationState::kMismatch: return "mismatch";
     case DestinationState::kUnverifiable: return "unverifiable";
+    case DestinationState::kIncomplete: return "incomplete";
   }
   return "?";
 }
@@ -36,6 +37,32 @@ void Writer::FailAtEnd(const std::string& why) {
   doomed_ = true;
   std::lock_guard<std::mutex> lock(mu_);
   fail_at_end_ = why;
+}
+
+void Writer::Interrupt(const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (interrupted_.exchange(true)) return;
+    interrupted_why_ = why;
+  }
+  dest_->Interrupt();
+  bus_->Detach(consumer_);
+}
+
+void Writer::Abort() {
+  // Whatever the thread was doing when the interruption came, the
+  // destination gets no well-formed end: a stream stops short, a command
+  // is killed before its input ends (Destination::Abort).
+  Status s = dest_->Abort();
+  std::string why;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    why = interrupted_why_;
+  }
+  std::string message = dest_->name() + ": incomplete, " + why;
+  if (!s.ok()) message += " (" + s.message() + ")";
+  const Failure failure{EINTR, bytes_.load(), message};
+  if (Settle(DestinationState::kIncomplete, &failure)) log_->Error(message);
 }
 
 Failure Writer::failure() const {
@@ -71,6 +98,12 @@ void Writer::FailSync(const Status& s) {
 }
 
 void Writer::Fail(const Status& s, uint64_t offset) {
+  // An error caused by the interruption itself (a killed command's broken
+  // pipe) is not the destination's failure: it is incomplete.
+  if (interrupted_) {
+    Abort();
+    return;
+  }
   // Give up our place at once: the others must not wait for us.
   bus_->Detach(consumer_);
   std::string message = s.message();
@@ -110,18 +143,27 @@ Status Writer::Open() {
                                           std::to_string(kOpenGrace.count()) +
                                           " s of data waiting for it");
     }
+    if (interrupted_) return s;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
 
 void Writer::Run() {
   Status s = Open();
+  if (interrupted_) {
+    Abort();
+    return;
+  }
   if (!s.ok()) {
     Fail(s, 0);
     return;
   }
   s = Pump();
   if (!s.ok()) return;  // failed already
+  if (interrupted_) {
+    Abort();
+    return;
+  }
   // A flush's sync failed (FailSync): the bus let us go; the descriptor
   // stays open, as for any failed seekable destination.
   if (state() == DestinationState::kFailed) return;
@@ -190,6 +232,8 @@ Status Writer::Pump() {
   Extent e;
   uint64_t seq;
   for (;;) {
+    // Interrupted: stop taking extents; what is in flight completes below.
+    if (interrupted_) break;
     // Fetch while there is room, but never block on the bus while our own
     // I/O could be completing: with operations in flight, fetch only what
     // is already waiting.

@@ -23,7 +23,9 @@ namespace fanout {
 // After kDone, verify= moves a seekable destination on through kVerifying
 // to kVerified, kMismatch (its bytes differ from the image) or
 // kUnverifiable (some page's expected content could not be known; see
-// block_hashes.h).  The last two count as failures.
+// block_hashes.h).  The last two count as failures.  kIncomplete: the run
+// was interrupted (Writer::Interrupt) before this destination was proven to
+// hold the whole image; a failure too.
 enum class DestinationState {
   kWriting,
   kDone,
@@ -31,7 +33,8 @@ enum class DestinationState {
   kVerifying,
   kVerified,
   kMismatch,
-  kUnverifiable
+  kUnverifiable,
+  kIncomplete
 };
 const char* StateName(DestinationState state);
 
@@ -80,6 +83,15 @@ class Writer {
   // `why` instead of finishing, so it is not reported done.  Call before
   // the bus is closed.  Thread-safe.
   void FailAtEnd(const std::string& why);
+  // The run was interrupted (Engine::Interrupt): stop at once.  The writer
+  // leaves the bus (nothing waits for it any more), takes no further
+  // extent, and ends its destination with Destination::Abort() rather
+  // than a well-formed end, settling kIncomplete with `why` unless it had
+  // ended already.  Calls Destination::Interrupt() now, from the calling
+  // thread, so an operation blocked on a command's pipe returns.
+  // Thread-safe and idempotent.
+  void Interrupt(const std::string& why);
+  bool interrupted() const { return interrupted_.load(); }
   // Bytes of extents performed (data and zeros; rewrites count again).
   uint64_t bytes() const { return bytes_.load(); }
   // Blocks until this writer has performed every extent through bus
@@ -101,6 +113,8 @@ class Writer {
   Status Open();
   void Fail(const Status& s, uint64_t offset);
   void End(DestinationState state);
+  // The end of an interrupted writer: Destination::Abort(), kIncomplete.
+  void Abort();
   // Ends the writer in `state` (with `failure`, if given) unless it has
   // ended already.  Returns whether this call ended it.
   bool Settle(DestinationState state, const Failure* failure);
@@ -112,6 +126,8 @@ class Writer {
   std::thread thread_;
   std::atomic<DestinationState> state_{DestinationState::kWriting};
   std::atomic<bool> doomed_{false};
+  std::atomic<bool> interrupted_{false};
+  std::string interrupted_why_;              // GUARDED_BY(mu_); see Interrupt()
   std::atomic<uint64_t> bytes_{0};
   mutable std::mutex mu_;
   Failure failure_;                          // GUARDED_BY(mu_)

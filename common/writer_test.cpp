@@ -193,5 +193,30 @@ TEST_F(WriterTest, AFailedSyncFailsTheDestination) {
   EXPECT_EQ(writer.failure().err, EIO);
 }
 
+// An interrupted writer stops taking extents, leaves the bus at once (a
+// producer blocked on it is released) and ends incomplete, never done, even
+// once the bus is closed as at an ordinary end.
+TEST_F(WriterTest, AnInterruptedWriterEndsIncomplete) {
+  auto owned = std::make_unique<ReorderingDestination>(kSize, 2);
+  Writer writer(std::move(owned), &bus_, &log_);
+  writer.Start();
+  PublishData(0, 16384, 1);
+  bus_.WaitApplied(bus_.last_published());
+  writer.Interrupt("nbdkit received SIGTERM while 1 client was connected");
+  EXPECT_TRUE(writer.interrupted());
+  for (uint64_t off = 16384; off < 32 * 16384; off += 16384) PublishData(off, 16384, 2);
+  bus_.WaitApplied(bus_.last_published());
+  bus_.Close();
+  writer.Join();
+  EXPECT_EQ(writer.state(), DestinationState::kIncomplete);
+  EXPECT_EQ(writer.failure().err, EINTR);
+  EXPECT_NE(writer.failure().message.find("reordering: incomplete, nbdkit received SIGTERM"),
+            std::string::npos)
+      << writer.failure().message;
+  // A second interruption changes nothing.
+  writer.Interrupt("later");
+  EXPECT_EQ(writer.failure().message.find("later"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace fanout

@@ -31,6 +31,7 @@
 
 #include "engine.h"
 #include "exit_status.h"
+#include "interruption.h"
 #include "logger.h"
 #include "nbdkit_logger.h"
 #include "range_lock.h"
@@ -111,12 +112,22 @@ int tee_config_complete(nbdkit_next_config_complete* next, nbdkit_backend* nxdat
   return next(nxdata);
 }
 
+int tee_after_fork(nbdkit_backend*) {
+  // The engine's threads start with the first writable connection
+  // (tee_prepare); telling an interrupted run starts now.
+  fanout::glue::ServingProcessStarted();
+  fanout::glue::WatchSignals([](const std::string& why) { engine->Interrupt(why); });
+  return 0;
+}
+
 void tee_cleanup(nbdkit_backend*) {
   // End of stream: every connection has closed (in --run mode, the command
   // has exited).
   if (!engine) return;
   const bool prepared = engine->prepared();
+  fanout::glue::SettleSignals();
   Status s = engine->Finish();
+  fanout::glue::StopWatchingSignals();
   if (!s.ok()) {
     logger.Error(s.message());
     fanout::glue::RecordFailure();
@@ -128,10 +139,14 @@ void tee_cleanup(nbdkit_backend*) {
 void* tee_open(nbdkit_next_open* next, nbdkit_context* context, int readonly,
                const char* exportname, int is_tls) {
   if (next(context, readonly, exportname) == -1) return nullptr;
+  fanout::glue::ConnectionOpened();
   return new Handle{exportname};
 }
 
-void tee_close(void* handle) { delete static_cast<Handle*>(handle); }
+void tee_close(void* handle) {
+  fanout::glue::ConnectionClosed();
+  delete static_cast<Handle*>(handle);
+}
 
 int tee_prepare(nbdkit_next* next, void* handle, int readonly) {
   // A read-only connection changes nothing: it neither sizes the engine
@@ -258,6 +273,7 @@ struct nbdkit_filter MakeFilter() {
   f.config = tee_config;
   f.config_complete = tee_config_complete;
   f.config_help = fanout::TeeConfigParser::Help();
+  f.after_fork = tee_after_fork;
   f.cleanup = tee_cleanup;
   f.open = tee_open;
   f.close = tee_close;

@@ -36,10 +36,37 @@ namespace {
 // libraries' destructors, which is harmless at that point.  The .so is
 // linked with -z nodelete so the handler's code is still mapped after nbdkit
 // dlcloses it in the serving process.
+//
+// The same page carries how the --run command ended, which the serving
+// process cannot see for itself: the parent runs the command with
+// system(3), and SIGTERMs the serving child once it returns, whatever the
+// command's status.  glibc's system() blocks SIGCHLD while it waits; when
+// it restores the mask, the pending SIGCHLD is delivered, with the
+// command's si_code and si_status, to a handler installed here before the
+// fork.  So by the time the parent sends SIGTERM, the page says how the
+// command ended, and the serving process reads it when the signal comes.
 struct SharedOutcome {
   std::atomic<int> failed_destinations;
+  std::atomic<pid_t> parent_pid;  // the process that ran .config_complete
+  std::atomic<pid_t> server_pid;  // the serving process, once it runs
+  std::atomic<int> command_ended;
+  std::atomic<int> command_code;
+  std::atomic<int> command_status;
 };
 SharedOutcome* outcome = nullptr;
+
+// In the parent only (the serving process restores the default): records
+// the end of any child but the serving process.  Async-signal-safe: only
+// getpid() and atomics.
+void RunCommandEnded(int, siginfo_t* info, void*) {
+  if (!outcome || getpid() != outcome->parent_pid.load()) return;
+  if (info->si_pid == outcome->server_pid.load()) return;
+  if (info->si_code != CLD_EXITED && info->si_code != CLD_KILLED && info->si_code != CLD_DUMPED)
+    return;
+  outcome->command_code = info->si_code;
+  outcome->command_status = info->si_status;
+  outcome->command_ended = 1;
+}
 
 void ExitStatusHandler(int status, void*) {
   if (status == 0 && outcome && outcome->failed_destinations.load() > 0) {
@@ -82,7 +109,35 @@ void PrepareExitStatus() {
     return;
   }
   outcome = new (p) SharedOutcome{};
+  outcome->parent_pid = getpid();
   on_exit(ExitStatusHandler, nullptr);
+  struct sigaction sa = {};
+  sa.sa_sigaction = RunCommandEnded;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NOCLDSTOP;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGCHLD, &sa, nullptr);
+}
+
+void ServingProcessStarted() {
+  if (!outcome) return;
+  outcome->server_pid = getpid();
+  signal(SIGCHLD, SIG_DFL);
+}
+
+RunCommandEnd RunCommandStatus() {
+  RunCommandEnd end;
+  if (!outcome || !outcome->command_ended.load()) return end;
+  end.ended = true;
+  end.code = outcome->command_code.load();
+  end.status = outcome->command_status.load();
+  return end;
+}
+
+bool InRunMode() {
+  // In the background (no --run), the parent that configured has exited
+  // long since; with -f there was no fork at all.
+  return outcome && getpid() != outcome->parent_pid.load() &&
+         getppid() == outcome->parent_pid.load();
 }
 
 void RecordFailure() {

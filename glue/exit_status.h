@@ -19,6 +19,23 @@ void PrepareProcess();
 // nbdkit's processes and registers the on_exit(3) handler.
 void PrepareExitStatus();
 
+// From .after_fork, in the serving process: records its pid (so the --run
+// parent ignores its SIGCHLD) and gives SIGCHLD back its default here, where
+// the engine waits for its own commands.
+void ServingProcessStarted();
+
+// How the --run command ended, as the parent process saw it (see
+// exit_status.cpp): valid once it has ended.  Async-signal-safe.
+struct RunCommandEnd {
+  bool ended = false;
+  int code = 0;    // CLD_EXITED, CLD_KILLED or CLD_DUMPED
+  int status = 0;  // the exit status, or the signal
+};
+RunCommandEnd RunCommandStatus();
+// This is the serving process of nbdkit --run (its parent runs the
+// command).  Async-signal-safe.
+bool InRunMode();
+
 // A destination failed: nbdkit exits with status 1 (unless its status is
 // already non-zero).  Thread-safe; async-signal-unsafe.
 void RecordFailure();

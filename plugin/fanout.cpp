@@ -19,6 +19,7 @@
 #include "config.h"
 #include "engine.h"
 #include "exit_status.h"
+#include "interruption.h"
 #include "logger.h"
 #include "nbdkit_logger.h"
 
@@ -76,6 +77,8 @@ int fanout_after_fork(void) {
   struct winsize ws = {};
   const int width = terminal && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
   engine->Start(terminal, width);
+  fanout::glue::ServingProcessStarted();
+  fanout::glue::WatchSignals([](const std::string& why) { engine->Interrupt(why); });
   return 0;
 }
 
@@ -83,7 +86,9 @@ void fanout_cleanup(void) {
   // End of stream: nbdkit has closed every connection (in --run mode, the
   // command has exited).
   if (!engine) return;
+  fanout::glue::SettleSignals();
   fanout::Status s = engine->Finish();
+  fanout::glue::StopWatchingSignals();
   if (!s.ok()) {
     nbdkit_error("%s", s.message().c_str());
     fanout::glue::RecordFailure();
@@ -104,13 +109,17 @@ void fanout_dump_plugin(void) {
   printf("fanout_progress=yes\n");
   printf("fanout_exit_status=yes\n");
   printf("fanout_verify=yes\n");
+  printf("fanout_interrupted=yes\n");
 }
 
 void* fanout_open(int readonly) {
   // One engine serves every connection; the handle carries nothing.
   static int handle;
+  fanout::glue::ConnectionOpened();
   return &handle;
 }
+
+void fanout_close(void*) { fanout::glue::ConnectionClosed(); }
 
 int64_t fanout_get_size(void*) { return engine->size(); }
 
@@ -170,6 +179,7 @@ struct nbdkit_plugin MakePlugin() {
   p.cleanup = fanout_cleanup;
   p.dump_plugin = fanout_dump_plugin;
   p.open = fanout_open;
+  p.close = fanout_close;
   p.get_size = fanout_get_size;
   p.can_multi_conn = fanout_can_multi_conn;
   p.can_write = [](void*) { return 1; };

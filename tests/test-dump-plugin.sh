@@ -14,6 +14,7 @@ grep -x 'name=fanout' dump.out
 grep -x 'thread_model=parallel' dump.out
 grep -x 'fanout_window=yes' dump.out
 grep -x 'fanout_verify=yes' dump.out
+grep -x 'fanout_interrupted=yes' dump.out
 
 fanout_nbdkit "$FANOUT_PLUGIN" --help > help.out
 cat help.out

@@ -35,8 +35,11 @@ test "$(grep -c 'refusing requests' nbdkit.err)" -eq 1
 if ! nbdkit_aborted_on_reset nbdkit.err; then
     check_status_json s.json <<'PYEOF'
 assert d["fifo"]["state"] == "failed" and d["fifo"]["errno"] == "EPIPE", d["fifo"]
-# The file itself never failed.
-assert d["ok.img"]["state"] == "done", d["ok.img"]
+# The file itself never failed, but nbdcopy was cut off by the refusals
+# and exited non-zero: the run is interrupted, the file incomplete.
+assert s["state"] == "interrupted", s["state"]
+assert s["interrupted"].startswith("the --run command exited with status "), s
+assert d["ok.img"]["state"] == "incomplete", d["ok.img"]
 PYEOF
 fi
 

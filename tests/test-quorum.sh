@@ -32,7 +32,9 @@ grep -F 'refusing requests: 1 of 2 destinations are healthy, fewer than quorum=2
 test "$(grep -c 'refusing requests' a.err)" -eq 1
 if ! nbdkit_aborted_on_reset a.err; then
     grep -E 'fanout: fifo +fifo +failed +[0-9]+ .*Broken pipe' a.err
-    grep -E 'fanout: ok\.img +file +done ' a.err
+    # nbdcopy, refused, exited non-zero: the run is interrupted.
+    grep -E 'fanout: ok\.img +file +incomplete ' a.err
+    grep -F 'fanout: interrupted: the --run command exited with status ' a.err
 fi
 
 # (b) quorum=2, two files and the failing FIFO: 2 healthy destinations are

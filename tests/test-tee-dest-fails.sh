@@ -70,7 +70,9 @@ grep -E 'nbdcopy: .*(Input/output error|EIO)' nbdkit2.err
 if ! nbdkit_aborted_on_reset nbdkit2.err; then
     check_status_json s.json <<'PYEOF'
 assert d["fifo"]["state"] == "failed" and d["fifo"]["errno"] == "EPIPE", d["fifo"]
-assert d["mirror.img"]["state"] == "done", d["mirror.img"]
+# nbdcopy, refused, exited non-zero: the run is interrupted.
+assert s["state"] == "interrupted", s["state"]
+assert d["mirror.img"]["state"] == "incomplete", d["mirror.img"]
 assert s["refused_requests"] is True, s
 PYEOF
 fi

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# nbdkit-fanout: interrupted runs in server mode.  SIGTERM while a client
+# is still writing: the run is "interrupted" ("nbdkit received SIGTERM while
+# 1 client was connected"), the file and the command are "incomplete", the
+# command (gzip) is killed before its input ends, so out.gz is not a valid
+# archive of part of the image, and nbdkit exits 1.  Then nbdcopy blocked on
+# the back-pressure of a slow FIFO reader: SIGTERM ends the run within
+# seconds, the reader gets a short stream of the image's first bytes.
+
+source $srcdir/functions.sh
+requires /usr/bin/python3 -c 'import nbd'
+requires gzip --version
+requires nbdcopy --version
+requires pv --version
+set -e
+set -x
+
+make_tmpdir
+
+start_nbdkit -P pid -U sock "$FANOUT_PLUGIN" a.img cmd='gzip > out.gz' size=64M \
+    status=s.json 2> nbdkit.err
+# A slow client: 1 MiB every 50 ms.  nbdkit ends its connection after the
+# signal, so its next write fails.
+/usr/bin/python3 - <<'PYEOF' &
+import nbd, time
+h = nbd.NBD()
+h.connect_unix("sock")
+buf = b"x" * (1 << 20)
+try:
+    for i in range(64):
+        h.pwrite(buf, i << 20)
+        time.sleep(0.05)
+except nbd.Error as e:
+    print("client:", e)
+PYEOF
+client=$!
+sleep 1
+status=0
+stop_nbdkit pid || status=$?
+wait $client || true
+cat nbdkit.err
+test "$status" -eq 1
+
+check_status_json s.json <<'PYEOF'
+assert s["state"] == "interrupted", s["state"]
+assert s["interrupted"] == "nbdkit received SIGTERM while 1 client was connected", s
+assert s["sha256"] is None, s
+for x in s["destinations"]:
+    assert x["state"] == "incomplete", x
+    assert "incomplete, nbdkit received SIGTERM while 1 client was connected" in x["error"], x
+PYEOF
+grep -F 'error: interrupted: nbdkit received SIGTERM while 1 client was connected' nbdkit.err
+# gzip was killed before its input ended: whatever it wrote is no archive.
+if [ -e out.gz ] && gzip -t out.gz; then
+    echo "$0: out.gz tests OK: gzip was given a well-formed end" >&2
+    exit 1
+fi
+
+# nbdcopy blocked on back-pressure: a FIFO read at 2 MiB/s, a small window.
+make_random src.img 64M 9
+mkfifo f1
+pv -q -L 2M < f1 > stream.out &
+reader=$!
+cleanup_fn kill $reader
+start_nbdkit -P pid2 -U sock2 "$FANOUT_PLUGIN" f1 b.img size=64M window=8M \
+    status=s2.json 2> nbdkit2.err
+nbdcopy src.img "nbd+unix:///?socket=sock2" 2> nbdcopy.err &
+copier=$!
+sleep 1.5
+start=$(date +%s.%N)
+status=0
+stop_nbdkit pid2 || status=$?
+took=$(echo "$(date +%s.%N) - $start" | bc)
+echo "nbdkit ended $took s after SIGTERM"
+cat nbdkit2.err
+test "$status" -eq 1
+test "$(echo "$took < 5" | bc)" -eq 1
+if wait $copier; then
+    echo "$0: nbdcopy succeeded although the run was interrupted" >&2
+    exit 1
+fi
+wait $reader || true
+got=$(stat -c %s stream.out)
+test "$got" -lt $((64 * 1024 * 1024))
+cmp -n "$got" src.img stream.out
+check_status_json s2.json <<'PYEOF'
+assert s["state"] == "interrupted", s["state"]
+assert s["interrupted"] == "nbdkit received SIGTERM while 1 client was connected", s
+assert s["refused_requests"] is False, s
+assert d["f1"]["state"] == "incomplete" and d["b.img"]["state"] == "incomplete", d
+PYEOF
