@@ -443,7 +443,22 @@ Status Engine::Admitted(Op op) {
   return s;
 }
 
+uint32_t Engine::max_request() const {
+  return static_cast<uint32_t>(std::min<uint64_t>(config_.bucket, 32u << 20));
+}
+
+Status Engine::CheckRequest(const char* what, uint64_t length) {
+  if (length <= max_request()) return Status::OK();
+  return Logged(Status::InvalidArgument(
+      std::string(what) + " of " + std::to_string(length) + " bytes is larger than the " +
+      std::to_string(max_request()) +
+      "-byte maximum request this export advertises (the NBD block size); the client must "
+      "split its requests"));
+}
+
 Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
+  Status s = CheckRequest("write", length);
+  if (!s.ok()) return s;
   return Admitted([&](bool* late) { return window_->Write(buf, length, offset, late); });
 }
 
@@ -452,6 +467,7 @@ Status Engine::Zero(uint64_t length, uint64_t offset) {
 }
 
 Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
+  if (Status s = CheckRequest("read", length); !s.ok()) return s;
   std::vector<ByteRange> backing;
   std::vector<Extent> overlay;
   {

@@ -170,6 +170,25 @@ int tee_can_multi_conn(nbdkit_next* next, void*) {
   return next->can_multi_conn(next);
 }
 
+// The tee's maximum request joins the plugin's, so that nbdkit's
+// per-thread request buffers stay within Engine::max_request().
+int tee_block_size(nbdkit_next* next, void*, uint32_t* minimum, uint32_t* preferred,
+                   uint32_t* maximum) {
+  if (next->block_size(next, minimum, preferred, maximum) == -1) return -1;
+  const uint32_t ours = engine->max_request();
+  if (*minimum == 0) {  // the plugin gives no block size
+    *minimum = 1;
+    *preferred = 4096;
+    *maximum = ours;
+    return 0;
+  }
+  // nbdkit requires a maximum that is a multiple of the minimum, and
+  // minimum <= preferred <= maximum.
+  *maximum = std::min(*maximum, std::max(*minimum, ours - ours % *minimum));
+  while (*preferred > *maximum && *preferred > 512 && *preferred / 2 >= *minimum) *preferred /= 2;
+  return 0;
+}
+
 // A flush also reaches the tee destinations, whether or not the plugin
 // can flush.
 int tee_can_flush(nbdkit_next* next, void*) {
@@ -196,6 +215,8 @@ int Mirrored(uint32_t count, uint64_t offset, uint32_t flags, int* err, Both bot
 
 int tee_pwrite(nbdkit_next* next, void*, const void* buf, uint32_t count, uint64_t offset,
                uint32_t flags, int* err) {
+  // Refused before the plugin sees it, so neither side changes.
+  if (Status s = engine->CheckRequest("write", count); !s.ok()) return Fail(s, err);
   return Mirrored(count, offset, flags, err, [&](Status* s) {
     if (next->pwrite(next, buf, count, offset, flags, err) == -1) return -1;
     *s = engine->Write(buf, count, offset);
@@ -224,9 +245,10 @@ int tee_trim(nbdkit_next* next, void*, uint32_t count, uint64_t offset, uint32_t
              int* err) {
   return Mirrored(count, offset, flags, err, [&](Status* s) {
     if (next->trim(next, count, offset, flags, err) == -1) return -1;
-    std::vector<uint8_t> buf(std::min(count, kReadBackPiece));
+    const uint32_t piece = std::min(kReadBackPiece, engine->max_request());
+    std::vector<uint8_t> buf(std::min(count, piece));
     for (uint32_t done = 0; done < count && s->ok();) {
-      const uint32_t n = std::min(count - done, kReadBackPiece);
+      const uint32_t n = std::min(count - done, piece);
       const uint64_t at = offset + done;
       if (next->pread(next, buf.data(), n, at, 0, err) == -1) {
         nbdkit_error("tee: trim at %" PRIu64 ": the plugin's bytes at %" PRIu64
@@ -264,6 +286,7 @@ struct nbdkit_filter MakeFilter() {
   f.prepare = tee_prepare;
   f.can_multi_conn = tee_can_multi_conn;
   f.can_flush = tee_can_flush;
+  f.block_size = tee_block_size;
   f.pwrite = tee_pwrite;
   f.zero = tee_zero;
   f.trim = tee_trim;
