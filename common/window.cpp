@@ -236,7 +236,10 @@ Status Window::Zero(uint64_t length, uint64_t offset, bool* late) {
     // not move the window (mkfs trims whole partitions, qemu-img zeroes
     // holes).
     const uint64_t beyond = std::max(offset, commit_point_ + config_.window);
-    if (beyond < end) ahead_.Erase(beyond, end - beyond);
+    if (beyond < end) {
+      Status s = ahead_.Zero(beyond, end - beyond);
+      if (!s.ok()) return Break(s);
+    }
     const uint64_t start = std::max(offset, commit_point_);
     for (auto it = chunks_.lower_bound(start / config_.chunk);
          it != chunks_.end() && ChunkStart(it->first) < end; ++it)

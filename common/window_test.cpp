@@ -888,6 +888,12 @@ WindowConfig OrderedAhead(uint64_t ahead, uint64_t size = 8 * MiB, uint64_t wind
   if (h.config().spill && w.parked_memory_bytes() > Window::AheadMemory(h.config()))
     return ::testing::AssertionFailure() << w.parked_memory_bytes() << " parked bytes in memory > "
                                          << Window::AheadMemory(h.config());
+  if (w.ahead().charged() > h.config().ahead)
+    return ::testing::AssertionFailure() << w.ahead().charged() << " charged to ahead > "
+                                         << h.config().ahead;
+  if (h.config().spill && w.ahead().memory_use() > Window::AheadMemory(h.config()))
+    return ::testing::AssertionFailure() << w.ahead().memory_use() << " parked memory > "
+                                         << Window::AheadMemory(h.config());
   if (!InOrder(h.sink().log(), 0, Delivered(h.sink().log())))
     return InOrder(h.sink().log(), 0, Delivered(h.sink().log()));
   if (Delivered(h.sink().log()) > w.commit_point())
@@ -964,7 +970,9 @@ TEST_F(WindowTest, AheadGptPrimaryThenBackupThenSequential) {
 // Parking stops when the budget is spent: the next far write slides the
 // window, and writes behind the new C are late (reported through *late).
 TEST_F(WindowTest, AheadBudgetExhaustedSlidesAndLaterWritesAreLate) {
-  Harness h(OrderedAhead(64 * KiB));
+  // The budget holds 64K in two ranges, with their overhead (and the
+  // overhead Fits() reserves for two more).
+  Harness h(OrderedAhead(64 * KiB + 4 * AheadMap::kRangeOverhead));
   bool late = false;
   ASSERT_TRUE(IsOk(h.Write(6 * MiB, 32 * KiB, &late)));
   ASSERT_TRUE(IsOk(h.Write(5 * MiB, 32 * KiB, &late)));
@@ -1097,7 +1105,8 @@ TEST_F(WindowTest, AheadRewriteOfParkedBytes) {
 // Parked bytes join the window as it slides past them, chunk by chunk,
 // never all at once: the pool bound holds with a budget many chunks long.
 TEST_F(WindowTest, AheadBudgetLargerThanWindowKeepsPoolBound) {
-  Harness h(OrderedAhead(4 * MiB, 16 * MiB, 1 * MiB, 256 * KiB));
+  // 4M of data in 64 ranges, with their overhead.
+  Harness h(OrderedAhead(4 * MiB + 66 * AheadMap::kRangeOverhead, 16 * MiB, 1 * MiB, 256 * KiB));
   const uint64_t size = h.config().size;
   // Park every other 64K of [8M, 16M): 4M of parked data over 32 chunks.
   for (uint64_t off = 8 * MiB; off < size; off += 128 * KiB) ASSERT_TRUE(IsOk(h.Write(off, 64 * KiB)));
