@@ -90,6 +90,39 @@ Status Window::Evict(uint64_t index) {
   return Status::OK();
 }
 
+size_t Window::MaxChunkRanges() const {
+  return std::max<uint64_t>(2, config_.chunk / kBytesPerRange);
+}
+
+Status Window::FillGaps(uint64_t index, Chunk* chunk) {
+  assert(config_.ordered);
+  // Bytes behind C were committed and are never read from the chunk again.
+  const uint64_t cs = std::max(ChunkStart(index), commit_point_);
+  uint64_t lo = UINT64_MAX, hi = 0;
+  chunk->state.ForEach(cs, ChunkEnd(index), [&](const RangeMap::Range& r) {
+    lo = std::min(lo, r.start);
+    hi = std::max(hi, r.end);
+  });
+  if (lo >= hi) return Status::OK();
+  static const uint8_t kZeros[64 * 1024] = {};
+  Status s;
+  chunk->state.ForEachGap(lo, hi, [&](uint64_t a, uint64_t b) {
+    if (chunk->buffer) {
+      memset(chunk->buffer->data() + (a - ChunkStart(index)), 0, b - a);
+      return;
+    }
+    for (uint64_t pos = a; pos < b && s.ok();) {
+      const uint64_t n = std::min<uint64_t>(b - pos, sizeof kZeros);
+      s = spill_->Write(kZeros, n, pos);
+      pos += n;
+    }
+  });
+  if (!s.ok()) return s;
+  chunk->state.Erase(ChunkStart(index), cs);
+  chunk->state.Set(lo, hi, kData);
+  return Status::OK();
+}
+
 Status Window::PutBytes(Chunk* chunk, const uint8_t* src, uint64_t start, uint64_t end) {
   if (chunk->buffer) {
     const uint64_t cs = ChunkStart(start / config_.chunk);
@@ -99,7 +132,14 @@ Status Window::PutBytes(Chunk* chunk, const uint8_t* src, uint64_t start, uint64
     if (!s.ok()) return s;
   }
   chunk->state.Set(start, end, kData);
-  return Status::OK();
+  if (chunk->state.size() <= MaxChunkRanges()) return Status::OK();
+  // Tiny scattered writes: keep the chunk's bookkeeping within its share
+  // of the window's memory.  Ordered, the gaps between its ranges become
+  // written zeros (what they read as, and are committed as); unordered,
+  // where a gap may be bytes committed before, the chunk is committed now
+  // (Place() does it, the chunk being in hand there).
+  const uint64_t index = start / config_.chunk;
+  return config_.ordered ? FillGaps(index, chunk) : Status::OK();
 }
 
 void Window::DropChunk(std::map<uint64_t, Chunk>::iterator it) {
@@ -196,8 +236,10 @@ Status Window::Place(const uint8_t* src, uint64_t start, uint64_t end) {
     if (s.ok()) s = OpenChunk(index, &chunk);
     if (s.ok()) s = PutBytes(chunk, src + (pos - start), pos, piece_end);
     if (!s.ok()) return s;
-    // Unordered: a chunk wholly written will not coalesce any further.
-    if (!config_.ordered && chunk->state.Covers(ChunkStart(index), ChunkEnd(index), kData))
+    // Unordered: a chunk wholly written will not coalesce any further, and
+    // one of many tiny ranges goes now rather than hold their bookkeeping.
+    if (!config_.ordered && (chunk->state.Covers(ChunkStart(index), ChunkEnd(index), kData) ||
+                             chunk->state.size() > MaxChunkRanges()))
       CommitAndClose(index);
     pos = piece_end;
   }

@@ -150,6 +150,17 @@ class Window {
   size_t resident_chunks() const { return resident_; }
   // Parked bytes held in memory.
   uint64_t parked_memory_bytes() const { return ahead_.memory_bytes(); }
+  // The ranges a chunk's state may hold before the window makes it fewer:
+  // one per kBytesPerRange of the chunk, so that the bookkeeping of tiny
+  // writes costs at most 1/64 of the chunk's own buffer (a range costs
+  // about 64 bytes).
+  static constexpr uint64_t kBytesPerRange = 4096;
+  // The ranges the open chunks' states hold (their bookkeeping).
+  size_t chunk_ranges() const {
+    size_t n = 0;
+    for (const auto& [index, chunk] : chunks_) n += chunk.state.size();
+    return n;
+  }
 
  private:
   struct Chunk {
@@ -172,6 +183,10 @@ class Window {
   // Copies [start, end) of src into the chunk (its buffer, or the spill
   // file) and marks it data.  REQUIRES: [start, end) inside the chunk.
   Status PutBytes(Chunk* chunk, const uint8_t* src, uint64_t start, uint64_t end);
+  size_t MaxChunkRanges() const;
+  // Ordered mode: makes the chunk's data one range by writing zeros into
+  // the gaps between its ranges (gaps in the window are zeros anyway).
+  Status FillGaps(uint64_t index, Chunk* chunk);
   // Forgets a chunk whose bytes have all been committed.
   void DropChunk(std::map<uint64_t, Chunk>::iterator it);
   // Ordered mode: commits [C, new_c) in order, gaps as zeros, and moves C.

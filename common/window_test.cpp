@@ -916,6 +916,28 @@ void ExpectCleanFinish(Harness& h) {
   EXPECT_EQ(0u, h.pool().in_use());
 }
 
+// 1-byte writes inside the window, apart: each would be a range of its
+// own.  The chunk's bookkeeping stays within one range per kBytesPerRange
+// of the chunk (ordered: the gaps become written zeros; unordered: the
+// chunk is committed), and every byte still arrives exactly.
+TEST_F(WindowTest, TinyWritesKeepTheChunkBookkeepingBounded) {
+  for (const bool ordered : {true, false}) {
+    SCOPED_TRACE(ordered ? "ordered" : "unordered");
+    Harness h(ordered ? Ordered(4 * MiB, 1 * MiB, 256 * KiB) : Unordered(4 * MiB, 256 * KiB, 4));
+    const size_t per_chunk = 256 * KiB / Window::kBytesPerRange;
+    for (uint64_t off = 0; off < 3 * MiB; off += 16) {
+      ASSERT_TRUE(IsOk(h.Write(off, 1)));
+      ASSERT_LE(h.window().chunk_ranges(), h.window().open_chunks() * (per_chunk + 1)) << off;
+    }
+    EXPECT_TRUE(h.ReadMatches(0, h.config().size));
+    h.window().Finish();
+    EXPECT_TRUE(h.DestinationMatches());
+    if (ordered) {
+      EXPECT_TRUE(h.StreamMatches());
+    }
+  }
+}
+
 // parted: the backup GPT at the end of the disk first, then everything from
 // the start in order.  The far write is parked; nothing is late.
 TEST_F(WindowTest, AheadGptLikeOrderHasNoLateWrites) {
