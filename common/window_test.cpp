@@ -920,16 +920,23 @@ void ExpectCleanFinish(Harness& h) {
 // own.  The chunk's bookkeeping stays within one range per kBytesPerRange
 // of the chunk (ordered: the gaps become written zeros; unordered: the
 // chunk is committed), and every byte still arrives exactly.
+// With spill, evicted chunks get their gaps' zeros in the spill file.
 TEST_F(WindowTest, TinyWritesKeepTheChunkBookkeepingBounded) {
-  for (const bool ordered : {true, false}) {
-    SCOPED_TRACE(ordered ? "ordered" : "unordered");
-    Harness h(ordered ? Ordered(4 * MiB, 1 * MiB, 256 * KiB) : Unordered(4 * MiB, 256 * KiB, 4));
+  for (const int mode : {0, 1, 2}) {
+    const bool ordered = mode != 2;
+    SCOPED_TRACE(mode == 0 ? "ordered" : mode == 1 ? "ordered, spill" : "unordered");
+    Harness h(mode == 0   ? Ordered(4 * MiB, 1 * MiB, 256 * KiB)
+              : mode == 1 ? OrderedSpill(512 * KiB, 0, 4 * MiB, 2 * MiB, 256 * KiB)
+                          : Unordered(4 * MiB, 256 * KiB, 4));
     const size_t per_chunk = 256 * KiB / Window::kBytesPerRange;
     for (uint64_t off = 0; off < 3 * MiB; off += 16) {
       ASSERT_TRUE(IsOk(h.Write(off, 1)));
       ASSERT_LE(h.window().chunk_ranges(), h.window().open_chunks() * (per_chunk + 1)) << off;
     }
     EXPECT_TRUE(h.ReadMatches(0, h.config().size));
+    if (mode == 1) {
+      EXPECT_GT(h.spill()->bytes_written(), 0u);
+    }
     h.window().Finish();
     EXPECT_TRUE(h.DestinationMatches());
     if (ordered) {
