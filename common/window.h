@@ -184,8 +184,10 @@ class Window {
   // file) and marks it data.  REQUIRES: [start, end) inside the chunk.
   Status PutBytes(Chunk* chunk, const uint8_t* src, uint64_t start, uint64_t end);
   size_t MaxChunkRanges() const;
-  // Ordered mode: makes the chunk's data one range by writing zeros into
-  // the gaps between its ranges (gaps in the window are zeros anyway).
+  // Makes the chunk's data one range where it can, by writing zeros into
+  // what lies between its data ranges and reads as zeros: its zeroed
+  // ranges and gaps (ordered), or the gaps over never-written or zeroed
+  // bytes (unordered; bytes committed as data before stay).
   Status FillGaps(uint64_t index, Chunk* chunk);
   // Forgets a chunk whose bytes have all been committed.
   void DropChunk(std::map<uint64_t, Chunk>::iterator it);
