@@ -233,7 +233,8 @@ Status Engine::Prepare(uint64_t size) {
   // commits may then come in any order, and the digest follower reads
   // what came out of order back from a destination, which must be checked
   // to hold the image (so must the one read at the end if the follower
-  // gives up).  They cost 9 bytes per 4 KiB page (see block_hashes.h).
+  // gives up).  They cost 9 bytes per 4 KiB page written, nothing for
+  // pages never written (see block_hashes.h).
   if (config_.verify || (!wc.ordered && config_.sha256)) {
     hashes_ = std::make_unique<BlockHashes>(
         size_, [this](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) {
@@ -447,18 +448,7 @@ uint32_t Engine::max_request() const {
   return static_cast<uint32_t>(std::min<uint64_t>(config_.bucket, 32u << 20));
 }
 
-Status Engine::CheckRequest(const char* what, uint64_t length) {
-  if (length <= max_request()) return Status::OK();
-  return Logged(Status::InvalidArgument(
-      std::string(what) + " of " + std::to_string(length) + " bytes is larger than the " +
-      std::to_string(max_request()) +
-      "-byte maximum request this export advertises (the NBD block size); the client must "
-      "split its requests"));
-}
-
 Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
-  Status s = CheckRequest("write", length);
-  if (!s.ok()) return s;
   return Admitted([&](bool* late) { return window_->Write(buf, length, offset, late); });
 }
 
@@ -467,7 +457,6 @@ Status Engine::Zero(uint64_t length, uint64_t offset) {
 }
 
 Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
-  if (Status s = CheckRequest("read", length); !s.ok()) return s;
   std::vector<ByteRange> backing;
   std::vector<Extent> overlay;
   {

@@ -78,18 +78,16 @@ class Engine {
   // No stream destination: any write order works, multi-conn is safe.
   bool all_seekable() const { return all_seekable_; }
 
-  // The largest read or write a client may send: the bucket, at most
-  // 32 MiB (the largest nbdkit lets a plugin advertise as preferred, and
-  // qemu's own cap).  nbdkit keeps, per thread, a buffer as large as the
-  // largest request that thread has served, so this bounds nbdkit's memory
-  // too; the glue advertises it with .block_size.
+  // The largest read or write a client should send: the bucket, at most
+  // 32 MiB (qemu's own cap).  nbdkit keeps, per thread, a buffer as large
+  // as the largest request that thread has served, so this bounds nbdkit's
+  // memory too; the glue advertises it with .block_size.  Larger requests
+  // are still served: nbdkit 1.32 has allocated their buffer before the
+  // plugin sees them, so refusing one would save no memory and only break
+  // clients that ignore block sizes (libnbd sends what it is given).
   uint32_t max_request() const;
-  // Refuses a read or write ("read", "write") larger than max_request(),
-  // naming it: the client ignored the advertised block size.  Logged.
-  Status CheckRequest(const char* what, uint64_t length);
 
-  // The data requests; thread-safe.  Errors are already logged.  Write and
-  // Read refuse requests larger than max_request().
+  // The data requests; thread-safe.  Errors are already logged.
   // REQUIRES (these, Flush and Admit): prepared().
   Status Write(const void* buf, uint64_t length, uint64_t offset);
   Status Zero(uint64_t length, uint64_t offset);

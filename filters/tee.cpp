@@ -215,8 +215,6 @@ int Mirrored(uint32_t count, uint64_t offset, uint32_t flags, int* err, Both bot
 
 int tee_pwrite(nbdkit_next* next, void*, const void* buf, uint32_t count, uint64_t offset,
                uint32_t flags, int* err) {
-  // Refused before the plugin sees it, so neither side changes.
-  if (Status s = engine->CheckRequest("write", count); !s.ok()) return Fail(s, err);
   return Mirrored(count, offset, flags, err, [&](Status* s) {
     if (next->pwrite(next, buf, count, offset, flags, err) == -1) return -1;
     *s = engine->Write(buf, count, offset);
@@ -245,10 +243,9 @@ int tee_trim(nbdkit_next* next, void*, uint32_t count, uint64_t offset, uint32_t
              int* err) {
   return Mirrored(count, offset, flags, err, [&](Status* s) {
     if (next->trim(next, count, offset, flags, err) == -1) return -1;
-    const uint32_t piece = std::min(kReadBackPiece, engine->max_request());
-    std::vector<uint8_t> buf(std::min(count, piece));
+    std::vector<uint8_t> buf(std::min(count, kReadBackPiece));
     for (uint32_t done = 0; done < count && s->ok();) {
-      const uint32_t n = std::min(count - done, piece);
+      const uint32_t n = std::min(count - done, kReadBackPiece);
       const uint64_t at = offset + done;
       if (next->pread(next, buf.data(), n, at, 0, err) == -1) {
         nbdkit_error("tee: trim at %" PRIu64 ": the plugin's bytes at %" PRIu64

@@ -2,9 +2,7 @@
 # nbdkit-fanout: the plugin and the tee filter advertise a maximum request
 # (the NBD block size: minimum 1, preferred 4096, maximum the bucket), so
 # nbdkit's per-thread request buffers stay bounded.  nbdcopy and qemu-img
-# honour it and copy exactly; a client that ignores it (libnbd sends what
-# it is given) gets EINVAL and one error line naming the limit, and the
-# export is not changed by the refused write.
+# honour it and copy exactly; a client that ignores it is still served.
 
 source $srcdir/functions.sh
 requires nbdcopy --version
@@ -40,19 +38,20 @@ fanout_nbdkit -U - "$FANOUT_PLUGIN" a.img size=16M bucket=1M \
     --run 'qemu-img convert -n -f raw -O raw src.img "$uri"'
 cmp src.img a.img
 
-# A 2 MiB write through a 1M maximum: refused with EINVAL and one line.
+# A client that ignores the maximum (libnbd sends what it is given) is
+# still served, exactly: nbdkit 1.32 has allocated the request's buffer
+# before the plugin sees it, so refusing would save no memory.
 cat > big.py <<'PYEOF'
-import sys, errno, nbd
+import sys, nbd
 h = nbd.NBD()
 h.connect_uri(sys.argv[1])
-try:
-    h.pwrite(b"\x55" * (2 << 20), 0)
-    sys.exit("a 2 MiB write was accepted")
-except nbd.Error as e:
-    assert e.errnum == errno.EINVAL, e
-h.pwrite(b"\x66" * 4096, 0)
+h.pwrite(b"\x55" * (2 << 20), 4096)
+assert h.pread(2 << 20, 4096) == b"\x55" * (2 << 20)
 h.shutdown()
 PYEOF
+/usr/bin/python3 -c "
+open('expect.img', 'wb').write(bytes(4096) + b'\x55' * (2 << 20) + bytes((16 << 20) - 4096 - (2 << 20)))
+"
 for target in plugin tee; do
     rm -f a.img t.img
     truncate -s 16M base.img
@@ -63,18 +62,9 @@ for target in plugin tee; do
         args=(--filter="$TEE_FILTER" file base.img tee=t.img tee-bucket=1M)
         out=t.img
     fi
-    status=0
-    fanout_nbdkit -U - "${args[@]}" --run '/usr/bin/python3 big.py "$uri"' 2> $target.err || status=$?
+    fanout_nbdkit -U - "${args[@]}" --run '/usr/bin/python3 big.py "$uri"' 2> $target.err
     cat $target.err
-    test "$status" -eq 0
-    test "$(grep -c '^nbdkit: [^ ]*: error:' $target.err)" -eq 1
-    grep -F 'write of 2097152 bytes is larger than the 1048576-byte maximum request this export advertises' $target.err
-    # The refused write changed nothing: only the 4 KiB write is there.
-    /usr/bin/python3 -c "
-import sys
-d = open('$out', 'rb').read()
-assert d[:4096] == b'\x66' * 4096, 'first page'
-assert d[4096:] == bytes(len(d) - 4096), 'the refused write left bytes'
-"
+    test "$(grep -c '^nbdkit: [^ ]*: error:' $target.err || true)" -eq 0
+    cmp expect.img $out
     if [ $target = tee ]; then cmp base.img t.img; fi
 done
