@@ -19,8 +19,18 @@ uint64_t AheadMap::ParkedWithin(uint64_t offset, uint64_t length) const {
   return n;
 }
 
+bool AheadMap::WithinBudget(size_t ranges, uint64_t bytes, uint64_t memory_bytes) const {
+  const uint64_t overhead = ranges * kRangeOverhead;
+  return bytes + overhead <= budget_ && (!spill_ || memory_bytes + overhead <= memory_);
+}
+
 bool AheadMap::Fits(uint64_t offset, uint64_t length) const {
-  return bytes_ - ParkedWithin(offset, length) + length <= budget_;
+  if (length == 0) return true;  // parks nothing
+  // At most two ranges more: the new one, and one it splits in two.  The
+  // new bytes may go to the spill file, so only those already in memory
+  // are sure to stay there.
+  return WithinBudget(ranges_.size() + 2, bytes_ - ParkedWithin(offset, length) + length,
+                      memory_bytes_);
 }
 
 bool AheadMap::Intersects(uint64_t offset, uint64_t length) const {
@@ -67,14 +77,49 @@ void AheadMap::Erase(uint64_t offset, uint64_t length) {
   }
 }
 
+Status AheadMap::Zero(uint64_t offset, uint64_t length) {
+  const uint64_t end = offset + length;
+  auto it = ranges_.upper_bound(offset);
+  if (it != ranges_.begin()) --it;
+  if (it != ranges_.end() && it->first < offset && it->first + it->second.length > end &&
+      !WithinBudget(ranges_.size() + 1, bytes_, memory_bytes_)) {
+    // Splitting this range would go over the budget: zero the bytes in it.
+    Range& r = it->second;
+    if (!Spilled(r)) {
+      memset(r.data.data() + (offset - it->first), 0, length);
+      return Status::OK();
+    }
+    static const uint8_t kZeros[64 * 1024] = {};
+    for (uint64_t pos = offset; pos < end;) {
+      const uint64_t n = std::min<uint64_t>(end - pos, sizeof kZeros);
+      Status s = spill_->Write(kZeros, n, spill_base_ + pos);
+      if (!s.ok()) return s;
+      pos += n;
+    }
+    return Status::OK();
+  }
+  Erase(offset, length);
+  return Status::OK();
+}
+
 Status AheadMap::Put(const uint8_t* data, uint64_t length, uint64_t offset) {
   assert(Fits(offset, length));
   if (length == 0) return Status::OK();
+  // A rewrite inside one parked range goes in place: no range is added.
+  auto it = ranges_.upper_bound(offset);
+  if (it != ranges_.begin()) {
+    --it;
+    if (it->first + it->second.length >= offset + length) {
+      if (Spilled(it->second)) return spill_->Write(data, length, spill_base_ + offset);
+      memcpy(it->second.data.data() + (offset - it->first), data, length);
+      return Status::OK();
+    }
+  }
   // Touching ranges are not merged: mkfs parks long runs of small writes,
   // and merging each into its neighbour would copy the run again each time.
   Erase(offset, length);
   Range range{length, {}};
-  if (spill_ && memory_bytes_ + length > memory_) {
+  if (spill_ && memory_bytes_ + length + (ranges_.size() + 1) * kRangeOverhead > memory_) {
     Status s = spill_->Write(data, length, spill_base_ + offset);
     if (!s.ok()) return s;
   } else {

@@ -23,6 +23,8 @@
 namespace fanout {
 namespace {
 
+constexpr uint64_t kO = AheadMap::kRangeOverhead;
+
 std::vector<uint8_t> Bytes(uint64_t n, uint8_t value) { return std::vector<uint8_t>(n, value); }
 
 // Reads [offset, offset + length) with 0xEE where nothing is parked.
@@ -67,14 +69,17 @@ TEST(AheadMapTest, StartsEmpty) {
   EXPECT_TRUE(TakeBelow(&m, UINT64_MAX).empty());
 }
 
+// Fits() counts every range's overhead, and reserves it for two more (the
+// new range, and one it may split in two).
 TEST(AheadMapTest, FitsWithinBudget) {
-  AheadMap m(1000);
+  AheadMap m(1000 + 2 * kO);
   EXPECT_TRUE(m.Fits(5000, 1000));
   EXPECT_FALSE(m.Fits(5000, 1001));
   Put(&m, 5000, 600, 1);
   EXPECT_EQ(600u, m.bytes());
-  EXPECT_TRUE(m.Fits(9000, 400));
-  EXPECT_FALSE(m.Fits(9000, 401));
+  EXPECT_EQ(600u + kO, m.charged());
+  EXPECT_TRUE(m.Fits(9000, 400 - kO));
+  EXPECT_FALSE(m.Fits(9000, 401 - kO));
   // A zero budget (ahead=0) parks nothing but empty requests.
   AheadMap none(0);
   EXPECT_FALSE(none.Fits(0, 1));
@@ -82,7 +87,7 @@ TEST(AheadMapTest, FitsWithinBudget) {
 }
 
 TEST(AheadMapTest, RewriteDoesNotCountTwice) {
-  AheadMap m(1000);
+  AheadMap m(1000 + 3 * kO);
   Put(&m, 5000, 1000, 1);
   EXPECT_EQ(1000u, m.bytes());
   // The same bytes again, and a part of them: nothing is added.
@@ -91,6 +96,7 @@ TEST(AheadMapTest, RewriteDoesNotCountTwice) {
   EXPECT_TRUE(m.Fits(5200, 100));
   Put(&m, 5200, 100, 3);
   EXPECT_EQ(1000u, m.bytes());
+  EXPECT_EQ(1u, m.ranges());  // rewritten in place
   // Overlapping the edge adds only the new bytes, over the budget here.
   EXPECT_FALSE(m.Fits(5900, 101));
   EXPECT_FALSE(m.Fits(4999, 2));
@@ -100,7 +106,7 @@ TEST(AheadMapTest, RewriteDoesNotCountTwice) {
 }
 
 TEST(AheadMapTest, RewriteAcrossSeveralRangesCountsOnlyNewBytes) {
-  AheadMap m(300);
+  AheadMap m(300 + 4 * kO);
   Put(&m, 100, 100, 1);
   Put(&m, 300, 100, 2);
   EXPECT_EQ(200u, m.bytes());
@@ -111,6 +117,60 @@ TEST(AheadMapTest, RewriteAcrossSeveralRangesCountsOnlyNewBytes) {
   EXPECT_EQ(300u, m.bytes());
   EXPECT_EQ(Bytes(300, 3), ReadBack(m, 100, 300));
   EXPECT_EQ(100u, m.first());
+}
+
+// Millions of 1-byte writes must not hold more memory than the budget:
+// each costs its overhead, so parking stops when bytes and overhead fill it.
+TEST(AheadMapTest, TinyWritesRunOutOfBudgetThroughTheirOverhead) {
+  const uint64_t budget = 64 * 1024;
+  AheadMap m(budget);
+  const std::vector<uint8_t> one = Bytes(1, 7);
+  uint64_t n = 0;
+  while (m.Fits(1000 + 2 * n, 1)) {
+    ASSERT_TRUE(m.Put(one.data(), 1, 1000 + 2 * n).ok());
+    n++;
+  }
+  EXPECT_EQ(n, m.ranges());
+  EXPECT_LE(m.charged(), budget);
+  EXPECT_EQ(n * (1 + kO), m.charged());
+  EXPECT_GE(n, budget / (1 + kO) - 2);
+  EXPECT_LE(m.memory_use(), budget);
+}
+
+// Zero requests that would split a range beyond the budget zero its bytes
+// in place instead: the map never grows past the budget, and reads as the
+// requests say.
+TEST(AheadMapTest, ZeroesInPlaceWhenSplittingWouldExceedTheBudget) {
+  for (const bool spill : {false, true}) {
+    std::unique_ptr<SpillFile> file;
+    if (spill) {
+      file = MakeSpill();
+      ASSERT_TRUE(file);
+    }
+    const uint64_t budget = 1000 + 8 * kO;
+    // With spill, memory holds the overhead only: the bytes are spilled.
+    AheadMap m = spill ? AheadMap(budget, file.get(), 1 << 20, 8 * kO) : AheadMap(budget);
+    Put(&m, 0, 1000, 9);
+    std::vector<uint8_t> model = Bytes(1000, 9);
+    for (uint64_t off = 1; off < 1000; off += 2) {
+      ASSERT_TRUE(m.Zero(off, 1).ok());
+      model[off] = 0;
+      ASSERT_LE(m.charged(), budget) << off;
+      if (spill) {
+        ASSERT_LE(m.memory_use(), 8 * kO) << off;
+      }
+    }
+    EXPECT_LE(m.ranges(), 8u);
+    EXPECT_GT(m.ranges(), 1u);
+    // Erased bytes read as not parked (0xEE), zeroed ones as zeros.
+    std::vector<uint8_t> got = ReadBack(m, 0, 1000);
+    for (uint64_t i = 0; i < 1000; i++)
+      ASSERT_EQ(model[i], got[i] == 0xEE ? 0 : got[i]) << "byte " << i << " spill " << spill;
+    std::vector<AheadMap::Piece> pieces = TakeBelow(&m, UINT64_MAX);
+    std::vector<uint8_t> taken(1000, 0);
+    for (const auto& p : pieces) std::copy(p.data.begin(), p.data.end(), taken.begin() + p.offset);
+    EXPECT_EQ(model, taken);
+  }
 }
 
 TEST(AheadMapTest, TouchingRangesReadAsOne) {
@@ -162,13 +222,16 @@ TEST(AheadMapTest, EraseSplitsRange) {
   std::vector<uint8_t> expected = data;
   std::fill(expected.begin() + 40, expected.begin() + 60, 0xEE);
   EXPECT_EQ(expected, ReadBack(m, 1000, 100));
-  // The erased bytes no longer count: 20 bytes back in the budget.
-  AheadMap small(100);
-  small.Put(data.data(), 100, 0);
-  EXPECT_FALSE(small.Fits(500, 1));
-  small.Erase(10, 20);
-  EXPECT_TRUE(small.Fits(500, 20));
-  EXPECT_FALSE(small.Fits(500, 21));
+  // The erased bytes no longer count: 200 bytes back in the budget, less
+  // the overhead of the range the split added.
+  AheadMap small(1000 + 3 * kO);
+  const std::vector<uint8_t> big = Bytes(1000, 1);
+  small.Put(big.data(), 1000, 0);
+  EXPECT_FALSE(small.Fits(5000, 1));
+  small.Erase(10, 200);
+  EXPECT_EQ(2u, small.ranges());
+  EXPECT_TRUE(small.Fits(5000, 200 - kO));
+  EXPECT_FALSE(small.Fits(5000, 201 - kO));
 }
 
 TEST(AheadMapTest, EraseEdgesAndAcrossRanges) {
@@ -221,10 +284,11 @@ TEST(AheadMapTest, TakeBelowSplitsAtEnd) {
   EXPECT_EQ(500u, got[0].offset);
   EXPECT_TRUE(m.empty());
   EXPECT_EQ(0u, m.bytes());
-  // Taken bytes return to the budget.
-  AheadMap small(100);
+  // Taken bytes return to the budget (the rest stays one range).
+  AheadMap small(100 + 3 * kO);
   Put(&small, 0, 100, 1);
   TakeBelow(&small, 40);
+  EXPECT_EQ(1u, small.ranges());
   EXPECT_TRUE(small.Fits(1000, 40));
   EXPECT_FALSE(small.Fits(1000, 41));
 }
@@ -241,7 +305,7 @@ void RandomMatchesByteModel(bool spill) {
     SCOPED_TRACE("seed=" + std::to_string(seed));
     std::mt19937 rng(seed);
     const uint64_t budget = 1 + rng() % (kSpan / 2);
-    const uint64_t memory = rng() % 1024;
+    const uint64_t memory = 4 * kO + rng() % 1024;
     // The file is shared by the seeds: a base per seed keeps them apart,
     // as the export size keeps the ahead map clear of the window's chunks.
     AheadMap m = spill ? AheadMap(budget, file.get(), seed * kSpan, memory) : AheadMap(budget);
@@ -258,7 +322,10 @@ void RandomMatchesByteModel(bool spill) {
       const uint64_t len = std::min<uint64_t>(kSpan - off, rng() % 4 == 0 ? rng() % 8192 : rng() % 512);
       const uint64_t total = count(0, kSpan);
       const int kind = rng() % 10;
-      const bool fits = total - count(off, len) + len <= budget;
+      // Fits() reserves the overhead of two more ranges.
+      const uint64_t overhead = (m.ranges() + 2) * kO;
+      const bool fits = len == 0 || (total - count(off, len) + len + overhead <= budget &&
+                                     (!spill || m.memory_bytes() + overhead <= memory));
       ASSERT_EQ(fits, m.Fits(off, len));
       if (kind < 5) {
         if (!fits) continue;
@@ -267,9 +334,20 @@ void RandomMatchesByteModel(bool spill) {
         ASSERT_TRUE(m.Put(data.data(), len, off).ok());
         std::copy(data.begin(), data.end(), model.begin() + off);
         std::fill(parked.begin() + off, parked.begin() + off + len, true);
-      } else if (kind < 7) {
+      } else if (kind < 6) {
         m.Erase(off, len);
         std::fill(parked.begin() + off, parked.begin() + off + len, false);
+      } else if (kind < 7) {
+        // A zero request: each byte is either no longer parked or a zero.
+        const size_t before = m.ranges();
+        ASSERT_TRUE(m.Zero(off, len).ok());
+        for (uint64_t i = 0; i < len; i++) {
+          parked[off + i] = m.Intersects(off + i, 1);
+          model[off + i] = 0;
+        }
+        if (m.ranges() > before) {
+          ASSERT_LE(m.charged(), budget);
+        }
       } else if (kind < 8) {
         const uint64_t end = low + rng() % std::min<uint64_t>(kSpan - low + 1, 4096);
         std::vector<AheadMap::Piece> got = TakeBelow(&m, end);
@@ -299,6 +377,7 @@ void RandomMatchesByteModel(bool spill) {
       if (spill) {
         ASSERT_LE(m.memory_bytes(), memory);
       }
+      // (Erase() may split over the budget; the window takes the parts at once.)
       ASSERT_EQ(m.bytes() == 0, m.empty());
       if (!m.empty()) {
         const uint64_t first = std::find(parked.begin(), parked.end(), true) - parked.begin();
@@ -315,19 +394,23 @@ TEST(AheadMapTest, RandomMatchesByteModelWithSpill) { RandomMatchesByteModel(/*s
 TEST(AheadMapTest, SpillKeepsMemoryWithinItsBudget) {
   std::unique_ptr<SpillFile> file = MakeSpill();
   ASSERT_TRUE(file);
-  AheadMap m(1 << 20, file.get(), 1000000, 150);
+  // Memory for 140 bytes and the overhead of the ranges beside them.
+  const uint64_t memory = 5 * kO;
+  AheadMap m(1 << 20, file.get(), 1000000, memory);
   Put(&m, 100, 100, 1);   // fits in memory
-  Put(&m, 300, 100, 2);   // would exceed 150: spilled
-  Put(&m, 500, 40, 3);    // fits beside the first
-  EXPECT_EQ(240u, m.bytes());
+  Put(&m, 300, 300, 2);   // would exceed the memory: spilled
+  Put(&m, 700, 40, 3);    // fits beside the first
+  EXPECT_EQ(440u, m.bytes());
   EXPECT_EQ(140u, m.memory_bytes());
-  EXPECT_EQ(100u, file->bytes_written());
+  EXPECT_EQ(140u + 3 * kO, m.memory_use());
+  EXPECT_LE(m.memory_use(), memory);
+  EXPECT_EQ(300u, file->bytes_written());
   // Spilled bytes read back, split and erase like the others.
-  EXPECT_EQ(Bytes(100, 2), ReadBack(m, 300, 100));
+  EXPECT_EQ(Bytes(300, 2), ReadBack(m, 300, 300));
   m.Erase(320, 10);
   EXPECT_EQ(Bytes(10, 0xEE), ReadBack(m, 320, 10));
   EXPECT_EQ(Bytes(20, 2), ReadBack(m, 300, 20));
-  EXPECT_EQ(Bytes(70, 2), ReadBack(m, 330, 70));
+  EXPECT_EQ(Bytes(270, 2), ReadBack(m, 330, 270));
   std::vector<AheadMap::Piece> got = TakeBelow(&m, 350);
   ASSERT_EQ(3u, got.size());
   EXPECT_EQ(Bytes(100, 1), got[0].data);
@@ -336,7 +419,7 @@ TEST(AheadMapTest, SpillKeepsMemoryWithinItsBudget) {
   EXPECT_EQ(330u, got[2].offset);
   EXPECT_EQ(Bytes(20, 2), got[2].data);
   EXPECT_EQ(40u, m.memory_bytes());
-  EXPECT_EQ(Bytes(50, 2), ReadBack(m, 350, 50));
+  EXPECT_EQ(Bytes(250, 2), ReadBack(m, 350, 250));
 }
 
 }  // namespace

@@ -27,10 +27,16 @@
 // says it could not check it ("unverifiable", never a false verdict).
 // Later extents that cover the rest of an unknown page make it known again.
 //
-// Memory: 9 bytes per page (2.25 MiB per GiB of export), plus 4.6 KiB per
-// partial page.  Partial pages exist only while a client has written part
-// of a page that it never wrote whole (sub-4 KiB writes into new ground);
-// the window's end-of-stream zero fill completes every one of them.
+// Memory grows with what was written, not with the export: zero pages (never
+// written, or wholly zeroed since) are "unset" and need no stored hash, so
+// the table is sparse, in regions of kRegionPages pages allocated when a page
+// of theirs first holds data and freed when all of them are zero again.  A
+// region costs about 650 bytes with its map node (9 bytes per page and the
+// node: 2.5 MiB per GiB written; a lone 4 KiB write costs a whole region),
+// plus 4.6 KiB per partial page.  Partial
+// pages exist only while a client has written part of a page that it never
+// wrote whole (sub-4 KiB writes into new ground); the window's end-of-stream
+// zero fill completes every one of them.
 //
 // Not thread-safe.  Apply() runs under the engine's lock; the accessors are
 // used by the verifier after the last Apply(), once the writers are joined.
@@ -39,6 +45,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -50,6 +57,9 @@ namespace fanout {
 class BlockHashes {
  public:
   static constexpr uint64_t kPageSize = 4096;
+  // Pages per region: small, so that scattered writes allocate little they
+  // do not use (a region covers 256 KiB of the export).
+  static constexpr uint64_t kRegionPages = 64;
 
   // Fills out with the page at offset (length bytes, the page's length) as
   // some destination holds it now, with every extent committed so far
@@ -73,7 +83,7 @@ class BlockHashes {
   void Apply(uint64_t offset, uint64_t length, const uint8_t* data);
 
   uint64_t size() const { return size_; }
-  uint64_t pages() const { return hashes_.size(); }
+  uint64_t pages() const { return (size_ + kPageSize - 1) / kPageSize; }
   // The page's length: kPageSize, except for a short last page.
   size_t PageLength(uint64_t page) const;
   // The page's expected hash, or false if its content is unknown.
@@ -81,16 +91,33 @@ class BlockHashes {
 
   size_t partial_pages() const { return partial_.size(); }
   uint64_t unknown_pages() const;
-  // Bytes of memory the table holds (for the debug log).
+  // Regions allocated (pages that are not all zero, in kRegionPages).
+  size_t regions() const { return regions_.size(); }
+  // Bytes of memory the table holds (for the debug log and the tests).
   uint64_t memory_bytes() const;
 
  private:
+  // kUnset: the page reads as zeros (never written, or zeroed whole).
   enum State : uint8_t { kUnset, kWhole, kPartial, kUnknown };
   struct Partial {
     uint8_t bytes[kPageSize];
     RangeMap known;  // page-relative ranges whose bytes are in `bytes`
   };
+  struct Region {
+    uint64_t hashes[kRegionPages];  // valid for whole pages
+    State states[kRegionPages];
+    uint32_t set = 0;  // pages not kUnset; the region is freed at 0
+  };
 
+  // The page's state (kUnset where no region is allocated).
+  State StateOf(uint64_t page) const;
+  // The page's region, allocated (all unset) if it was not.
+  Region* RegionFor(uint64_t page);
+  // Gives the page a state other than kUnset, with its hash if kWhole.
+  void SetPage(uint64_t page, State state, uint64_t hash);
+  // Makes the whole pages [first, end) zero: unset, their regions freed
+  // when nothing else in them is set.  Costs nothing where no region is.
+  void ZeroPages(uint64_t first, uint64_t end);
   // Applies the piece [start, end) of a page (page-relative) from data.
   void ApplyPart(uint64_t page, size_t start, size_t end, const uint8_t* data);
   // A partial page whose bytes are all known becomes whole.
@@ -99,8 +126,13 @@ class BlockHashes {
   const uint64_t size_;
   const PageSource source_;
   const uint64_t zero_page_hash_;
-  std::vector<uint64_t> hashes_;  // valid for whole pages
-  std::vector<State> states_;
+  // Region index -> region; ordered, so that zeroing a long range visits
+  // only the regions it holds.
+  std::map<uint64_t, std::unique_ptr<Region>> regions_;
+  // The last region RegionFor() found: commits are mostly sequential.
+  // (Not used by the const accessors, which verifiers call in parallel.)
+  uint64_t last_index_ = UINT64_MAX;
+  Region* last_region_ = nullptr;
   std::unordered_map<uint64_t, std::unique_ptr<Partial>> partial_;  // partial and unknown pages
 };
 

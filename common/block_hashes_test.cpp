@@ -145,24 +145,33 @@ TEST(BlockHashesTest, RandomExtentsAgainstAByteModel) {
   for (const bool with_source : {true, false}) {
     for (uint32_t seed = 1; seed <= 20; seed++) {
       std::mt19937_64 rng(seed);
-      const uint64_t size = 16 * kPage + (rng() % kPage);
+      // Three regions and a bit, so extents cross region boundaries.
+      const uint64_t size = (3 * BlockHashes::kRegionPages + 5) * kPage + (rng() % kPage);
       Model m(size);
       int calls = 0;
       BlockHashes h(size, with_source ? SourceFrom(&m.bytes, &calls) : BlockHashes::PageSource());
       for (int i = 0; i < 300; i++) {
         uint64_t offset, length;
-        switch (rng() % 3) {
-          case 0:  // sector-sized pieces, as the unordered window commits
+        switch (rng() % 8) {
+          case 0:
+          case 1:  // sector-sized pieces, as the unordered window commits
             offset = (rng() % (size / 512)) * 512;
             length = std::min<uint64_t>(size - offset, 512 * (1 + rng() % 16));
             break;
-          case 1:  // any bytes
+          case 2:
+          case 3:  // any bytes
             offset = rng() % size;
             length = 1 + rng() % std::min<uint64_t>(size - offset, 3 * kPage);
             break;
-          default:  // whole pages
+          case 4:
+          case 5:
+          case 6:  // whole pages
             offset = (rng() % (size / kPage)) * kPage;
             length = std::min<uint64_t>(size - offset, kPage * (1 + rng() % 4));
+            break;
+          default:  // long runs across regions, as the ordered window commits
+            offset = rng() % size;
+            length = 1 + rng() % (size - offset);
         }
         std::vector<uint8_t> data(length);
         for (auto& b : data) b = static_cast<uint8_t>(rng());
@@ -177,8 +186,78 @@ TEST(BlockHashesTest, RandomExtentsAgainstAByteModel) {
       }
       // The end-of-stream zero fill is not needed for exactness: partial
       // pages of new ground hash their never-committed bytes as zeros.
+      // Regions hold no more than the pages that are not zero need.
+      uint64_t nonzero_regions = 0;
+      for (uint64_t r = 0; r * BlockHashes::kRegionPages < h.pages(); r++) {
+        bool nonzero = false;
+        for (uint64_t p = r * BlockHashes::kRegionPages;
+             p < std::min(h.pages(), (r + 1) * BlockHashes::kRegionPages); p++)
+          nonzero = nonzero || m.PageHash(p, h.PageLength(p)) != BlockHashes::Hash(nullptr, h.PageLength(p));
+        nonzero_regions += nonzero;
+      }
+      EXPECT_GE(h.regions(), nonzero_regions) << "seed " << seed;
     }
   }
+}
+
+// The table costs memory for what was written, not for the export: a 1 TiB
+// export with two 4 KiB writes holds two regions, and the end-of-stream
+// zero fill over all of it (no region for most of it) frees them.
+TEST(BlockHashesTest, MemoryFollowsWhatWasWrittenNotTheExport) {
+  const uint64_t size = 1ull << 40;
+  BlockHashes h(size, nullptr);
+  EXPECT_EQ(size / kPage, h.pages());
+  EXPECT_EQ(0u, h.memory_bytes());
+  std::vector<uint8_t> data(kPage, 0x42);
+  h.Apply(0, kPage, data.data());
+  h.Apply(size / 2, kPage, data.data());
+  EXPECT_EQ(2u, h.regions());
+  EXPECT_LT(h.memory_bytes(), 2 * kPage);
+  uint64_t hash;
+  ASSERT_TRUE(h.Expected(0, &hash));
+  EXPECT_EQ(BlockHashes::Hash(data.data(), kPage), hash);
+  ASSERT_TRUE(h.Expected(12345, &hash));
+  EXPECT_EQ(BlockHashes::Hash(nullptr, kPage), hash);
+  // The zero fill of everything else leaves the written pages alone.
+  h.Apply(kPage, size / 2 - kPage, nullptr);
+  h.Apply(size / 2 + kPage, size / 2 - kPage, nullptr);
+  EXPECT_EQ(2u, h.regions());
+  ASSERT_TRUE(h.Expected(size / 2 / kPage, &hash));
+  EXPECT_EQ(BlockHashes::Hash(data.data(), kPage), hash);
+  // Zeroing them too frees their regions.
+  h.Apply(0, size, nullptr);
+  EXPECT_EQ(0u, h.regions());
+  EXPECT_EQ(0u, h.memory_bytes());
+}
+
+// Dense writes cost 9 bytes a page and a region's map node, as the man
+// page says (about 2.5 MiB per GiB written).
+TEST(BlockHashesTest, DenseWritesCostNineBytesAPage) {
+  const uint64_t written = 64ull << 20;
+  BlockHashes h(1ull << 40, nullptr);
+  std::vector<uint8_t> data(1 << 20, 0x17);
+  for (uint64_t off = 0; off < written; off += data.size()) h.Apply(off, data.size(), data.data());
+  EXPECT_EQ(written / kPage / BlockHashes::kRegionPages, h.regions());
+  EXPECT_LE(h.memory_bytes(), written / kPage * 10);
+}
+
+// A partial page in zeroed ground: zero pieces into a zero page store
+// nothing; a data piece makes it partial, and zeroing it whole unsets it.
+TEST(BlockHashesTest, ZeroPiecesOfZeroPagesStoreNothing) {
+  BlockHashes h(4 * kPage, nullptr);
+  h.Apply(100, 200, nullptr);
+  EXPECT_EQ(0u, h.regions());
+  EXPECT_EQ(0u, h.partial_pages());
+  std::vector<uint8_t> data(200, 0x11);
+  h.Apply(kPage + 100, 200, data.data());
+  EXPECT_EQ(1u, h.regions());
+  EXPECT_EQ(1u, h.partial_pages());
+  h.Apply(0, 4 * kPage, nullptr);
+  EXPECT_EQ(0u, h.regions());
+  EXPECT_EQ(0u, h.partial_pages());
+  uint64_t hash;
+  ASSERT_TRUE(h.Expected(1, &hash));
+  EXPECT_EQ(BlockHashes::Hash(nullptr, kPage), hash);
 }
 
 }  // namespace

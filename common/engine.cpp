@@ -262,7 +262,8 @@ Status Engine::Prepare(uint64_t size) {
   // commits may then come in any order, and the digest follower reads
   // what came out of order back from a destination, which must be checked
   // to hold the image (so must the one read at the end if the follower
-  // gives up).  They cost 9 bytes per 4 KiB page (see block_hashes.h).
+  // gives up).  They cost 9 bytes per 4 KiB page written, nothing for
+  // pages never written (see block_hashes.h).
   if (config_.verify || (!wc.ordered && config_.sha256)) {
     hashes_ = std::make_unique<BlockHashes>(
         size_, [this](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) {
@@ -557,6 +558,10 @@ Status Engine::Admitted(Op op) {
     s = Admit();
   }
   return s;
+}
+
+uint32_t Engine::max_request() const {
+  return static_cast<uint32_t>(std::min<uint64_t>(config_.bucket, 32u << 20));
 }
 
 Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {

@@ -80,6 +80,15 @@ class Engine {
   // No stream destination: any write order works, multi-conn is safe.
   bool all_seekable() const { return all_seekable_; }
 
+  // The largest read or write a client should send: the bucket, at most
+  // 32 MiB (qemu's own cap).  nbdkit keeps, per thread, a buffer as large
+  // as the largest request that thread has served, so this bounds nbdkit's
+  // memory too; the glue advertises it with .block_size.  Larger requests
+  // are still served: nbdkit 1.32 has allocated their buffer before the
+  // plugin sees them, so refusing one would save no memory and only break
+  // clients that ignore block sizes (libnbd sends what it is given).
+  uint32_t max_request() const;
+
   // The data requests; thread-safe.  Errors are already logged.
   // REQUIRES (these, Flush and Admit): prepared().
   Status Write(const void* buf, uint64_t length, uint64_t offset);

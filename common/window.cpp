@@ -90,6 +90,56 @@ Status Window::Evict(uint64_t index) {
   return Status::OK();
 }
 
+size_t Window::MaxChunkRanges() const {
+  return std::max<uint64_t>(2, config_.chunk / kBytesPerRange);
+}
+
+Status Window::FillGaps(uint64_t index, Chunk* chunk) {
+  // Ordered: bytes behind C were committed and are never read from the
+  // chunk again.
+  const uint64_t cs = config_.ordered ? std::max(ChunkStart(index), commit_point_) : ChunkStart(index);
+  uint64_t lo = UINT64_MAX, hi = 0;
+  chunk->state.ForEach(cs, ChunkEnd(index), [&](const RangeMap::Range& r) {
+    lo = std::min(lo, r.start);
+    hi = std::max(hi, r.end);
+  });
+  if (lo >= hi) return Status::OK();
+  // What becomes written zeros in [lo, hi): the chunk's zeroed ranges, and
+  // its gaps.  Ordered, a gap in the window reads and commits as zeros.
+  // Unordered, a gap may hold bytes committed as data before, which must
+  // stay; only the never-written or zeroed bytes under it are filled.
+  std::vector<ByteRange> fill;
+  chunk->state.ForEach(lo, hi, [&](const RangeMap::Range& r) {
+    if (r.value != kData) fill.push_back({r.start, r.end});
+  });
+  chunk->state.ForEachGap(lo, hi, [&](uint64_t a, uint64_t b) {
+    if (config_.ordered) {
+      fill.push_back({a, b});
+      return;
+    }
+    committed_.ForEachGap(a, b, [&](uint64_t x, uint64_t y) { fill.push_back({x, y}); });
+    committed_.ForEach(a, b, [&](const RangeMap::Range& r) {
+      if (r.value == kZero) fill.push_back({r.start, r.end});
+    });
+  });
+  static const uint8_t kZeros[64 * 1024] = {};
+  for (const ByteRange& f : fill) {
+    if (chunk->buffer) {
+      memset(chunk->buffer->data() + (f.start - ChunkStart(index)), 0, f.end - f.start);
+    } else {
+      for (uint64_t pos = f.start; pos < f.end;) {
+        const uint64_t n = std::min<uint64_t>(f.end - pos, sizeof kZeros);
+        Status s = spill_->Write(kZeros, n, pos);
+        if (!s.ok()) return s;
+        pos += n;
+      }
+    }
+    chunk->state.Set(f.start, f.end, kData);
+  }
+  if (config_.ordered) chunk->state.Erase(ChunkStart(index), cs);
+  return Status::OK();
+}
+
 Status Window::PutBytes(Chunk* chunk, const uint8_t* src, uint64_t start, uint64_t end) {
   if (chunk->buffer) {
     const uint64_t cs = ChunkStart(start / config_.chunk);
@@ -99,7 +149,13 @@ Status Window::PutBytes(Chunk* chunk, const uint8_t* src, uint64_t start, uint64
     if (!s.ok()) return s;
   }
   chunk->state.Set(start, end, kData);
-  return Status::OK();
+  if (chunk->state.size() <= MaxChunkRanges()) return Status::OK();
+  // Tiny scattered writes: keep the chunk's bookkeeping within its share
+  // of the window's memory, by making the zeros between its ranges written
+  // zeros (what they read as, and what the end of the stream would write).
+  // Where that leaves too many (unordered: bytes committed before lie
+  // between them), Place() commits the chunk.
+  return FillGaps(start / config_.chunk, chunk);
 }
 
 void Window::DropChunk(std::map<uint64_t, Chunk>::iterator it) {
@@ -196,8 +252,11 @@ Status Window::Place(const uint8_t* src, uint64_t start, uint64_t end) {
     if (s.ok()) s = OpenChunk(index, &chunk);
     if (s.ok()) s = PutBytes(chunk, src + (pos - start), pos, piece_end);
     if (!s.ok()) return s;
-    // Unordered: a chunk wholly written will not coalesce any further.
-    if (!config_.ordered && chunk->state.Covers(ChunkStart(index), ChunkEnd(index), kData))
+    // Unordered: a chunk wholly written will not coalesce any further, and
+    // one whose ranges FillGaps() could not make few goes now rather than
+    // hold their bookkeeping.
+    if (!config_.ordered && (chunk->state.Covers(ChunkStart(index), ChunkEnd(index), kData) ||
+                             chunk->state.size() > MaxChunkRanges()))
       CommitAndClose(index);
     pos = piece_end;
   }
@@ -236,7 +295,10 @@ Status Window::Zero(uint64_t length, uint64_t offset, bool* late) {
     // not move the window (mkfs trims whole partitions, qemu-img zeroes
     // holes).
     const uint64_t beyond = std::max(offset, commit_point_ + config_.window);
-    if (beyond < end) ahead_.Erase(beyond, end - beyond);
+    if (beyond < end) {
+      Status s = ahead_.Zero(beyond, end - beyond);
+      if (!s.ok()) return Break(s);
+    }
     const uint64_t start = std::max(offset, commit_point_);
     for (auto it = chunks_.lower_bound(start / config_.chunk);
          it != chunks_.end() && ChunkStart(it->first) < end; ++it)

@@ -153,6 +153,17 @@ class Window {
   size_t resident_chunks() const { return resident_; }
   // Parked bytes held in memory.
   uint64_t parked_memory_bytes() const { return ahead_.memory_bytes(); }
+  // The ranges a chunk's state may hold before the window makes it fewer:
+  // one per kBytesPerRange of the chunk, so that the bookkeeping of tiny
+  // writes costs at most 1/64 of the chunk's own buffer (a range costs
+  // about 64 bytes).
+  static constexpr uint64_t kBytesPerRange = 4096;
+  // The ranges the open chunks' states hold (their bookkeeping).
+  size_t chunk_ranges() const {
+    size_t n = 0;
+    for (const auto& [index, chunk] : chunks_) n += chunk.state.size();
+    return n;
+  }
 
  private:
   struct Chunk {
@@ -175,6 +186,12 @@ class Window {
   // Copies [start, end) of src into the chunk (its buffer, or the spill
   // file) and marks it data.  REQUIRES: [start, end) inside the chunk.
   Status PutBytes(Chunk* chunk, const uint8_t* src, uint64_t start, uint64_t end);
+  size_t MaxChunkRanges() const;
+  // Makes the chunk's data one range where it can, by writing zeros into
+  // what lies between its data ranges and reads as zeros: its zeroed
+  // ranges and gaps (ordered), or the gaps over never-written or zeroed
+  // bytes (unordered; bytes committed as data before stay).
+  Status FillGaps(uint64_t index, Chunk* chunk);
   // Forgets a chunk whose bytes have all been committed.
   void DropChunk(std::map<uint64_t, Chunk>::iterator it);
   // Ordered mode: commits [C, new_c) in order, gaps as zeros, and moves C.

@@ -136,6 +136,10 @@ void CheckWindow(const WindowConfig& config, const Window& w, const BufferPool& 
   const AheadMap& ahead = w.ahead();
   if (ahead.bytes() != w.parked_bytes()) Fail("parked_bytes", ahead.bytes(), w.parked_bytes());
   if (w.parked_bytes() > config.ahead) Fail("ahead budget", w.parked_bytes(), config.ahead);
+  // The ranges' overhead counts too, between requests.
+  if (ahead.charged() > config.ahead) Fail("ahead budget with overhead", ahead.charged(), config.ahead);
+  if (config.spill && ahead.memory_use() > Window::AheadMemory(config))
+    Fail("parked memory with overhead", ahead.memory_use(), Window::AheadMemory(config));
   if (!ahead.empty() && ahead.first() < w.commit_point() + config.window)
     Fail("parked byte inside the window", ahead.first(), w.commit_point(), config.window);
   if (ahead.empty() != (ahead.bytes() == 0)) Fail("empty ahead map with bytes", ahead.bytes());

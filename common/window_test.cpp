@@ -888,6 +888,12 @@ WindowConfig OrderedAhead(uint64_t ahead, uint64_t size = 8 * MiB, uint64_t wind
   if (h.config().spill && w.parked_memory_bytes() > Window::AheadMemory(h.config()))
     return ::testing::AssertionFailure() << w.parked_memory_bytes() << " parked bytes in memory > "
                                          << Window::AheadMemory(h.config());
+  if (w.ahead().charged() > h.config().ahead)
+    return ::testing::AssertionFailure() << w.ahead().charged() << " charged to ahead > "
+                                         << h.config().ahead;
+  if (h.config().spill && w.ahead().memory_use() > Window::AheadMemory(h.config()))
+    return ::testing::AssertionFailure() << w.ahead().memory_use() << " parked memory > "
+                                         << Window::AheadMemory(h.config());
   if (!InOrder(h.sink().log(), 0, Delivered(h.sink().log())))
     return InOrder(h.sink().log(), 0, Delivered(h.sink().log()));
   if (Delivered(h.sink().log()) > w.commit_point())
@@ -908,6 +914,35 @@ void ExpectCleanFinish(Harness& h) {
   EXPECT_TRUE(h.DestinationMatches());
   EXPECT_EQ(0u, h.window().open_chunks());
   EXPECT_EQ(0u, h.pool().in_use());
+}
+
+// 1-byte writes inside the window, apart: each would be a range of its
+// own.  The chunk's bookkeeping stays within one range per kBytesPerRange
+// of the chunk (ordered: the gaps become written zeros; unordered: the
+// chunk is committed), and every byte still arrives exactly.
+// With spill, evicted chunks get their gaps' zeros in the spill file.
+TEST_F(WindowTest, TinyWritesKeepTheChunkBookkeepingBounded) {
+  for (const int mode : {0, 1, 2}) {
+    const bool ordered = mode != 2;
+    SCOPED_TRACE(mode == 0 ? "ordered" : mode == 1 ? "ordered, spill" : "unordered");
+    Harness h(mode == 0   ? Ordered(4 * MiB, 1 * MiB, 256 * KiB)
+              : mode == 1 ? OrderedSpill(512 * KiB, 0, 4 * MiB, 2 * MiB, 256 * KiB)
+                          : Unordered(4 * MiB, 256 * KiB, 4));
+    const size_t per_chunk = 256 * KiB / Window::kBytesPerRange;
+    for (uint64_t off = 0; off < 3 * MiB; off += 16) {
+      ASSERT_TRUE(IsOk(h.Write(off, 1)));
+      ASSERT_LE(h.window().chunk_ranges(), h.window().open_chunks() * (per_chunk + 1)) << off;
+    }
+    EXPECT_TRUE(h.ReadMatches(0, h.config().size));
+    if (mode == 1) {
+      EXPECT_GT(h.spill()->bytes_written(), 0u);
+    }
+    h.window().Finish();
+    EXPECT_TRUE(h.DestinationMatches());
+    if (ordered) {
+      EXPECT_TRUE(h.StreamMatches());
+    }
+  }
 }
 
 // parted: the backup GPT at the end of the disk first, then everything from
@@ -964,7 +999,9 @@ TEST_F(WindowTest, AheadGptPrimaryThenBackupThenSequential) {
 // Parking stops when the budget is spent: the next far write slides the
 // window, and writes behind the new C are late (reported through *late).
 TEST_F(WindowTest, AheadBudgetExhaustedSlidesAndLaterWritesAreLate) {
-  Harness h(OrderedAhead(64 * KiB));
+  // The budget holds 64K in two ranges, with their overhead (and the
+  // overhead Fits() reserves for two more).
+  Harness h(OrderedAhead(64 * KiB + 4 * AheadMap::kRangeOverhead));
   bool late = false;
   ASSERT_TRUE(IsOk(h.Write(6 * MiB, 32 * KiB, &late)));
   ASSERT_TRUE(IsOk(h.Write(5 * MiB, 32 * KiB, &late)));
@@ -1097,7 +1134,8 @@ TEST_F(WindowTest, AheadRewriteOfParkedBytes) {
 // Parked bytes join the window as it slides past them, chunk by chunk,
 // never all at once: the pool bound holds with a budget many chunks long.
 TEST_F(WindowTest, AheadBudgetLargerThanWindowKeepsPoolBound) {
-  Harness h(OrderedAhead(4 * MiB, 16 * MiB, 1 * MiB, 256 * KiB));
+  // 4M of data in 64 ranges, with their overhead.
+  Harness h(OrderedAhead(4 * MiB + 66 * AheadMap::kRangeOverhead, 16 * MiB, 1 * MiB, 256 * KiB));
   const uint64_t size = h.config().size;
   // Park every other 64K of [8M, 16M): 4M of parked data over 32 chunks.
   for (uint64_t off = 8 * MiB; off < size; off += 128 * KiB) ASSERT_TRUE(IsOk(h.Write(off, 64 * KiB)));

@@ -185,6 +185,25 @@ int tee_can_multi_conn(nbdkit_next* next, void*) {
   return next->can_multi_conn(next);
 }
 
+// The tee's maximum request joins the plugin's, so that nbdkit's
+// per-thread request buffers stay within Engine::max_request().
+int tee_block_size(nbdkit_next* next, void*, uint32_t* minimum, uint32_t* preferred,
+                   uint32_t* maximum) {
+  if (next->block_size(next, minimum, preferred, maximum) == -1) return -1;
+  const uint32_t ours = engine->max_request();
+  if (*minimum == 0) {  // the plugin gives no block size
+    *minimum = 1;
+    *preferred = 4096;
+    *maximum = ours;
+    return 0;
+  }
+  // nbdkit requires a maximum that is a multiple of the minimum, and
+  // minimum <= preferred <= maximum.
+  *maximum = std::min(*maximum, std::max(*minimum, ours - ours % *minimum));
+  while (*preferred > *maximum && *preferred > 512 && *preferred / 2 >= *minimum) *preferred /= 2;
+  return 0;
+}
+
 // A flush also reaches the tee destinations, whether or not the plugin
 // can flush.
 int tee_can_flush(nbdkit_next* next, void*) {
@@ -280,6 +299,7 @@ struct nbdkit_filter MakeFilter() {
   f.prepare = tee_prepare;
   f.can_multi_conn = tee_can_multi_conn;
   f.can_flush = tee_can_flush;
+  f.block_size = tee_block_size;
   f.pwrite = tee_pwrite;
   f.zero = tee_zero;
   f.trim = tee_trim;

@@ -129,6 +129,17 @@ int fanout_can_multi_conn(void*) {
   return engine->all_seekable() ? 1 : 0;
 }
 
+// A maximum request keeps nbdkit's per-thread request buffers (one per
+// thread, as large as the largest request it served) to max_request().
+// Minimum 1: any byte may be written.  Preferred 4096: a page, below which
+// the page hashes keep part-written pages.
+int fanout_block_size(void*, uint32_t* minimum, uint32_t* preferred, uint32_t* maximum) {
+  *minimum = 1;
+  *preferred = 4096;
+  *maximum = engine->max_request();
+  return 0;
+}
+
 int fanout_can_flush(void*) { return 1; }
 int fanout_can_trim(void*) { return 1; }
 int fanout_can_zero(void*) { return 1; }
@@ -182,6 +193,7 @@ struct nbdkit_plugin MakePlugin() {
   p.close = fanout_close;
   p.get_size = fanout_get_size;
   p.can_multi_conn = fanout_can_multi_conn;
+  p.block_size = fanout_block_size;
   p.can_write = [](void*) { return 1; };
   p.can_flush = fanout_can_flush;
   p.can_trim = fanout_can_trim;
