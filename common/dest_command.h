@@ -23,7 +23,8 @@ class CommandDestination final : public StreamDestination {
   // default in the child whatever nbdkit does with it.
   Status Start() override;
   // Closes the pipe (end of file for the command), waits for it, and fails
-  // unless it exited 0.
+  // unless it exited 0.  Cancel() ends the wait by killing the command
+  // (SIGKILL): the result is then "killed by signal 9".
   Status Close() override;
 
   // Its exit status once Close() has reaped it (128 + N if killed by

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace fanout {
@@ -23,10 +24,8 @@ Status StreamDestination::Start() {
   if (fd_ == -1 && errno == ENXIO)
     return Status::IOError(EAGAIN, name() + ": no reader has opened the FIFO");
   if (fd_ == -1) return Status::FromErrno(name() + ": open for writing");
-  // Writes block from here on: back-pressure from a slow reader.
-  const int flags = fcntl(fd_, F_GETFL);
-  if (flags == -1 || fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK) == -1)
-    return Status::FromErrno(name() + ": fcntl");
+  // It stays O_NONBLOCK: writes wait in poll(2) (back-pressure from a slow
+  // reader) where Cancel() can wake them (see WritePolled).
   EnlargePipe();
   return Status::OK();
 }
@@ -47,13 +46,19 @@ Status StreamDestination::CheckOrder(uint64_t offset) const {
 
 Status StreamDestination::Write(const uint8_t* buf, uint64_t length, uint64_t offset) {
   Status s = CheckOrder(offset);
-  if (s.ok()) s = WriteFully(fd_, buf, length, -1, name());
+  if (s.ok()) s = WritePolled(fd_, buf, length, cancel_fd(), name(), [this] { NoteProgress(); });
   return Advance(s, length);
 }
 
 Status StreamDestination::Zero(uint64_t length, uint64_t offset) {
   Status s = CheckOrder(offset);
-  if (s.ok()) s = WriteZeros(fd_, length, -1, name());
+  // From a static block of zeros, in pieces.
+  static const uint8_t zeros[64 << 10] = {};
+  for (uint64_t left = length; s.ok() && left > 0;) {
+    const uint64_t n = std::min<uint64_t>(left, sizeof zeros);
+    s = WritePolled(fd_, zeros, n, cancel_fd(), name(), [this] { NoteProgress(); });
+    left -= n;
+  }
   return Advance(s, length);
 }
 

@@ -22,7 +22,9 @@ class StreamDestination : public Destination {
   // other end.  (A blocking open could wait for ever, deaf to the end of
   // the stream; the writer decides how long to wait.)
   Status Start() override;
-  // REQUIRES: offset == position() (the window guarantees it).
+  // REQUIRES: offset == position() (the window guarantees it).  Both wait
+  // in poll(2) while the pipe is full, and fail with ECANCELED once
+  // Cancel() was called.
   Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) override;
   Status Zero(uint64_t length, uint64_t offset) override;
   // What was written is in the pipe; there is nothing to sync.
@@ -40,7 +42,7 @@ class StreamDestination : public Destination {
   // Moves the position on success; names the position on failure.
   Status Advance(const Status& s, uint64_t length);
 
-  int fd_ = -1;
+  int fd_ = -1;  // O_NONBLOCK
   uint64_t position_ = 0;
 
  private:
