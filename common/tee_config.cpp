@@ -30,6 +30,7 @@ constexpr KeyPair kKeys[] = {
     {"tee-spill-memory", "spill-memory"},
     {"tee-verify", "verify"},
     {"tee-sha256", "sha256"},
+    {"tee-stall-timeout", "stall-timeout"},
 };
 
 // A character that can be part of a key: "KEY=" preceded by one of these is
@@ -130,7 +131,9 @@ const char* TeeConfigParser::Help() {
          "tee-verify=BOOL      At the end, read every seekable tee destination back past the\n"
          "                     page cache and compare it with the image (default false).\n"
          "tee-sha256=BOOL      Compute the image's SHA-256 (default true; with only seekable\n"
-         "                     tee destinations that costs one read of one at the end).";
+         "                     tee destinations that costs one read of one at the end).\n"
+         "tee-stall-timeout=SECONDS  Fail a tee destination that makes no progress for this\n"
+         "                     long (default 120; 0: never).";
 }
 
 }  // namespace fanout
