@@ -33,7 +33,10 @@ void StallWatch::Stop() {
     stop_ = true;
   }
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  thread_.join();
+  // A last look, so a stall that ended since the last tick is told as over.
+  Check(Clock::now());
 }
 
 void StallWatch::Run() {
@@ -53,10 +56,18 @@ void StallWatch::Check(Clock::time_point now) {
     Writer& w = *x.writer;
     const Destination& d = *w.destination();
     const Writer::Activity a = w.activity();
+    // It got on again after it was shown stalled (not failed: that ends
+    // the stall in its own words).
+    auto unstall = [&] {
+      if (x.stalled && w.state() != DestinationState::kFailed)
+        log_->Notice(d.name() + ": progressing again");
+      x.stalled = false;
+      w.set_stalled(false);
+    };
     if (!a.busy) {
       // Idle (nothing for it to do) or ended: nothing is late.
       x.busy = false;
-      w.set_stalled(false);
+      unstall();
       continue;
     }
     const uint64_t kernel = d.kernel_progress();
@@ -75,11 +86,11 @@ void StallWatch::Check(Clock::time_point now) {
     const auto since = std::max({a.last_progress, x.busy_since, x.kernel_moved});
     const seconds silent = std::chrono::duration_cast<seconds>(now - since);
     if (silent < notice_) {
-      if (w.stalled()) log_->Notice(d.name() + ": progressing again");
-      w.set_stalled(false);
+      unstall();
       x.next_notice = notice_;
       continue;
     }
+    x.stalled = true;
     w.set_stalled(true);
     if (timeout_.count() > 0 && silent >= timeout_) {
       w.FailStalled(d.name() + ": no progress for " + std::to_string(timeout_.count()) +

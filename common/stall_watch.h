@@ -43,7 +43,7 @@ class StallWatch {
   StallWatch& operator=(const StallWatch&) = delete;
 
   void Start();
-  // Ends the thread.  Idempotent.
+  // Ends the thread, after one last look.  Idempotent.
   void Stop();
   // One look at every writer, as of now (the thread's tick; the unit tests
   // call it themselves).
@@ -61,6 +61,7 @@ class StallWatch {
     uint64_t kernel = 0;                 // kernel_progress() last seen
     Clock::time_point kernel_moved;      // when it last changed
     std::chrono::seconds next_notice{0}; // log again at this much silence
+    bool stalled = false;                // shown stalled, not yet over
   };
   void Run();
 
