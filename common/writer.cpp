@@ -85,8 +85,11 @@ void Writer::FailStalled(const std::string& message) {
   const Failure failure{ETIMEDOUT, bytes_.load(), message};
   const bool first = Settle(DestinationState::kFailed, &failure);
   bus_->Detach(consumer_);
+  // Not if it ended meanwhile: a destination that is done stays usable
+  // (verify= reads it back).
+  if (!first) return;
   dest_->Cancel();
-  if (first) log_->Error(message);
+  log_->Error(message);
 }
 
 Status Writer::CloseDestination() {
