@@ -105,8 +105,9 @@ class Writer : public std::enable_shared_from_this<Writer> {
   // the destination (Destination::Cancel), which wakes the thread where
   // it can be woken.  Thread-safe; the first failure is the one kept.
   void FailStalled(const std::string& message);
-  // The stall watch's verdict, for the snapshot: no progress for a while
-  // (its notice threshold), and since when.  Thread-safe.
+  // The stall watch's verdict, for the snapshot: busy and without progress
+  // for longer than its notice threshold.  stalled() is false once the
+  // writer has ended.  Thread-safe.
   void set_stalled(bool stalled) { stalled_ = stalled; }
   bool stalled() const { return stalled_.load() && state() == DestinationState::kWriting; }
 
