@@ -236,17 +236,23 @@ Status NbdDestination::Start() {
     nbd_close(h);
     return s;
   }
-  h_ = h;
+  // Asked before taking mu_: no libnbd call is made under it.
+  const int sock = nbd_aio_get_fd(h);
+  bool too_late;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // Cancelled while connecting: the server answered too late.
-    if (cancelled()) {
-      h_ = nullptr;
-      nbd_close(h);
-      return Status::IOError(ECANCELED, name() + ": connect cancelled");
+    // Cancelled while connecting: the server answered too late.  Checked
+    // under mu_, so a Cancel() from now on finds sock_fd_.
+    too_late = cancelled();
+    if (!too_late) {
+      h_ = h;
+      sock_fd_ = sock;
+      state_ = Connection::kLive;
     }
-    sock_fd_ = nbd_aio_get_fd(h);
-    state_ = Connection::kLive;
+  }
+  if (too_late) {
+    nbd_close(h);
+    return Status::IOError(ECANCELED, name() + ": connect cancelled");
   }
   io_thread_ = std::thread([this] { PollLoop(); });
   Debug("connected");
