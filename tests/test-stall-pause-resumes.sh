@@ -24,6 +24,8 @@ run ()
     # later (the client goes on meanwhile: the pause is the FIFO's alone).
     sh -c 'head -c 8M; kill -STOP $$; cat' < fifo > fifo.out &
     reader_pid=$!
+    # Still there if the run failed: stopped, or waiting for a writer.
+    cleanup_fn _kill_job "$reader_pid"
     cleanup_fn kill -CONT "$reader_pid"
     fanout_nbdkit -U - "$FANOUT_PLUGIN" \
         dest=a.img dest=fifo size=32M status=s.json "stall-timeout=$timeout" \
