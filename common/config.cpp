@@ -175,6 +175,10 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
                     &config_.cache);
   } else if (key == "direct") {
     s = ParseBool(key, value, &config_.direct);
+  } else if (key == "stall-timeout") {
+    if (!ParseCount(value, 0, 1u << 30, &config_.stall_timeout))
+      s = Status::InvalidArgument("stall-timeout=" + value +
+                                  ": must be a whole number of seconds (0: never)");
   } else {
     return Status::InvalidArgument("unknown parameter '" + key + "'");
   }
@@ -227,7 +231,9 @@ const char* ConfigParser::Help() {
          "io=uring|sync        Files and devices: io_uring, several writes in flight (default),\n"
          "                     or one pwrite at a time.\n"
          "cache=default|none   none: write back and drop each 32M of a file as it is written.\n"
-         "direct=BOOL          Open files and block devices with O_DIRECT (default false).";
+         "direct=BOOL          Open files and block devices with O_DIRECT (default false).\n"
+         "stall-timeout=SECONDS  Fail a destination that makes no progress for this long\n"
+         "                     (default 120; 0: never).";
 }
 
 }  // namespace fanout

@@ -32,6 +32,7 @@ struct Config {
   static constexpr unsigned kDefaultBuckets = 4;
   static constexpr uint64_t kDefaultAhead = 64ull << 20;
   static constexpr uint64_t kDefaultSpillMemory = 64ull << 20;
+  static constexpr unsigned kDefaultStallTimeout = 120;
 
   enum class OnError { kContinue, kFail };
   // io=: how files and block devices are written.
@@ -60,6 +61,9 @@ struct Config {
   Io io = Io::kUring;                     // io=
   Cache cache = Cache::kDefault;          // cache=
   bool direct = false;                    // direct=true: O_DIRECT
+  // stall-timeout=: seconds a destination with work may go without
+  // progress before it fails (0: never; see stall_watch.h).
+  unsigned stall_timeout = kDefaultStallTimeout;
 };
 
 class ConfigParser {

@@ -1,13 +1,16 @@
 #include "dest_command.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -20,6 +23,34 @@ namespace {
 std::string CurrentDirectory() {
   char cwd[PATH_MAX];
   return getcwd(cwd, sizeof cwd) ? cwd : "/";
+}
+
+// Waits until pid can be reaped without blocking, or cancel_fd becomes
+// readable; returns false for the latter.  A pidfd (Linux 5.3) makes this
+// one poll(2); without one, the child is asked after every second.
+bool WaitExitable(pid_t pid, int cancel_fd) {
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  for (;;) {
+    struct pollfd fds[2] = {};
+    fds[0].fd = pidfd;
+    fds[0].events = POLLIN;
+    fds[1].fd = cancel_fd;
+    fds[1].events = POLLIN;
+    const int r = poll(fds, 2, pidfd >= 0 ? -1 : 1000);
+    if (r > 0 && (fds[1].revents & POLLIN)) {
+      if (pidfd >= 0) close(pidfd);
+      return false;
+    }
+    if (pidfd >= 0 && r > 0 && fds[0].revents != 0) {
+      close(pidfd);
+      return true;
+    }
+    if (pidfd < 0) {
+      siginfo_t info = {};
+      if (waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid)
+        return true;
+    }
+  }
 }
 }  // namespace
 
@@ -34,6 +65,7 @@ CommandDestination::~CommandDestination() {
     // Never reached Close(): do not leave a zombie or an orphan behind.
     if (fd_ >= 0) close(fd_);
     fd_ = -1;
+    if (cancelled()) kill(pid_, SIGKILL);
     int status;
     while (waitpid(pid_, &status, 0) == -1 && errno == EINTR) {
     }
@@ -77,6 +109,11 @@ Status CommandDestination::Start() {
     return Status::FromErrno(name() + ": cannot start /bin/sh", err);
   }
   fd_ = pipefd[1];
+  // Our end only: the command's stdin blocks as usual.  Writes wait in
+  // poll(2), where Cancel() can wake them (see WritePolled).
+  const int flags = fcntl(fd_, F_GETFL);
+  if (flags == -1 || fcntl(fd_, F_SETFL, flags | O_NONBLOCK) == -1)
+    return Status::FromErrno(name() + ": fcntl");
   EnlargePipe();
   std::lock_guard<std::mutex> lock(group_mu_);
   group_ = pid_;
@@ -91,7 +128,8 @@ Status CommandDestination::Prepare(uint64_t export_size) {
 Status CommandDestination::Write(const uint8_t* buf, uint64_t length, uint64_t offset) {
   Status s = CheckOrder(offset);
   uint64_t written = 0;
-  if (s.ok()) s = WriteFully(fd_, buf, length, -1, name(), &written);
+  if (s.ok())
+    s = WritePolled(fd_, buf, length, cancel_fd(), name(), [this] { NoteProgress(); }, &written);
   if (s.err() == EPIPE) return Gone(s, written);
   return Advance(s, length);
 }
@@ -99,7 +137,19 @@ Status CommandDestination::Write(const uint8_t* buf, uint64_t length, uint64_t o
 Status CommandDestination::Zero(uint64_t length, uint64_t offset) {
   Status s = CheckOrder(offset);
   uint64_t written = 0;
-  if (s.ok()) s = WriteZeros(fd_, length, -1, name(), &written);
+  // From a static block of zeros, in pieces, as StreamDestination::Zero.
+  static const uint8_t zeros[64 << 10] = {};
+  for (uint64_t left = length; s.ok() && left > 0;) {
+    if (interrupted_) {
+      s = Status::IOError(EINTR, name() + ": zero-filling interrupted");
+      break;
+    }
+    const uint64_t n = std::min<uint64_t>(left, sizeof zeros);
+    uint64_t piece = 0;
+    s = WritePolled(fd_, zeros, n, cancel_fd(), name(), [this] { NoteProgress(); }, &piece);
+    written += piece;
+    left -= n;
+  }
   if (s.err() == EPIPE) return Gone(s, written);
   return Advance(s, length);
 }
@@ -135,6 +185,9 @@ std::string CommandDestination::Reap() {
     std::lock_guard<std::mutex> lock(group_mu_);
     group_ = -1;
   }
+  // A command that does not exit once its input ends (cmd='cat >/dev/null;
+  // sleep 1000') is waited for until Cancel(), which kills it.
+  if (!WaitExitable(pid_, cancel_fd())) kill(pid_, SIGKILL);
   int status = 0;
   pid_t r;
   while ((r = waitpid(pid_, &status, 0)) == -1 && errno == EINTR) {

@@ -33,7 +33,9 @@ class CommandDestination final : public StreamDestination {
   Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) override;
   Status Zero(uint64_t length, uint64_t offset) override;
   // Closes the pipe (end of file for the command), waits for it, and fails
-  // unless it exited 0 having read the whole stream.
+  // unless it exited 0 having read the whole stream.  Cancel() ends the
+  // wait by killing the command (SIGKILL): the result is then "killed by
+  // signal 9".
   Status Close() override;
   // Sends SIGTERM to the command's process group (it runs in one of its
   // own), so a writer blocked on its pipe gets EPIPE.

@@ -63,6 +63,11 @@ class FileDestination final : public Destination {
   bool seekable() const override { return true; }
   std::optional<uint64_t> fixed_size() const override;
   std::optional<DestinationIdentity> identity() const override { return identity_; }
+  // Sectors written and discarded by the disk the writes go to (its
+  // /sys/dev/block/MAJ:MIN/stat), so a long final sync onto a slow disk
+  // is progress to the stall watch.  Other writers to the same disk move
+  // it too: a stuck destination on a busy disk is then not told stalled.
+  uint64_t kernel_progress() const override;
 
   void Abandon() override;
   Status Prepare(uint64_t export_size) override;
@@ -113,6 +118,7 @@ class FileDestination final : public Destination {
   int fd_;
   int direct_fd_ = -1;
   const bool block_;
+  std::string disk_stat_path_;  // empty: no disk to watch (kernel_progress)
   const bool existed_;
   const std::optional<DestinationIdentity> identity_;
   const FileIoOptions io_;

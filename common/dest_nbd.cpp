@@ -3,6 +3,7 @@
 #include <libnbd.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -134,6 +135,10 @@ NbdDestination::NbdDestination(std::string uri, Logger* log)
 
 NbdDestination::~NbdDestination() {
   StopPolling();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sock_fd_ = -1;
+  }
   if (h_ != nullptr) nbd_close(h_);
   if (wake_fd_ >= 0) close(wake_fd_);
   if (aside_ != nullptr) nbd_close(aside_);
@@ -231,14 +236,37 @@ Status NbdDestination::Start() {
     nbd_close(h);
     return s;
   }
-  h_ = h;
+  // Asked before taking mu_: no libnbd call is made under it.
+  const int sock = nbd_aio_get_fd(h);
+  bool too_late;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    state_ = Connection::kLive;
+    // Cancelled while connecting: the server answered too late.  Checked
+    // under mu_, so a Cancel() from now on finds sock_fd_.
+    too_late = cancelled();
+    if (!too_late) {
+      h_ = h;
+      sock_fd_ = sock;
+      state_ = Connection::kLive;
+    }
+  }
+  if (too_late) {
+    nbd_close(h);
+    return Status::IOError(ECANCELED, name() + ": connect cancelled");
   }
   io_thread_ = std::thread([this] { PollLoop(); });
   Debug("connected");
   return Status::OK();
+}
+
+void NbdDestination::Cancel() {
+  Destination::Cancel();
+  // Shutting the socket down makes libnbd read end of file: it completes
+  // every command in flight with an error, so nothing waits for a server
+  // that stopped answering.  (Not through libnbd, whose lock the I/O
+  // thread may hold while it waits for mu_.)
+  std::lock_guard<std::mutex> lock(mu_);
+  if (sock_fd_ >= 0) shutdown(sock_fd_, SHUT_RDWR);
 }
 
 void NbdDestination::Kick() const {
@@ -637,6 +665,7 @@ Status NbdDestination::Close() {
     std::lock_guard<std::mutex> lock(mu_);
     dead = state_ == Connection::kDead;
     if (!dead) state_ = Connection::kClosed;
+    sock_fd_ = -1;  // closed below: Cancel() must not shut down its reuse
   }
   if (h_ != nullptr) {
     // NBD_CMD_DISC: the server knows we are done, not gone.

@@ -43,8 +43,11 @@
 // When the server drops the connection, libnbd completes every command in
 // flight with an error (ENOTCONN), commands issued afterwards fail at once,
 // and the I/O thread stops polling; nothing waits for a reply that cannot
-// come.  (A server that stops answering but keeps the connection, or a
-// host that vanishes without a reset, is waited for as long as TCP waits.)
+// come.  A server that stops answering but keeps the connection (or a host
+// that vanishes without a reset) is the stall watch's (stall-timeout=):
+// Cancel() shuts the socket down, which libnbd sees as the server closing
+// it.  Only a connect to a server that never answers the handshake cannot
+// be woken: the writer thread is abandoned (Writer::JoinUntil).
 //
 // Read() before the connection is up or after Close() (a verification pass
 // at the end) uses a second, synchronous connection of its own, closed
@@ -102,6 +105,8 @@ class NbdDestination final : public Destination {
   Status Read(uint8_t* buf, uint64_t length, uint64_t offset) override;
   // Flushes, waits for the I/O thread, and disconnects (NBD_CMD_DISC).
   Status Close() override;
+  // Shuts the connection's socket down (see above).
+  void Cancel() override;
   // verify=true: reads through Read() (a connection of its own after
   // Close()).  The server's own cache is the server's: what a client of it
   // reads is what this checks.
@@ -167,6 +172,7 @@ class NbdDestination final : public Destination {
   unsigned in_flight_ = 0;                // GUARDED_BY(mu_): commands not yet settled
   unsigned issuing_ = 0;                  // GUARDED_BY(mu_): threads inside nbd_aio_*
   bool stop_ = false;                     // GUARDED_BY(mu_)
+  int sock_fd_ = -1;                      // GUARDED_BY(mu_): h_'s socket, while h_ is open
   std::map<uint64_t, std::unique_ptr<Op>> submitted_;  // GUARDED_BY(mu_): by tag
   std::deque<Op*> finished_;              // GUARDED_BY(mu_): submitted, not reaped
 

@@ -25,10 +25,8 @@ Status StreamDestination::Start() {
   if (fd_ == -1 && errno == ENXIO)
     return Status::IOError(EAGAIN, name() + ": no reader has opened the FIFO");
   if (fd_ == -1) return Status::FromErrno(name() + ": open for writing");
-  // Writes block from here on: back-pressure from a slow reader.
-  const int flags = fcntl(fd_, F_GETFL);
-  if (flags == -1 || fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK) == -1)
-    return Status::FromErrno(name() + ": fcntl");
+  // It stays O_NONBLOCK: writes wait in poll(2) (back-pressure from a slow
+  // reader) where Cancel() can wake them (see WritePolled).
   EnlargePipe();
   return Status::OK();
 }
@@ -49,26 +47,25 @@ Status StreamDestination::CheckOrder(uint64_t offset) const {
 
 Status StreamDestination::Write(const uint8_t* buf, uint64_t length, uint64_t offset) {
   Status s = CheckOrder(offset);
-  if (s.ok()) s = WriteFully(fd_, buf, length, -1, name());
+  if (s.ok()) s = WritePolled(fd_, buf, length, cancel_fd(), name(), [this] { NoteProgress(); });
   return Advance(s, length);
 }
 
 Status StreamDestination::Zero(uint64_t length, uint64_t offset) {
   Status s = CheckOrder(offset);
   if (!s.ok()) return s;
-  // In pieces: the end of the stream zero-fills the rest of the export in
-  // one extent, which can be terabytes, and an interrupted run must stop
-  // it within seconds.
-  constexpr uint64_t kPiece = 1 << 20;
-  while (length > 0) {
+  // From a static block of zeros, in pieces: the end of the stream
+  // zero-fills the rest of the export in one extent, which can be
+  // terabytes, and an interrupted run must stop it within seconds.
+  static const uint8_t zeros[64 << 10] = {};
+  for (uint64_t left = length; s.ok() && left > 0;) {
     if (interrupted_)
       return Advance(Status::IOError(EINTR, name() + ": zero-filling interrupted"), 0);
-    const uint64_t n = std::min(length, kPiece);
-    s = Advance(WriteZeros(fd_, n, -1, name()), n);
-    if (!s.ok()) return s;
-    length -= n;
+    const uint64_t n = std::min<uint64_t>(left, sizeof zeros);
+    s = WritePolled(fd_, zeros, n, cancel_fd(), name(), [this] { NoteProgress(); });
+    left -= n;
   }
-  return s;
+  return Advance(s, length);
 }
 
 Status StreamDestination::Advance(const Status& s, uint64_t length) {

@@ -27,15 +27,21 @@ class StreamDestination : public Destination {
   // other end.  (A blocking open could wait for ever, deaf to the end of
   // the stream; the writer decides how long to wait.)
   Status Start() override;
-  // REQUIRES: offset == position() (the window guarantees it).
+  // REQUIRES: offset == position() (the window guarantees it).  Both wait
+  // in poll(2) while the pipe is full, and fail with ECANCELED once
+  // Cancel() was called.
   Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) override;
   Status Zero(uint64_t length, uint64_t offset) override;
   // What was written is in the pipe; there is nothing to sync.
   Status Sync() override { return Status::OK(); }
   Status Read(uint8_t*, uint64_t, uint64_t offset) override;
   Status Close() override;
-  // Zero-filling stops within a piece (Zero() fails with EINTR).
-  void Interrupt() override { interrupted_ = true; }
+  // Zero-filling stops within a piece (Zero() fails with EINTR), and a
+  // write waiting for room in the pipe gives up (Cancel()).
+  void Interrupt() override {
+    interrupted_ = true;
+    Cancel();
+  }
   // Closes the stream where it is: the reader sees a short stream.
   Status Abort() override { return StreamDestination::Close(); }
 
@@ -49,7 +55,7 @@ class StreamDestination : public Destination {
   // Moves the position on success; names the position on failure.
   Status Advance(const Status& s, uint64_t length);
 
-  int fd_ = -1;
+  int fd_ = -1;  // O_NONBLOCK
   uint64_t position_ = 0;
   std::atomic<bool> interrupted_{false};
 

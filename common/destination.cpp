@@ -1,6 +1,7 @@
 #include "destination.h"
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +50,23 @@ const char* IdentityName(DestinationIdentity::What what) {
     case DestinationIdentity::What::kCharDevice: return "character device";
   }
   return "?";
+}
+
+Destination::Destination(std::string name)
+    : name_(std::move(name)),
+      cancel_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      progress_ns_(Clock::now().time_since_epoch().count()) {}
+
+Destination::~Destination() {
+  if (cancel_fd_ >= 0) close(cancel_fd_);
+}
+
+void Destination::Cancel() {
+  if (cancelled_.exchange(true)) return;
+  // The counter stays non-zero: every later poll sees it too.
+  const uint64_t one = 1;
+  ssize_t r = write(cancel_fd_, &one, sizeof one);
+  (void)r;
 }
 
 Status Destination::Submit(const Extent& extent, uint64_t tag) {

@@ -30,14 +30,30 @@
 //                          end of stream (see Abort()).
 //   OpenReadBack()         the verifier, after Close(): a reader of what the
 //                          media holds (verify=); seekable kinds only.
+//   Cancel()               any thread (the stall watch, an interruption):
+//                          wakes the writer thread from every wait that can
+//                          be woken, which then fails with ECANCELED.
+//   last_progress()        any thread: when the writer thread last got on.
+//
+// Never blocked for ever.  A FIFO and a command's stdin are written
+// O_NONBLOCK and wait in poll(2) for room or for Cancel(); a command's exit
+// is waited for in poll(2) on a pidfd, and Cancel() kills it (SIGKILL); an
+// NBD connection's socket is shut down by Cancel(), so libnbd completes
+// every command in flight with an error.  What cannot be woken is I/O a
+// file or block device has in the kernel (a device that never completes a
+// write, an NBD handshake with a server that never answers): the writer
+// thread is then abandoned (Writer::JoinUntil) and the destination lives on
+// with it, so it may wake at any later time.
 #ifndef FANOUT_DESTINATION_H
 #define FANOUT_DESTINATION_H
 
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cerrno>
 #include <compare>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -106,8 +122,10 @@ class ReadBack {
 
 class Destination {
  public:
-  explicit Destination(std::string name) : name_(std::move(name)) {}
-  virtual ~Destination() = default;
+  using Clock = std::chrono::steady_clock;
+
+  explicit Destination(std::string name);
+  virtual ~Destination();
   Destination(const Destination&) = delete;
   Destination& operator=(const Destination&) = delete;
 
@@ -161,8 +179,9 @@ class Destination {
   virtual Status Close() = 0;
   // The run was interrupted: from any thread, make what blocks the writer
   // give up soon (a stream stops zero-filling, a command's process group is
-  // sent SIGTERM).  Thread-safe, idempotent.  The default does nothing.
-  virtual void Interrupt() {}
+  // sent SIGTERM).  Thread-safe, idempotent.  The default cancels every
+  // wait that can be woken (Cancel()).
+  virtual void Interrupt() { Cancel(); }
   // Instead of Close() when the run was interrupted: the destination ends
   // without a well-formed end.  A FIFO is closed at what it has got (its
   // reader sees a short stream); a command is killed (SIGTERM, then
@@ -178,8 +197,34 @@ class Destination {
     return Status::IOError(ENOTSUP, name() + ": cannot be read back");
   }
 
+  // Gives up on whatever the writer thread waits for (see the top of this
+  // file): from now on every wait that can be woken ends with ECANCELED,
+  // and a command is killed.  Kinds override it to wake what is theirs,
+  // calling this one.  Thread-safe; idempotent.
+  virtual void Cancel();
+  bool cancelled() const { return cancelled_.load(); }
+  // Marks that the writer thread got on (an extent taken or completed, part
+  // of a write accepted by a pipe).  Thread-safe.
+  void NoteProgress() { progress_ns_ = Clock::now().time_since_epoch().count(); }
+  Clock::time_point last_progress() const {
+    return Clock::time_point(Clock::duration(progress_ns_.load()));
+  }
+  // A count the kernel moves on while it performs this destination's I/O
+  // (the sectors its block device has written), for I/O that takes long
+  // in one call (the final sync of a large page cache onto a slow device):
+  // while it moves, the destination is not stalled.  0 where there is none.
+  virtual uint64_t kernel_progress() const { return 0; }
+
+ protected:
+  // An eventfd that becomes readable at Cancel(): poll(2) it beside what
+  // the writer waits for.
+  int cancel_fd() const { return cancel_fd_; }
+
  private:
   const std::string name_;
+  int cancel_fd_ = -1;
+  std::atomic<bool> cancelled_{false};
+  std::atomic<Clock::rep> progress_ns_;
   std::vector<uint64_t> completed_;  // default Submit/Reap: done, not yet reaped
 };
 

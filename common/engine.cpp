@@ -86,7 +86,7 @@ class Engine::ProgressLogger final : public Logger {
 
 Engine::Engine(const Config& config, Logger* log)
     : config_(config),
-      progress_log_(std::make_unique<ProgressLogger>(log)),
+      progress_log_(std::make_shared<ProgressLogger>(log)),
       log_(progress_log_.get()) {}
 
 void Engine::DetachDisplay() { progress_log_->set_display(nullptr); }
@@ -256,7 +256,7 @@ Status Engine::Prepare(uint64_t size) {
   pool_ = std::make_unique<BufferPool>(config_.bucket, Window::MaxChunks(wc) + config_.buckets);
   // Entries, not bytes, bound zero extents (which hold no memory); data
   // extents are bounded by the pool.
-  bus_ = std::make_unique<Bus>(1024);
+  bus_ = std::make_shared<Bus>(1024);
   // The expected page hashes are kept when verify= asks for them, and when
   // every destination is seekable and the SHA-256 is asked for: the
   // commits may then come in any order, and the digest follower reads
@@ -305,7 +305,11 @@ Status Engine::Prepare(uint64_t size) {
   sink_ = std::make_unique<BusSink>(bus_.get(), log, &hashes_mu_, hashes_.get(),
                                     digest_follower_.get());
   window_ = std::make_unique<Window>(wc, pool_.get(), sink_.get(), spill_.get());
-  for (auto& d : opened_) writers_.push_back(std::make_unique<Writer>(std::move(d), bus_.get(), log));
+  for (auto& d : opened_) {
+    writers_.push_back(std::make_shared<Writer>(std::move(d), bus_.get(), log));
+    writers_.back()->KeepAlive(bus_);
+    writers_.back()->KeepAlive(progress_log_);
+  }
   opened_.clear();
 
   if (log->DebugEnabled(LogTopic::kGeneral))
@@ -340,6 +344,9 @@ void Engine::Start(bool progress_terminal, int progress_width) {
                                          std::move(progress), progress_terminal, log_);
   progress_log_->set_display(reporter_->display());
   for (auto& w : writers_) w->Start();
+  stall_watch_ = std::make_unique<StallWatch>(writers_, std::chrono::seconds(config_.stall_timeout),
+                                              log_);
+  stall_watch_->Start();
   if (digest_follower_) digest_follower_->Start();
   reporter_->Start();
   // The digest covers every byte of the export, zeros included; SHA-256
@@ -414,6 +421,8 @@ Snapshot Engine::TakeSnapshot() const {
     if (d.state == DestinationState::kFailed || d.state == DestinationState::kIncomplete)
       d.failure = w->failure();
     d.exit_status = dest->exit_status();
+    if (w->stalled())
+      d.stalled_seconds = std::max(0.0, duration<double>(now - dest->last_progress()).count());
     snap.destinations.push_back(std::move(d));
   }
   std::lock_guard<std::mutex> lock(verify_mu_);
@@ -692,8 +701,21 @@ Status Engine::Finish() {
   std::optional<std::string> followed;
   if (digest_follower_) followed = digest_follower_->Finish();
   bus_->Close();
-  // A FIFO still without a reader gives up by itself (Writer::kOpenGrace).
-  for (auto& w : writers_) w->Join();
+  // A FIFO still without a reader gives up by itself (Writer::kOpenGrace);
+  // a stalled destination fails at stall-timeout= (the watch runs on), and
+  // its thread, if the kernel holds it, is abandoned rather than waited for.
+  // An interruption ends the wait for a writer at once (WaitEndedOrFailed
+  // returns), and one whose thread does not end within the grace is
+  // incomplete.
+  for (auto& w : writers_) {
+    w->WaitEndedOrFailed();
+    if (!w->JoinUntil(std::chrono::steady_clock::now() + kAbandonGrace)) {
+      log_->Notice(w->destination()->name() +
+                   ": not waited for: its writer is still blocked (in the kernel)");
+      w->EndAbandoned();
+    }
+  }
+  if (stall_watch_) stall_watch_->Stop();
   if (!interrupted_) VerifyAndDigest(std::move(followed));
   std::string interrupted_reason;
   if (interrupted_) {

@@ -36,6 +36,7 @@
 #include "image_digest.h"
 #include "logger.h"
 #include "reporter.h"
+#include "stall_watch.h"
 #include "snapshot.h"
 #include "status.h"
 #include "ticket_lock.h"
@@ -128,7 +129,12 @@ class Engine {
 
 
 
-  const std::vector<std::unique_ptr<Writer>>& writers() const { return writers_; }
+  const std::vector<std::shared_ptr<Writer>>& writers() const { return writers_; }
+
+  // How long Finish() waits for the thread of a writer that failed (a
+  // stall timed out) before it abandons it (Writer::JoinUntil): a thread
+  // that was cancelled where it could be woken ends at once.
+  static constexpr std::chrono::seconds kAbandonGrace{2};
   const BufferPool& pool() const { return *pool_; }
 
  private:
@@ -175,7 +181,8 @@ class Engine {
   // status=, made absolute while nbdkit is still in its start directory.
   std::string status_path_;
   // The glue's logger, behind one that keeps messages clear of the bars.
-  std::unique_ptr<ProgressLogger> progress_log_;
+  // Shared with the writers (Writer::KeepAlive), as is the bus.
+  std::shared_ptr<ProgressLogger> progress_log_;
   Logger* const log_;
   uint64_t size_ = 0;
   bool all_seekable_ = true;
@@ -188,9 +195,12 @@ class Engine {
   // Prepare() on.  Outlives window_.
   std::unique_ptr<SpillFile> spill_;
   std::unique_ptr<BufferPool> pool_;
-  std::unique_ptr<Bus> bus_;
+  std::shared_ptr<Bus> bus_;
   std::unique_ptr<BusSink> sink_;
-  std::vector<std::unique_ptr<Writer>> writers_;
+  // Shared: a writer abandoned at the end (stuck in the kernel) outlives
+  // the engine, with its bus and logger (see writer.h).
+  std::vector<std::shared_ptr<Writer>> writers_;
+  std::unique_ptr<StallWatch> stall_watch_;  // from Start() to the end of Finish()
 
   TicketLock mu_;  // requests take turns in arrival order (ticket_lock.h)
   std::unique_ptr<Window> window_;  // GUARDED_BY(mu_)

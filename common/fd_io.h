@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "status.h"
@@ -20,6 +21,15 @@ namespace fanout {
 // went).
 Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,
                   const std::string& name, uint64_t* written = nullptr);
+
+// Writes all of buf to a descriptor opened O_NONBLOCK (a FIFO, a pipe to a
+// command), so a reader that stops reading never holds the calling thread
+// in the kernel: while the pipe is full it waits in poll(2) for room or for
+// cancel_fd to become readable (an eventfd; -1: none), which ends the write
+// with ECANCELED.  progress() runs after every write(2) that took bytes.
+Status WritePolled(int fd, const uint8_t* buf, uint64_t length, int cancel_fd,
+                   const std::string& name, const std::function<void()>& progress,
+                   uint64_t* written = nullptr);
 
 }  // namespace fanout
 

@@ -23,7 +23,9 @@ std::string ProgressDisplay::Line(const DestinationSnapshot& d, uint64_t size, i
 
   std::string tail = "  " + HumanBytes(done) + " of " + HumanBytes(size) + "  " +
                      HumanRate(d.rate) + "  ";
-  if (d.state == DestinationState::kWriting) {
+  if (d.state == DestinationState::kWriting && d.stalled_seconds) {
+    tail += "stalled, no progress for " + HumanDuration(*d.stalled_seconds);
+  } else if (d.state == DestinationState::kWriting) {
     const double eta = d.rate > 0 ? (size - done) / d.rate : -1;
     tail += "ETA " + HumanDuration(eta) + "  writing";
   } else if (verifying) {

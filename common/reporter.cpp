@@ -41,17 +41,27 @@ void Reporter::Report(const Snapshot& snap) {
 void Reporter::Run() {
   using namespace std::chrono;
   // Bars four times a second on a terminal; a plain line every 5 s in a
-  // log.  The status file every second.
+  // log, and at once when a destination becomes stalled (a stall is
+  // news).  The status file every second.
   const milliseconds tick = milliseconds(250);
   const int status_every = 4;
   const int plain_every = 20;
+  const bool plain = progress_ && !terminal_;
+  size_t stalled_shown = 0;
   std::unique_lock<std::mutex> lock(mu_);
   for (int n = 0; !stop_; n++) {
     lock.unlock();
     const bool status_now = n % status_every == 0;
-    const bool progress_now = progress_ && (terminal_ || (n > 0 && n % plain_every == 0));
-    if (status_now || progress_now) {
+    bool progress_now = progress_ && (terminal_ || (n > 0 && n % plain_every == 0));
+    if (status_now || progress_now || plain) {
       const Snapshot snap = take_();
+      if (plain) {
+        size_t stalled = 0;
+        for (const DestinationSnapshot& d : snap.destinations)
+          if (d.stalled_seconds) stalled++;
+        if (stalled > stalled_shown) progress_now = true;
+        stalled_shown = stalled;
+      }
       if (status_now) Report(snap);
       if (progress_now) progress_->Print(snap);
     }

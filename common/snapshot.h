@@ -32,6 +32,9 @@ struct DestinationSnapshot {
   std::optional<int> exit_status;
   // verify=: bytes read back and compared so far, once verification began.
   std::optional<uint64_t> verified_bytes;
+  // Still writing, but with work and no progress for a while
+  // (stall_watch.h): for how many seconds.  The state stays kWriting.
+  std::optional<double> stalled_seconds;
 };
 
 struct Snapshot {

@@ -95,7 +95,10 @@ std::string StatusJson(const Snapshot& snap) {
         {"offset", nullptr},
         {"exit_status", nullptr},
         {"verified_bytes", nullptr},
+        {"stalled", d.stalled_seconds.has_value()},
+        {"stalled_seconds", nullptr},
     };
+    if (d.stalled_seconds) j["stalled_seconds"] = *d.stalled_seconds;
     if (d.failure) {
       j["error"] = d.failure->message;
       const char* name = strerrorname_np(d.failure->err);

@@ -36,6 +36,7 @@ constexpr KeyPair kKeys[] = {
     {"tee-cache", "cache"},
     {"tee-direct", "direct"},
     {"tee-require-flush", "require-flush"},
+    {"tee-stall-timeout", "stall-timeout"},
 };
 
 // A character that can be part of a key: "KEY=" preceded by one of these is
@@ -154,7 +155,9 @@ const char* TeeConfigParser::Help() {
          "                     (default), or one pwrite at a time.\n"
          "tee-cache=default|none  none: write back and drop each 32M of a tee file as it is\n"
          "                     written.\n"
-         "tee-direct=BOOL      Open tee files and block devices with O_DIRECT (default false).";
+         "tee-direct=BOOL      Open tee files and block devices with O_DIRECT (default false).\n"
+         "tee-stall-timeout=SECONDS  Fail a tee destination that makes no progress for this\n"
+         "                     long (default 120; 0: never).";
 }
 
 }  // namespace fanout

@@ -27,10 +27,95 @@ Writer::Writer(std::unique_ptr<Destination> dest, Bus* bus, Logger* log)
 
 Writer::~Writer() { assert(!thread_.joinable()); }
 
-void Writer::Start() { thread_ = std::thread([this] { Run(); }); }
+void Writer::Start() {
+  thread_started_ = true;
+  // The thread's own reference (null if not shared-owned): an abandoned
+  // thread keeps this writer, its destination and keep_alive_ alive.
+  std::shared_ptr<Writer> self = weak_from_this().lock();
+  thread_ = std::thread([this, self] {
+    Run();
+    std::lock_guard<std::mutex> lock(mu_);
+    thread_ended_ = true;
+    ended_cv_.notify_all();
+  });
+}
 
 void Writer::Join() {
   if (thread_.joinable()) thread_.join();
+}
+
+bool Writer::JoinUntil(Clock::time_point deadline) {
+  if (abandoned_) return false;
+  if (!thread_.joinable()) return true;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!ended_cv_.wait_until(lock, deadline, [this] { return thread_ended_; })) {
+      lock.unlock();
+      assert(!weak_from_this().expired());
+      thread_.detach();
+      abandoned_ = true;
+      return false;
+    }
+  }
+  thread_.join();
+  return true;
+}
+
+void Writer::WaitEndedOrFailed() {
+  if (!thread_started_) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  ended_cv_.wait(lock, [this] {
+    return thread_ended_ || state_ == DestinationState::kFailed || interrupted_;
+  });
+}
+
+void Writer::EndAbandoned() {
+  if (!interrupted_) return;
+  std::string why;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    why = interrupted_why_;
+  }
+  const std::string message =
+      dest_->name() + ": incomplete, " + why + "; its writer is still blocked (in the kernel)";
+  const Failure failure{EINTR, bytes_.load(), message};
+  if (Settle(DestinationState::kIncomplete, &failure)) log_->Error(message);
+}
+
+Writer::Activity Writer::activity() const {
+  Activity a;
+  a.last_progress = dest_->last_progress();
+  bool ended;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ended = thread_ended_;
+  }
+  a.busy = thread_started_ && !ended && state() == DestinationState::kWriting &&
+           (closing_ || in_flight_count_ > 0 || bus_->HasPending(consumer_));
+  return a;
+}
+
+void Writer::FailStalled(const std::string& message) {
+  // As FailSync: failed first, then detached, so a thread that wakes finds
+  // the failure; then woken where it can be.
+  const Failure failure{ETIMEDOUT, bytes_.load(), message};
+  const bool first = Settle(DestinationState::kFailed, &failure);
+  bus_->Detach(consumer_);
+  // Not if it ended meanwhile: a destination that is done stays usable
+  // (verify= reads it back).
+  if (!first) return;
+  dest_->Cancel();
+  log_->Error(message);
+}
+
+Status Writer::CloseDestination() {
+  // Closing is work the stall watch sees (a sync, a command's exit), from
+  // now on.
+  dest_->NoteProgress();
+  closing_ = true;
+  Status s = dest_->Close();
+  closing_ = false;
+  return s;
 }
 
 void Writer::FailAtEnd(const std::string& why) {
@@ -45,6 +130,7 @@ void Writer::Interrupt(const std::string& why) {
     if (interrupted_.exchange(true)) return;
     interrupted_why_ = why;
   }
+  ended_cv_.notify_all();  // WaitEndedOrFailed() returns
   dest_->Interrupt();
   bus_->Detach(consumer_);
 }
@@ -83,6 +169,7 @@ bool Writer::Settle(DestinationState state, const Failure* failure) {
   ended_ = Clock::now();
   if (failure) failure_ = *failure;
   state_ = state;
+  ended_cv_.notify_all();
   return true;
 }
 
@@ -113,7 +200,7 @@ void Writer::Fail(const Status& s, uint64_t offset) {
   // destination keeps its descriptor until the engine goes, since a
   // concurrent flush may still be syncing it.
   if (!dest_->seekable()) {
-    Status closed = dest_->Close();
+    Status closed = CloseDestination();
     if (!closed.ok() && closed.message() != message) {
       // "cmd=X: write: Broken pipe ...; the command exited with status 3"
       std::string more = closed.message();
@@ -130,6 +217,8 @@ Status Writer::Open() {
   std::optional<Clock::time_point> waiting_since;
   for (;;) {
     Status s = dest_->Start();
+    // Waiting for a reader is not a stall: it has a rule of its own.
+    dest_->NoteProgress();
     if (s.ok() || s.err() != EAGAIN) return s;
     // Not ready: a FIFO nobody has opened yet.  That is fine until data
     // waits for it; from then on it holds every other destination back (and
@@ -176,7 +265,7 @@ void Writer::Run() {
     Fail(Status::IOError(EIO, dest_->name() + ": " + why), bytes_.load());
     return;
   }
-  s = dest_->Close();
+  s = CloseDestination();
   if (!s.ok()) {
     Fail(s, bytes_.load());
     return;
@@ -214,6 +303,8 @@ Status Writer::Pump() {
       applied = in_flight.front().seq;
       in_flight.pop_front();
     }
+    in_flight_count_ = in_flight.size();
+    if (!done.empty()) dest_->NoteProgress();
     if (applied != 0) bus_->Applied(consumer_, applied);
     if (!r.ok()) {
       uint64_t offset = bytes_.load();
@@ -240,6 +331,7 @@ Status Writer::Pump() {
     const bool room = in_flight.size() < depth;
     if (room && (in_flight.empty() || bus_->HasPending(consumer_))) {
       if (!bus_->Fetch(consumer_, &e, &seq)) break;
+      dest_->NoteProgress();
     } else {
       Status r = reap();
       if (!r.ok()) return r;
@@ -260,6 +352,7 @@ Status Writer::Pump() {
       if (!r.ok()) return r;
     }
     in_flight.push_back(InFlight{seq, e.offset, e.length, false});
+    in_flight_count_ = in_flight.size();
     Status r = dest_->Submit(e, seq);
     // Drop our reference: the destination holds one while it needs it, so
     // the buffer goes back to the pool as soon as the last writer is done.

@@ -619,3 +619,58 @@ s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
+
+# make_hook_writer
+#
+# Writes hook_writer.py here, an NBD client (libnbd's Python binding) for
+# nbdkit --run:
+#
+#   /usr/bin/python3 hook_writer.py URI SRC AFTER CMD
+#
+# writes the file SRC through URI in 1 MiB requests, in order.  Once AFTER
+# bytes are written it flushes (so they have reached every destination) and
+# runs the shell command CMD (SIGSTOP a reader or a server, suspend a
+# device), then writes the rest and flushes again: for faults that must
+# strike in the middle of a copy.
+make_hook_writer ()
+{
+    cat > hook_writer.py <<'PYEOF'
+import nbd, subprocess, sys
+uri, src, after, cmd = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+h = nbd.NBD()
+h.connect_uri(uri)
+with open(src, "rb") as f:
+    data = f.read()
+step = 1 << 20
+for off in range(0, len(data), step):
+    if off == after:
+        h.flush()
+        subprocess.run(cmd, shell=True, check=True)
+    h.pwrite(data[off:off + step], off)
+h.flush()
+h.shutdown()
+PYEOF
+}
+
+# start_status_watch STATUS COPY
+#
+# In the background, polls the status file STATUS (every 0.1 s, for at most
+# 60 s) and copies it to COPY the first time a destination in it is shown
+# stalled ("stalled": true), so a test can check what it said then.  Sets
+# $status_watch_pid; wait for it after nbdkit has exited.
+start_status_watch ()
+{
+    local status="$1" copy="$2"
+    (
+        for (( i = 0; i < 600; i++ )); do
+            if cp "$status" "$copy.tmp" 2>/dev/null &&
+                   grep -q '"stalled": true' "$copy.tmp"; then
+                mv "$copy.tmp" "$copy"
+                exit 0
+            fi
+            sleep 0.1
+        done
+    ) &
+    status_watch_pid=$!
+    cleanup_fn _kill_job "$status_watch_pid"
+}

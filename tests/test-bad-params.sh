@@ -19,6 +19,12 @@ refused bad-verify verify= dest=a.img size=1M verify=maybe
 refused bad-io io= dest=a.img size=1M io=aio
 refused bad-cache cache= dest=a.img size=1M cache=writeback
 refused bad-direct direct= dest=a.img size=1M direct=maybe
+refused stall-timeout-word 'stall-timeout=abc: must be a whole number of seconds (0: never)' \
+    dest=a.img size=1M stall-timeout=abc
+refused stall-timeout-negative 'stall-timeout=-1: must be a whole number of seconds' \
+    dest=a.img size=1M stall-timeout=-1
+refused stall-timeout-fraction 'stall-timeout=2.5: must be a whole number of seconds' \
+    dest=a.img size=1M stall-timeout=2.5
 refused no-size-new-file size= dest=new.img
 mkfifo fifo
 refused no-size-fifo size= dest=fifo

@@ -27,6 +27,10 @@ refused twice 'tee-window=8M: tee-window= was already given' \
 refused quorum 'tee-quorum=2: there are only 1 destinations' tee=m.img tee-quorum=2
 refused empty-cmd 'tee-cmd=: the command is empty' tee-cmd=
 refused blank-cmd 'tee-cmd=  : the command is only white space' tee-cmd='  '
+refused stall-timeout-word 'tee-stall-timeout=abc: must be a whole number of seconds' \
+    tee=m.img tee-stall-timeout=abc
+refused stall-timeout-negative 'tee-stall-timeout=-1: must be a whole number of seconds' \
+    tee=m.img tee-stall-timeout=-1
 
 # Keys.
 refused unknown-tee-key "unknown parameter 'tee-frobnicate'" tee=m.img tee-frobnicate=1
