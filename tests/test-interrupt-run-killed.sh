@@ -8,6 +8,7 @@
 
 source $srcdir/functions.sh
 requires nbdcopy --version
+requires pv --version
 requires /usr/bin/python3 -c 'import json'
 set -e
 set -x
@@ -16,11 +17,13 @@ make_tmpdir
 
 make_random src.img 256M 5
 
-# nbdcopy --synchronous, so that a 256 MiB copy is still running at 0.3 s.
-start_fifo_reader f1 stream.out
+# The FIFO's reader takes 32 MiB/s, so the 256 MiB copy (held back by it)
+# is still running when nbdcopy is killed at 0.5 s, however fast the
+# machine.
+start_slow_fifo_reader f1 32M stream.out
 status=0
 fanout_nbdkit -U - "$FANOUT_PLUGIN" a.img f1 size=256M status=s.json \
-    --run 'nbdcopy --synchronous src.img "$uri" & p=$!; sleep 0.3; kill -9 $p; wait $p' \
+    --run 'nbdcopy --synchronous src.img "$uri" & p=$!; sleep 0.5; kill -9 $p; wait $p' \
     2> nbdkit.err || status=$?
 cat nbdkit.err
 wait_fifo_reader
