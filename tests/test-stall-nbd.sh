@@ -44,7 +44,10 @@ test "$(ps -o stat= -p "$server_pid" | cut -c1)" = T
 check_status_json stalled.json <<PYEOF
 x = d["$uri"]
 assert x["state"] == "writing" and x["stalled"] is True, x
-assert x["bytes"] == 16 * MiB, x
+# At least what was flushed before the server was stopped, and not the
+# whole image.  (One run on a loaded machine saw one more 4 MiB extent
+# applied, 20 MiB: the exact count is not what this test is about.)
+assert 16 * MiB <= x["bytes"] < 64 * MiB, x
 PYEOF
 
 check_status_json s.json <<PYEOF
@@ -54,7 +57,7 @@ assert x["kind"] == "nbd", x
 assert x["state"] == "failed", x
 assert x["errno"] == "ETIMEDOUT", x
 assert x["error"] == "$uri: no progress for 3 s (stall-timeout=3)", x
-assert x["bytes"] == 16 * MiB, x
+assert 16 * MiB <= x["bytes"] < 64 * MiB, x
 assert d["a.img"]["state"] == "done" and d["a.img"]["bytes"] == 64 * MiB, d["a.img"]
 PYEOF
 
