@@ -732,7 +732,7 @@ Status Engine::Finish() {
   }
 
   const Snapshot snap = TakeSnapshot();
-  if (reporter_) reporter_->Stop(snap);
+  const Status status_written = reporter_ ? reporter_->Stop(snap) : Status::OK();
   DetachDisplay();
   for (const std::string& line :
        SummaryLines(snap, [this](const std::string& name) { return log_->Spelled(name); }))
@@ -750,6 +750,11 @@ Status Engine::Finish() {
     result = Status::IOError(EIO, std::to_string(snap.failed()) + " of " +
                                       std::to_string(snap.destinations.size()) +
                                       " destinations failed");
+  // A status file that does not say how the run ended (a full disk, say):
+  // whoever watches it cannot tell, so the run must not look successful.
+  if (result.ok() && !status_written.ok())
+    result = Status::IOError(status_written.err(),
+                             "the final status was not written: " + status_written.message());
   std::lock_guard<TicketLock> lock(mu_);
   final_status_ = result;
   return result;

@@ -28,14 +28,14 @@ void Reporter::Start() {
   thread_ = std::thread([this] { Run(); });
 }
 
-void Reporter::Report(const Snapshot& snap) {
-  if (!status_file_.empty()) {
-    Status s = WriteStatusFile(status_file_, snap);
-    if (!s.ok() && !status_error_) {
-      status_error_ = true;  // once: a full disk must not flood the log
-      log_->Error(s.message());
-    }
+Status Reporter::Report(const Snapshot& snap) {
+  if (status_file_.empty()) return Status::OK();
+  Status s = WriteStatusFile(status_file_, snap);
+  if (!s.ok() && !status_error_) {
+    status_error_ = true;  // once: a full disk must not flood the log
+    log_->Error(s.message());
   }
+  return s;
 }
 
 void Reporter::Run() {
@@ -62,7 +62,7 @@ void Reporter::Run() {
         if (stalled > stalled_shown) progress_now = true;
         stalled_shown = stalled;
       }
-      if (status_now) Report(snap);
+      if (status_now) (void)Report(snap);
       if (progress_now) progress_->Print(snap);
     }
     lock.lock();
@@ -70,16 +70,17 @@ void Reporter::Run() {
   }
 }
 
-void Reporter::Stop(const Snapshot& final_snapshot) {
+Status Reporter::Stop(const Snapshot& final_snapshot) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopped_) return;
+    if (stopped_) return Status::OK();
     stopped_ = stop_ = true;
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  Report(final_snapshot);
+  Status s = Report(final_snapshot);
   if (progress_) progress_->Print(final_snapshot);
+  return s;
 }
 
 }  // namespace fanout

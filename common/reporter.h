@@ -15,6 +15,7 @@
 #include "logger.h"
 #include "progress.h"
 #include "snapshot.h"
+#include "status.h"
 
 namespace fanout {
 
@@ -29,12 +30,15 @@ class Reporter {
   // The display, for printing lines above it; null without progress=.
   ProgressDisplay* display() const { return progress_.get(); }
   // Writes the final snapshot to the status file and the display, and ends
-  // the thread.  Idempotent.
-  void Stop(const Snapshot& final_snapshot);
+  // the thread.  Returns whether the final status file was written: if
+  // not, the status file does not tell how the run ended, and the run must
+  // not look successful.  Later calls return OK and do nothing.
+  Status Stop(const Snapshot& final_snapshot);
 
  private:
   void Run();
-  void Report(const Snapshot& snap);
+  // Writes the status file (if any); the first error is logged once.
+  Status Report(const Snapshot& snap);
 
   const std::function<Snapshot()> take_;
   const std::string status_file_;
