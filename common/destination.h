@@ -98,6 +98,19 @@ std::optional<DestinationIdentity> IdentityOf(const struct stat& st);
 std::optional<DestinationIdentity> IdentityOfPath(const std::string& path);
 // "file", "FIFO", "block device", "character device", for messages.
 const char* IdentityName(DestinationIdentity::What what);
+// A loop device is the same storage as the file it is over: writing the
+// image to both writes it into that file twice, the device's copy at its
+// offset.  For a block device id that is a loop device, or a partition of
+// one, the identity of its backing file, from
+// /sys/dev/block/MAJ:MIN/loop/backing_file (the parent's for a partition);
+// nullopt for anything else, or where the backing file has been deleted
+// (it has no name left that a destination could give).  Reads sysfs only:
+// no device is opened.
+struct LoopBacking {
+  DestinationIdentity file;
+  bool partition;  // id is a partition of the loop device, not the device
+};
+std::optional<LoopBacking> LoopBackingOf(const DestinationIdentity& id);
 
 // Reads a destination back from its media, past the page cache, for
 // verify=: a reader that sees the page cache would see what was written,

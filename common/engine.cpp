@@ -143,6 +143,27 @@ Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* 
     return Status::InvalidArgument("dest=" + name + ": the same " + IdentityName(id.what) +
                                    " as dest=" + it->second + "; name each destination once");
   };
+  // A loop device (or a partition of one) and the file it is over are one
+  // storage under two identities: the backing file's identity, with the
+  // device's name and whether it is a partition, for each such device.
+  std::map<DestinationIdentity, std::pair<std::string, bool>> loops;
+  auto overlaps = [&](const DestinationIdentity& id, const std::string& name) {
+    if (auto b = LoopBackingOf(id)) {
+      auto it = seen.find(b->file);
+      if (it != seen.end())
+        return Status::InvalidArgument(
+            "dest=" + name + ": " + (b->partition ? "a partition of a loop device" : "a loop device") +
+            " over dest=" + it->second + " (the same storage); name each destination once");
+    } else if (id.what == DestinationIdentity::What::kFile) {
+      auto it = loops.find(id);
+      if (it != loops.end())
+        return Status::InvalidArgument(
+            "dest=" + name + ": the backing file of " +
+            (it->second.second ? "the loop device under " : "") + "dest=" + it->second.first +
+            " (the same storage); name each destination once");
+    }
+    return Status::OK();
+  };
   FileIoOptions io;
   io.uring = config.io == Config::Io::kUring;
   io.drop_cache = config.cache == Config::Cache::kNone;
@@ -170,6 +191,7 @@ Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* 
     if (path && !IsNbdUri(spec.value))
       if (auto id = IdentityOfPath(spec.value)) {
         Status s = named_before(*id, spec.value);
+        if (s.ok()) s = overlaps(*id, spec.value);
         if (!s.ok()) return s;
       }
     std::unique_ptr<Destination> d;
@@ -181,11 +203,13 @@ Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* 
     // and the path may have changed under us since the stat above).
     if (auto id = nd->identity()) {
       s = named_before(*id, nd->name());
+      if (s.ok()) s = overlaps(*id, nd->name());
       if (!s.ok()) {
         dests.pop_back();  // the same file as another: not ours to remove
         return s;
       }
       seen.emplace(*id, nd->name());
+      if (auto b = LoopBackingOf(*id)) loops.emplace(b->file, std::make_pair(nd->name(), b->partition));
     }
     if (!nd->seekable()) e->all_seekable_ = false;
   }

@@ -4,9 +4,11 @@
 # a symlink (two writers would interleave in one pipe), a character device
 # twice or through a symlink, a file and a hard link to it, a block device
 # twice or through a second device node (which would otherwise fail as
-# "in use").  One line names both dest= values and says what the two are;
-# nothing is written, a file the refused start created is removed again,
-# and a file that was there is left as it was.
+# "in use"), a loop device (with or without an offset, or a partition of
+# one) and the file it is over, in either order.  One line names both
+# dest= values and says what the two are; nothing is written, a file the
+# refused start created is removed again, and a file that was there is
+# left as it was.
 
 source $srcdir/functions.sh
 set -e
@@ -94,3 +96,85 @@ if grep -F 'in use' loop-twice.err loop-node.err; then
 fi
 cmp backing.img backing.orig
 test -b loop.node
+
+# A loop device over a file is the same storage as the file: the image
+# would go into the file twice, the device's copy at its offset (with -o,
+# the file would then not hold the image).  Refused in either order, with
+# and without an offset, before anything is written; the file was there,
+# so it stays as it was.
+make_random lo.img 5M 9
+cp lo.img lo.orig
+attach_loop_at ()
+{
+    if ! loop_at="$(losetup -f --show "$@")"; then
+        echo "SKIP: $0: cannot attach a loop device here"
+        exit 77
+    fi
+    cleanup_fn losetup -d "$loop_at"
+    test -b "$loop_at"
+}
+attach_loop_at lo.img
+plain="$loop_at"
+attach_loop_at -o 1048576 --sizelimit 4194304 lo.img
+offset="$loop_at"
+refused loop-after-file \
+    "dest=$plain: a loop device over dest=lo.img (the same storage); name each destination once" \
+    lo.img "$plain" size=1M
+refused file-after-loop \
+    "dest=lo.img: the backing file of dest=$plain (the same storage); name each destination once" \
+    "$plain" lo.img size=1M
+refused offset-loop-after-file \
+    "dest=$offset: a loop device over dest=lo.img (the same storage); name each destination once" \
+    lo.img "$offset" size=1M
+refused file-after-offset-loop \
+    "dest=lo.img: the backing file of dest=$offset (the same storage); name each destination once" \
+    "$offset" lo.img size=1M
+# By any name of the file (a hard link) and of the device (a second node).
+ln lo.img lo.hard
+mknod lo.node b "$(stat -c '0x%t' "$offset")" "$(stat -c '0x%T' "$offset")"
+refused hardlink-after-loop \
+    "dest=lo.hard: the backing file of dest=lo.node (the same storage); name each destination once" \
+    lo.node lo.hard size=1M
+cmp lo.img lo.orig
+# The tee filter goes through the same check.
+refused_target=(--filter="$TEE_FILTER" file base.img)
+refused tee-loop-after-file \
+    "tee=$offset: a loop device over tee=lo.img (the same storage); name each destination once" \
+    tee=lo.img tee="$offset"
+refused_target=()
+cmp lo.img lo.orig
+# A loop device over another file is a destination as before.
+make_random other.img 1M 3
+attach_loop_at other.img
+fanout_nbdkit -U - "$FANOUT_PLUGIN" "$loop_at" one.img size=1M \
+    --run 'nbdsh -u "$uri" -c "h.pwrite(b\"y\" * 512, 0)"'
+cmp -n 512 "$loop_at" one.img
+
+# A partition of a loop device over the file: the same storage too.
+if ! command -v sfdisk > /dev/null; then
+    echo "$0: no sfdisk: skipping the partition case"
+    exit 0
+fi
+truncate -s 4M part.img
+echo 'start=2048, size=4096' | sfdisk -q part.img
+cp part.img part.orig
+if ! part="$(losetup -f --show -P part.img)"; then
+    echo "$0: cannot attach a partitioned loop device: skipping the partition case"
+    exit 0
+fi
+cleanup_fn losetup -d "$part"
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    test -b "${part}p1" && break
+    sleep 0.5
+done
+if ! test -b "${part}p1"; then
+    echo "$0: no ${part}p1: skipping the partition case"
+    exit 0
+fi
+refused partition-after-file \
+    "dest=${part}p1: a partition of a loop device over dest=part.img (the same storage); name each destination once" \
+    part.img "${part}p1" size=1M
+refused file-after-partition \
+    "dest=part.img: the backing file of the loop device under dest=${part}p1 (the same storage); name each destination once" \
+    "${part}p1" part.img size=1M
+cmp part.img part.orig
