@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -158,10 +159,60 @@ nbd_handle* NbdDestination::Connect(Status* s) const {
   // The URI comes from the command line, not from a stranger: let it name
   // local files (tls-psk-file=, tls-certificates=).
   nbd_set_uri_allow_local_file(h, true);
-  if (nbd_connect_uri(h, connect_uri_.c_str()) == -1) {
-    *s = Status::IOError(LastNbdErrno(), name() + ": cannot connect: " + LastNbdError());
+  // Asynchronously, so that a server that accepts and never answers the
+  // handshake neither hangs nbdkit's start nor a writer thread past
+  // Cancel() (see dest_nbd.h).
+  const auto fail = [&](const Status& st) {
+    *s = st;
     nbd_close(h);
     return nullptr;
+  };
+  const auto cannot_connect = [&] {
+    return fail(Status::IOError(LastNbdErrno(), name() + ": cannot connect: " + LastNbdError()));
+  };
+  if (nbd_aio_connect_uri(h, connect_uri_.c_str()) == -1) return cannot_connect();
+  const auto deadline = std::chrono::steady_clock::now() + kHandshakeTimeout;
+  while (nbd_aio_is_connecting(h) == 1) {
+    // Asked again each time round: a TCP connect may try another address,
+    // on another socket.
+    const int fd = nbd_aio_get_fd(h);
+    if (fd == -1) return cannot_connect();
+    const unsigned dir = nbd_aio_get_direction(h);
+    pollfd fds[2] = {};
+    fds[0].fd = fd;
+    if ((dir & LIBNBD_AIO_DIRECTION_READ) != 0) fds[0].events |= POLLIN;
+    if ((dir & LIBNBD_AIO_DIRECTION_WRITE) != 0) fds[0].events |= POLLOUT;
+    fds[1].fd = cancel_fd();
+    fds[1].events = POLLIN;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline)
+      return fail(Status::IOError(
+          ETIMEDOUT, name() + ": the server did not complete the NBD handshake within " +
+                         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kHandshakeTimeout).count()) +
+                         " s"));
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+    const int r = poll(fds, 2, static_cast<int>(std::min<int64_t>(left, INT_MAX)));
+    if (r == -1) {
+      if (errno == EINTR) continue;
+      return fail(Status::FromErrno(name() + ": poll"));
+    }
+    if (fds[1].revents != 0 || cancelled())
+      return fail(Status::IOError(ECANCELED, name() + ": connecting cancelled"));
+    if (r == 0) continue;  // the deadline, checked above
+    // As nbd_poll(3) does.
+    int n = 0;
+    if ((fds[0].revents & (POLLIN | POLLHUP)) != 0)
+      n = nbd_aio_notify_read(h);
+    else if ((fds[0].revents & POLLOUT) != 0)
+      n = nbd_aio_notify_write(h);
+    else if ((fds[0].revents & (POLLERR | POLLNVAL)) != 0)
+      return fail(Status::IOError(ENOTCONN, name() + ": cannot connect: server closed socket unexpectedly"));
+    if (n == -1) return cannot_connect();
+  }
+  if (nbd_aio_is_ready(h) != 1) {
+    if (nbd_aio_is_closed(h) == 1)
+      return fail(Status::IOError(ECONNRESET, name() + ": cannot connect: connection closed before handshake finished"));
+    return cannot_connect();
   }
   return h;
 }

@@ -46,8 +46,11 @@
 // come.  A server that stops answering but keeps the connection (or a host
 // that vanishes without a reset) is the stall watch's (stall-timeout=):
 // Cancel() shuts the socket down, which libnbd sees as the server closing
-// it.  Only a connect to a server that never answers the handshake cannot
-// be woken: the writer thread is abandoned (Writer::JoinUntil).
+// it.  Connecting is asynchronous too (nbd_aio_connect_uri, polled here):
+// a server that accepts the connection but never completes the handshake
+// fails the connect after kHandshakeTimeout (at Probe() time nbdkit refuses
+// to start, naming the destination, instead of hanging), and in the writer
+// thread Cancel() (the stall watch) wakes the connect at once, ECANCELED.
 //
 // Read() before the connection is up or after Close() (a verification pass
 // at the end) uses a second, synchronous connection of its own, closed
@@ -55,6 +58,7 @@
 #ifndef FANOUT_DEST_NBD_H
 #define FANOUT_DEST_NBD_H
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -92,7 +96,8 @@ class NbdDestination final : public Destination {
 
   // Fails if the server's export is smaller than the export.
   Status Prepare(uint64_t export_size) override;
-  // Connects and starts the I/O thread.  Blocks while connecting.
+  // Connects and starts the I/O thread.  Blocks while connecting (at most
+  // kHandshakeTimeout; Cancel() wakes it).
   Status Start() override;
   // One extent at a time, waiting for it (the asynchronous path is the
   // normal one; these exist for the contract).
@@ -116,13 +121,19 @@ class NbdDestination final : public Destination {
   // Extents in flight: enough to keep a server busy while the bus feeds
   // the next ones (nbdcopy keeps 64 requests of 256 KiB; ours are larger).
   static constexpr unsigned kQueueDepth = 16;
+  // How long a connect waits for the server to complete the NBD handshake
+  // (TCP or Unix connect, TLS, option negotiation) before it fails with
+  // ETIMEDOUT: far longer than any live server takes, short enough that a
+  // silent one does not look like a hung nbdkit.
+  static constexpr std::chrono::seconds kHandshakeTimeout{30};
 
   struct Op;
   struct Command;
   enum class Connection { kNone, kLive, kClosing, kClosed, kDead };
 
   NbdDestination(std::string uri, Logger* log);
-  // A new handle connected to name(), or null with *s set.
+  // A new handle connected to name(), or null with *s set: cannot connect,
+  // ETIMEDOUT after kHandshakeTimeout, ECANCELED at Cancel().
   nbd_handle* Connect(Status* s) const;
   // Learns size and capabilities from a connected handle.
   void Learn(nbd_handle* h);

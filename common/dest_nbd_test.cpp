@@ -9,7 +9,9 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -246,6 +248,43 @@ TEST_F(NbdDestinationTest, Refusals) {
   EXPECT_EQ(s.message().rfind(uri_ + ": write at offset " + std::to_string(kSize) + ": ", 0), 0u)
       << s.message();
   EXPECT_TRUE(d->Close().ok());
+}
+
+// A server that accepts the connection (the kernel does, into the listen
+// backlog) but never answers the handshake when the writer connects:
+// Cancel() (the stall watch) wakes the connect at once, ECANCELED, instead
+// of leaving the writer thread blocked for ever.
+TEST_F(NbdDestinationTest, CancelWakesAHandshakeThatNeverCompletes) {
+  Watchdog watchdog(seconds(20));
+  auto d = Open();
+  ASSERT_TRUE(d);
+  ASSERT_TRUE(d->Prepare(kSize).ok());
+  KillServer(SIGTERM);
+  unlink(sock_.c_str());
+  const int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_NE(listener, -1);
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(sock_.size(), sizeof addr.sun_path);
+  memcpy(addr.sun_path, sock_.c_str(), sock_.size());
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << strerror(errno);
+  ASSERT_EQ(listen(listener, 5), 0);
+  std::atomic<bool> started{false};
+  Status s;
+  std::thread writer([&] {
+    started = true;
+    s = d->Start();
+  });
+  while (!started) usleep(1000);
+  usleep(200000);  // well inside the handshake
+  const auto t0 = std::chrono::steady_clock::now();
+  d->Cancel();
+  writer.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(5));
+  EXPECT_EQ(s.err(), ECANCELED) << s.message();
+  EXPECT_EQ(s.message(), uri_ + ": connecting cancelled");
+  d.reset();
+  close(listener);
 }
 
 }  // namespace

@@ -41,7 +41,7 @@
 // NBD connection's socket is shut down by Cancel(), so libnbd completes
 // every command in flight with an error.  What cannot be woken is I/O a
 // file or block device has in the kernel (a device that never completes a
-// write, an NBD handshake with a server that never answers): the writer
+// write): the writer
 // thread is then abandoned (Writer::JoinUntil) and the destination lives on
 // with it, so it may wake at any later time.
 #ifndef FANOUT_DESTINATION_H
