@@ -73,8 +73,20 @@ stop_nbdkit pid2 || status=$?
 took=$(echo "$(date +%s.%N) - $start" | bc)
 echo "nbdkit ended $took s after SIGTERM"
 cat nbdkit2.err
-test "$status" -eq 1
 test "$(echo "$took < 5" | bc)" -eq 1
+# nbdcopy exits at the first refused request while nbdkit's other worker
+# threads are still replying; nbdkit 1.32 can then abort on its own
+# assertion (server/connections.c raw_send_socket: a reply sent after
+# another worker's failed reply closed the socket for writing).  That is
+# nbdkit's race, and it ends the process before the final status: accept
+# it, and check the status file only when nbdkit ended on its own.
+if [ "$status" -eq 134 ] &&
+       grep -qF "raw_send_socket: Assertion \`sock >= 0' failed" nbdkit2.err; then
+    nbdkit_aborted=1
+else
+    nbdkit_aborted=0
+    test "$status" -eq 1
+fi
 if wait $copier; then
     echo "$0: nbdcopy succeeded although the run was interrupted" >&2
     exit 1
@@ -83,9 +95,11 @@ wait $reader || true
 got=$(stat -c %s stream.out)
 test "$got" -lt $((64 * 1024 * 1024))
 cmp -n "$got" src.img stream.out
+if [ "$nbdkit_aborted" -eq 0 ]; then
 check_status_json s2.json <<'PYEOF'
 assert s["state"] == "interrupted", s["state"]
 assert s["interrupted"] == "nbdkit received SIGTERM while 1 client was connected", s
 assert s["refused_requests"] is False, s
 assert d["f1"]["state"] == "incomplete" and d["b.img"]["state"] == "incomplete", d
 PYEOF
+fi
