@@ -10,7 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -128,8 +127,7 @@ Status CommandDestination::Prepare(uint64_t export_size) {
 Status CommandDestination::Write(const uint8_t* buf, uint64_t length, uint64_t offset) {
   Status s = CheckOrder(offset);
   uint64_t written = 0;
-  if (s.ok())
-    s = WritePolled(fd_, buf, length, cancel_fd(), name(), [this] { NoteProgress(); }, &written);
+  if (s.ok()) s = Put(buf, length, &written);
   if (s.err() == EPIPE) return Gone(s, written);
   return Advance(s, length);
 }
@@ -137,19 +135,7 @@ Status CommandDestination::Write(const uint8_t* buf, uint64_t length, uint64_t o
 Status CommandDestination::Zero(uint64_t length, uint64_t offset) {
   Status s = CheckOrder(offset);
   uint64_t written = 0;
-  // From a static block of zeros, in pieces, as StreamDestination::Zero.
-  static const uint8_t zeros[64 << 10] = {};
-  for (uint64_t left = length; s.ok() && left > 0;) {
-    if (interrupted_) {
-      s = Status::IOError(EINTR, name() + ": zero-filling interrupted");
-      break;
-    }
-    const uint64_t n = std::min<uint64_t>(left, sizeof zeros);
-    uint64_t piece = 0;
-    s = WritePolled(fd_, zeros, n, cancel_fd(), name(), [this] { NoteProgress(); }, &piece);
-    written += piece;
-    left -= n;
-  }
+  if (s.ok()) s = PutZeros(length, &written);
   if (s.err() == EPIPE) return Gone(s, written);
   return Advance(s, length);
 }

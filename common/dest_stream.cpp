@@ -45,26 +45,36 @@ Status StreamDestination::CheckOrder(uint64_t offset) const {
   return Status::OK();
 }
 
+Status StreamDestination::Put(const uint8_t* buf, uint64_t length, uint64_t* written) {
+  return WritePolled(fd_, buf, length, cancel_fd(), name(), [this] { NoteProgress(); }, written);
+}
+
+Status StreamDestination::PutZeros(uint64_t length, uint64_t* written) {
+  static const uint8_t zeros[64 << 10] = {};
+  *written = 0;
+  for (uint64_t left = length; left > 0;) {
+    if (interrupted_) return Status::IOError(EINTR, name() + ": zero-filling interrupted");
+    const uint64_t n = std::min<uint64_t>(left, sizeof zeros);
+    uint64_t piece = 0;
+    Status s = Put(zeros, n, &piece);
+    *written += piece;
+    if (!s.ok()) return s;
+    left -= n;
+  }
+  return Status::OK();
+}
+
 Status StreamDestination::Write(const uint8_t* buf, uint64_t length, uint64_t offset) {
   Status s = CheckOrder(offset);
-  if (s.ok()) s = WritePolled(fd_, buf, length, cancel_fd(), name(), [this] { NoteProgress(); });
+  uint64_t written = 0;
+  if (s.ok()) s = Put(buf, length, &written);
   return Advance(s, length);
 }
 
 Status StreamDestination::Zero(uint64_t length, uint64_t offset) {
   Status s = CheckOrder(offset);
-  if (!s.ok()) return s;
-  // From a static block of zeros, in pieces: the end of the stream
-  // zero-fills the rest of the export in one extent, which can be
-  // terabytes, and an interrupted run must stop it within seconds.
-  static const uint8_t zeros[64 << 10] = {};
-  for (uint64_t left = length; s.ok() && left > 0;) {
-    if (interrupted_)
-      return Advance(Status::IOError(EINTR, name() + ": zero-filling interrupted"), 0);
-    const uint64_t n = std::min<uint64_t>(left, sizeof zeros);
-    s = WritePolled(fd_, zeros, n, cancel_fd(), name(), [this] { NoteProgress(); });
-    left -= n;
-  }
+  uint64_t written = 0;
+  if (s.ok()) s = PutZeros(length, &written);
   return Advance(s, length);
 }
 

@@ -54,6 +54,14 @@ class StreamDestination : public Destination {
   Status CheckOrder(uint64_t offset) const;
   // Moves the position on success; names the position on failure.
   Status Advance(const Status& s, uint64_t length);
+  // Puts length bytes of buf (or, PutZeros, of zeros) into the pipe,
+  // waiting in poll(2) for room or Cancel(); *written is what the pipe
+  // took, also on error.  Neither checks the order nor moves the position.
+  Status Put(const uint8_t* buf, uint64_t length, uint64_t* written);
+  // In pieces from a static block of zeros: the end of the stream
+  // zero-fills the rest of the export in one extent, which can be
+  // terabytes, and an interrupted run must stop it within seconds (EINTR).
+  Status PutZeros(uint64_t length, uint64_t* written);
 
   int fd_ = -1;  // O_NONBLOCK
   uint64_t position_ = 0;
