@@ -221,14 +221,10 @@ Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>
   return OpenPath(spec.value, io, log, out);
 }
 
-Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name,
-                  uint64_t* written) {
-  if (written) *written = 0;
+Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name) {
   while (length > 0) {
     const uint64_t n = length < kZeroBlock ? length : kZeroBlock;
-    uint64_t piece = 0;
-    Status s = WriteFully(fd, zero_block, n, offset, name, &piece);
-    if (written) *written += piece;
+    Status s = WriteFully(fd, zero_block, n, offset, name);
     if (!s.ok()) return s;
     length -= n;
     if (offset >= 0) offset += n;

@@ -263,8 +263,7 @@ Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>
 std::string AbsolutePath(const std::string& path);
 
 // Writes length zero bytes, in pieces, as WriteFully (fd_io.h) does.
-Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name,
-                  uint64_t* written = nullptr);
+Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name);
 
 }  // namespace fanout
 

@@ -8,8 +8,7 @@
 namespace fanout {
 
 Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,
-                  const std::string& name, uint64_t* written) {
-  if (written) *written = 0;
+                  const std::string& name) {
   while (length > 0) {
     const ssize_t r = offset >= 0 ? pwrite(fd, buf, length, offset) : write(fd, buf, length);
     if (r <= 0) {
@@ -20,7 +19,6 @@ Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,
     }
     buf += r;
     length -= r;
-    if (written) *written += r;
     if (offset >= 0) offset += r;
   }
   return Status::OK();
