@@ -29,13 +29,13 @@
 #include <string>
 #include <vector>
 
-#include "engine.h"
+#include "engine/engine.h"
 #include "exit_status.h"
 #include "interruption.h"
-#include "logger.h"
+#include "util/logger.h"
 #include "nbdkit_logger.h"
-#include "range_lock.h"
-#include "tee_config.h"
+#include "util/range_lock.h"
+#include "config/tee_config.h"
 
 // Debug flags: -D tee.window=1, -D tee.writer=1.
 extern "C" {

@@ -6,7 +6,7 @@
 #include <functional>
 #include <string>
 
-#include "logger.h"
+#include "util/logger.h"
 
 namespace fanout {
 namespace glue {

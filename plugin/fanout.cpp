@@ -16,11 +16,11 @@
 #include <memory>
 #include <string>
 
-#include "config.h"
-#include "engine.h"
+#include "config/config.h"
+#include "engine/engine.h"
 #include "exit_status.h"
 #include "interruption.h"
-#include "logger.h"
+#include "util/logger.h"
 #include "nbdkit_logger.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL

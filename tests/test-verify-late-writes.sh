@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # nbdkit-fanout: verify=true when the client rewrites part of a page it had
 # already written whole, so the expected hash of that page must be rebuilt
-# from bytes the plugin no longer holds (see common/block_hashes.h: the page
+# from bytes the plugin no longer holds (see common/page_hashes.h: the page
 # is read from a destination and checked against its old hash).
 #
 #  1. A FIFO and a file, window=4M ahead=0: late writes behind the commit

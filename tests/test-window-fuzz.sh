@@ -2,7 +2,7 @@
 # nbdkit-fanout: the window's libFuzzer target (common/window_fuzz, built by
 # `make check` in common/ when configure found a clang++ that links
 # -fsanitize=fuzzer) runs for a bounded time from its seed corpus
-# (common/fuzz-seeds).  Any crash, invariant violation (abort), sanitizer
+# (common/window/fuzz-seeds).  Any crash, invariant violation (abort), sanitizer
 # report, leak or per-input timeout fails the test; libFuzzer leaves the
 # input that did it in the temporary directory, and the log shows it.
 #
@@ -19,7 +19,7 @@ if [ ! -x "$fuzzer" ]; then
 fi
 
 # The seed corpus (absolute: make_tmpdir changes directory).
-seeds="$(cd "$srcdir/../common/fuzz-seeds" 2>/dev/null && pwd)" || seeds=
+seeds="$(cd "$srcdir/../common/window/fuzz-seeds" 2>/dev/null && pwd)" || seeds=
 
 make_tmpdir
 

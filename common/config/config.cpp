@@ -1,0 +1,239 @@
+#include "config/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+#include "window/spill_file.h"
+
+namespace fanout {
+
+namespace {
+
+// nbdkit_parse_size reports its own errors, but without the parameter's
+// name.  Catch the common mistakes first so the user sees one line that
+// names the parameter; nbdkit_parse_size then does the real parsing.
+bool LooksLikeSize(const std::string& v) {
+  size_t i = 0;
+  while (i < v.size() && isspace(static_cast<unsigned char>(v[i]))) i++;
+  const size_t digits = i;
+  while (i < v.size() && isdigit(static_cast<unsigned char>(v[i]))) i++;
+  if (i == digits) return false;
+  if (i == v.size()) return true;
+  // One of nbdkit's suffixes: b, s (512), k/K, m/M, g/G, t/T, p/P, e/E.
+  return i + 1 == v.size() && std::string("bBsSkKmMgGtTpPeE").find(v[i]) != std::string::npos;
+}
+
+// nbdkit_parse_bool also reports its own errors, without the parameter's
+// name: only hand it the words it accepts (any case).
+bool LooksLikeBool(const std::string& v) {
+  std::string lower;
+  for (char c : v) lower += static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  for (const char* w : {"1", "true", "t", "yes", "y", "on", "0", "false", "f", "no", "n", "off"})
+    if (lower == w) return true;
+  return false;
+}
+
+// A whole number from min to max, in decimal digits only.
+bool ParseCount(const std::string& value, unsigned long min, unsigned long max, unsigned* out) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long v = strtoul(value.c_str(), &end, 10);
+  if (value.empty() || !isdigit(static_cast<unsigned char>(value[0])) || *end != '\0' ||
+      errno != 0 || v < min || v > max)
+    return false;
+  *out = static_cast<unsigned>(v);
+  return true;
+}
+
+// key=value where value is one of two words: sets *out to the matching
+// value, or says which words there are.
+template <typename T>
+Status ParseChoice(const std::string& key, const std::string& value, const char* a, T va,
+                   const char* b, T vb, T* out) {
+  if (value == a)
+    *out = va;
+  else if (value == b)
+    *out = vb;
+  else
+    return Status::InvalidArgument(key + "=" + value + ": must be '" + a + "' or '" + b + "'");
+  return Status::OK();
+}
+
+}  // namespace
+
+ConfigParser::ConfigParser(SizeParser parse_size, BoolParser parse_bool)
+    : parse_size_(std::move(parse_size)), parse_bool_(std::move(parse_bool)) {
+  if (!parse_bool_)
+    parse_bool_ = [](const char* v) {
+      const std::string s(v);
+      if (s == "1" || s == "true" || s == "yes" || s == "on") return 1;
+      if (s == "0" || s == "false" || s == "no" || s == "off") return 0;
+      return -1;
+    };
+}
+
+Status ConfigParser::ParseBool(const std::string& key, const std::string& value, bool* out) {
+  // nbdkit_parse_bool prints its own error for a word it refuses: keep
+  // those from it, so the user sees one line.
+  const int b = LooksLikeBool(value) ? parse_bool_(value.c_str()) : -1;
+  if (b < 0) return Status::InvalidArgument(key + "=" + value + ": must be true or false");
+  *out = b == 1;
+  return Status::OK();
+}
+
+Status ConfigParser::ParseSize(const std::string& key, const std::string& value, uint64_t* out) {
+  if (!LooksLikeSize(value))
+    return Status::InvalidArgument(key + "=" + value +
+                                   ": not a size (a number with an optional k, M, G, T, P or E "
+                                   "suffix, for example " +
+                                   key + "=64M)");
+  const int64_t v = parse_size_(value.c_str());
+  if (v < 0) return Status::InvalidArgument(key + "=" + value + ": cannot be parsed as a size");
+  *out = static_cast<uint64_t>(v);
+  return Status::OK();
+}
+
+Status ConfigParser::Set(const std::string& key, const std::string& value) {
+  if (key == "dest") {
+    if (value.empty()) return Status::InvalidArgument("dest=: the path is empty");
+    config_.destinations.push_back({DestinationSpec::Source::kPath, value});
+    return Status::OK();
+  }
+  if (key == "cmd") {
+    if (value.empty()) return Status::InvalidArgument("cmd=: the command is empty");
+    // The shell would run nothing and exit 0 at once: every write to it
+    // would fail, for no reason the user could see.
+    if (value.find_first_not_of(" \t\n\r\f\v") == std::string::npos)
+      return Status::InvalidArgument("cmd=" + value + ": the command is only white space");
+    config_.destinations.push_back({DestinationSpec::Source::kCommand, value});
+    return Status::OK();
+  }
+
+  // The rest may be given once.
+  if (std::find(seen_.begin(), seen_.end(), key) != seen_.end())
+    return Status::InvalidArgument(key + "=" + value + ": " + key + "= was already given");
+
+  Status s;
+  if (key == "size") {
+    uint64_t v;
+    s = ParseSize(key, value, &v);
+    if (s.ok() && v == 0) s = Status::InvalidArgument("size=" + value + ": the size must not be 0");
+    if (s.ok()) config_.size = v;
+  } else if (key == "window") {
+    s = ParseSize(key, value, &config_.window);
+    if (s.ok() && config_.window < 4096)
+      s = Status::InvalidArgument("window=" + value + ": the window must be at least 4096 bytes");
+  } else if (key == "ahead") {
+    s = ParseSize(key, value, &config_.ahead);
+  } else if (key == "spill") {
+    // Try it now, so a directory that cannot take the file is one line at
+    // startup rather than a failure in the middle of a run.
+    std::unique_ptr<SpillFile> probe;
+    s = SpillFile::Open(value, &probe);
+    if (s.ok()) config_.spill_dir = value;
+  } else if (key == "spill-memory") {
+    s = ParseSize(key, value, &config_.spill_memory);
+    spill_memory_value_ = value;
+    if (s.ok() && config_.spill_memory < 4096)
+      s = Status::InvalidArgument("spill-memory=" + value + ": must be at least 4096 bytes");
+  } else if (key == "bucket") {
+    s = ParseSize(key, value, &config_.bucket);
+    if (s.ok() && (config_.bucket < 4096 || config_.bucket % 4096 != 0 ||
+                   config_.bucket > (1ull << 30)))
+      s = Status::InvalidArgument("bucket=" + value +
+                                  ": the bucket must be a multiple of 4096 between 4K and 1G");
+  } else if (key == "buckets") {
+    if (!ParseCount(value, 1, 1024, &config_.buckets))
+      s = Status::InvalidArgument("buckets=" + value + ": must be a whole number from 1 to 1024");
+  } else if (key == "on-error") {
+    s = ParseChoice(key, value, "continue", Config::OnError::kContinue, "fail",
+                    Config::OnError::kFail, &config_.on_error);
+  } else if (key == "quorum") {
+    if (!ParseCount(value, 1, 65536, &config_.quorum))
+      s = Status::InvalidArgument("quorum=" + value +
+                                  ": must be a whole number of destinations, at least 1");
+  } else if (key == "status") {
+    if (value.empty())
+      s = Status::InvalidArgument("status=: the file name is empty");
+    else
+      config_.status_file = value;
+  } else if (key == "progress") {
+    s = ParseBool(key, value, &config_.progress);
+  } else if (key == "verify") {
+    s = ParseBool(key, value, &config_.verify);
+  } else if (key == "sha256") {
+    s = ParseBool(key, value, &config_.sha256);
+  } else if (key == "require-flush") {
+    s = ParseBool(key, value, &config_.require_flush);
+  } else if (key == "io") {
+    s = ParseChoice(key, value, "uring", Config::Io::kUring, "sync", Config::Io::kSync, &config_.io);
+  } else if (key == "cache") {
+    s = ParseChoice(key, value, "default", Config::Cache::kDefault, "none", Config::Cache::kNone,
+                    &config_.cache);
+  } else if (key == "direct") {
+    s = ParseBool(key, value, &config_.direct);
+  } else if (key == "stall-timeout") {
+    if (!ParseCount(value, 0, 1u << 30, &config_.stall_timeout))
+      s = Status::InvalidArgument("stall-timeout=" + value +
+                                  ": must be a whole number of seconds (0: never)");
+  } else {
+    return Status::InvalidArgument("unknown parameter '" + key + "'");
+  }
+  if (s.ok()) seen_.push_back(key);
+  return s;
+}
+
+Status ConfigParser::Complete() {
+  if (config_.destinations.empty())
+    return Status::InvalidArgument(
+        "no destination: give at least one dest=PATH (or a bare PATH) or cmd=COMMAND");
+  const bool spill_memory_given =
+      std::find(seen_.begin(), seen_.end(), "spill-memory") != seen_.end();
+  if (spill_memory_given && config_.spill_dir.empty())
+    return Status::InvalidArgument("spill-memory=" + spill_memory_value_ +
+                                   ": only means something with spill=DIR");
+  if (spill_memory_given && config_.spill_memory < config_.bucket)
+    return Status::InvalidArgument("spill-memory=" + spill_memory_value_ +
+                                   ": must be at least one bucket (bucket=" +
+                                   std::to_string(config_.bucket) + ")");
+  if (config_.quorum > config_.destinations.size())
+    return Status::InvalidArgument("quorum=" + std::to_string(config_.quorum) + ": there are only " +
+                                   std::to_string(config_.destinations.size()) + " destinations");
+  return Status::OK();
+}
+
+const char* ConfigParser::Help() {
+  return "[dest=]PATH|URI      Destination: regular file, block device, FIFO or NBD server\n"
+         "                     (nbd://, nbd+unix://, nbds://...) (repeatable).\n"
+         "cmd=COMMAND          Destination: a shell command reading the image on stdin (repeatable).\n"
+         "size=SIZE            Export size (default: smallest fixed-size destination).\n"
+         "window=SIZE          Reorder window for stream destinations (default 64M).\n"
+         "ahead=SIZE           Budget for writes parked far beyond the window (default 64M).\n"
+         "spill=DIR            Keep window and parked bytes beyond spill-memory= in an unlinked\n"
+         "                     sparse file in DIR, so window= can be as large as the image.\n"
+         "spill-memory=SIZE    With spill=: memory for window chunks and parked bytes (default 64M).\n"
+         "bucket=SIZE          Size of one bus buffer (default 4M).\n"
+         "buckets=N            Bus buffers in flight beyond the window (default 4).\n"
+         "on-error=continue|fail  After a destination fails: go on while quorum= are healthy\n"
+         "                     (default), or fail every later request.\n"
+         "quorum=N             Healthy destinations needed for requests to succeed (default 1).\n"
+         "status=FILE          Write JSON status to FILE at least once a second.\n"
+         "progress=BOOL        Show a progress bar per destination on stderr.\n"
+         "verify=BOOL          At the end, read every seekable destination back past the page\n"
+         "                     cache and compare it with the image (default false).\n"
+         "require-flush=BOOL   The run is complete only if a flush covered the client's last\n"
+         "                     write; otherwise it ends interrupted (default false).\n"
+         "sha256=BOOL          Compute the image's SHA-256 (default true; with only seekable\n"
+         "                     destinations that costs one read of a destination at the end).\n"
+         "io=uring|sync        Files and devices: io_uring, several writes in flight (default),\n"
+         "                     or one pwrite at a time.\n"
+         "cache=default|none   none: write back and drop each 32M of a file as it is written.\n"
+         "direct=BOOL          Open files and block devices with O_DIRECT (default false).\n"
+         "stall-timeout=SECONDS  Fail a destination that makes no progress for this long\n"
+         "                     (default 120; 0: never).";
+}
+
+}  // namespace fanout

@@ -1,0 +1,53 @@
+#include "integrity/sha256.h"
+
+#include <openssl/evp.h>
+
+#include <cassert>
+#include <cstdlib>
+
+namespace fanout {
+
+namespace {
+constexpr size_t kZeroBlock = 1 << 20;
+alignas(4096) const uint8_t kZeros[kZeroBlock] = {};
+}  // namespace
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  // Only allocation can fail here; there is no sensible way on without it.
+  if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) abort();
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
+
+void Sha256::Update(const uint8_t* data, size_t length) {
+  EVP_DigestUpdate(ctx_, data, length);
+}
+
+void Sha256::UpdateZeros(uint64_t length) {
+  while (length > 0) {
+    const size_t n = length < kZeroBlock ? length : kZeroBlock;
+    EVP_DigestUpdate(ctx_, kZeros, n);
+    length -= n;
+  }
+}
+
+std::string Sha256::Of(const uint8_t* data, size_t length) {
+  Sha256 sha;
+  sha.Update(data, length);
+  return sha.FinalHex();
+}
+
+std::string Sha256::FinalHex() {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx_, md, &len);
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; i++) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace fanout

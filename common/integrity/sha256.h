@@ -1,0 +1,37 @@
+// Sha256: the SHA-256 of the final image (OpenSSL's EVP), so a user
+// can compare it with sha256sum of the source, or of what a pipe delivered.
+// DigestFollower (digest_follower.h) feeds it while the image is written.
+//
+// Not thread-safe.
+#ifndef FANOUT_INTEGRITY_SHA256_H
+#define FANOUT_INTEGRITY_SHA256_H
+
+#include <cstdint>
+#include <string>
+
+struct evp_md_ctx_st;
+
+namespace fanout {
+
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void Update(const uint8_t* data, size_t length);
+  // length zero bytes, without allocating them.
+  void UpdateZeros(uint64_t length);
+  // The digest in lower-case hex, as sha256sum prints it.  Call once.
+  std::string FinalHex();
+  // The digest of length bytes at data, at once.
+  static std::string Of(const uint8_t* data, size_t length);
+
+ private:
+  evp_md_ctx_st* ctx_;
+};
+
+}  // namespace fanout
+
+#endif  // FANOUT_INTEGRITY_SHA256_H

@@ -1,0 +1,115 @@
+#include "pipeline/bus.h"
+
+#include <cassert>
+
+namespace fanout {
+
+Bus::Bus(size_t max_entries) : max_entries_(max_entries) { assert(max_entries > 0); }
+
+Bus::ConsumerId Bus::Attach() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Consumer c;
+  c.fetched = c.applied = next_seq_ - 1;
+  consumers_.push_back(c);
+  return consumers_.size() - 1;
+}
+
+void Bus::Detach(ConsumerId id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!consumers_[id].attached) return;
+    consumers_[id].attached = false;
+    TrimLocked();
+  }
+  space_.notify_all();
+  available_.notify_all();
+  progress_.notify_all();
+}
+
+uint64_t Bus::Publish(Extent extent) {
+  std::unique_lock<std::mutex> lock(mu_);
+  assert(!closed_);
+  space_.wait(lock, [&] { return entries_.size() < max_entries_; });
+  entries_.push_back(std::move(extent));
+  const uint64_t seq = next_seq_++;
+  // With no consumer attached, nothing would ever trim.
+  TrimLocked();
+  lock.unlock();
+  available_.notify_all();
+  return seq;
+}
+
+void Bus::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+  }
+  available_.notify_all();
+}
+
+bool Bus::Fetch(ConsumerId id, Extent* extent, uint64_t* seq) {
+  std::unique_lock<std::mutex> lock(mu_);
+  Consumer& c = consumers_[id];
+  available_.wait(lock, [&] { return !c.attached || c.fetched + 1 < next_seq_ || closed_; });
+  if (!c.attached || c.fetched + 1 >= next_seq_) return false;
+  c.fetched++;
+  *seq = c.fetched;
+  *extent = entries_[c.fetched - first_seq_];
+  return true;
+}
+
+void Bus::Applied(ConsumerId id, uint64_t seq) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Consumer& c = consumers_[id];
+    assert(seq <= c.fetched && seq >= c.applied);
+    c.applied = seq;
+    TrimLocked();
+  }
+  space_.notify_all();
+  progress_.notify_all();
+}
+
+void Bus::TrimLocked() {
+  uint64_t min_applied = next_seq_ - 1;
+  for (const Consumer& c : consumers_)
+    if (c.attached && c.applied < min_applied) min_applied = c.applied;
+  while (first_seq_ <= min_applied && !entries_.empty()) {
+    entries_.pop_front();
+    first_seq_++;
+  }
+}
+
+bool Bus::HasPending(ConsumerId id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return consumers_[id].attached && consumers_[id].fetched + 1 < next_seq_;
+}
+
+uint64_t Bus::last_published() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_seq_ - 1;
+}
+
+void Bus::WaitApplied(uint64_t seq) {
+  std::unique_lock<std::mutex> lock(mu_);
+  progress_.wait(lock, [&] {
+    for (const Consumer& c : consumers_)
+      if (c.attached && c.applied < seq) return false;
+    return true;
+  });
+}
+
+void Bus::WaitConsumerApplied(ConsumerId id, uint64_t seq) {
+  std::unique_lock<std::mutex> lock(mu_);
+  progress_.wait(lock, [&] { return !consumers_[id].attached || consumers_[id].applied >= seq; });
+}
+
+std::vector<Extent> Bus::Overlapping(uint64_t offset, uint64_t length) const {
+  std::vector<Extent> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Extent& e : entries_)
+    if (e.offset < offset + length && offset < e.end()) out.push_back(e);
+  return out;
+}
+
+}  // namespace fanout

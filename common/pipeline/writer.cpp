@@ -1,0 +1,358 @@
+#include "pipeline/writer.h"
+
+#include <cassert>
+#include <algorithm>
+#include <cerrno>
+#include <deque>
+#include <vector>
+
+namespace fanout {
+
+Writer::Writer(std::unique_ptr<Destination> dest, Bus* bus, Logger* log)
+    : dest_(std::move(dest)), bus_(bus), log_(log), consumer_(bus->Attach()) {}
+
+Writer::~Writer() { assert(!thread_.joinable()); }
+
+void Writer::Start() {
+  thread_started_ = true;
+  // The thread's own reference (null if not shared-owned): an abandoned
+  // thread keeps this writer, its destination and keep_alive_ alive.
+  std::shared_ptr<Writer> self = weak_from_this().lock();
+  thread_ = std::thread([this, self] {
+    Run();
+    std::lock_guard<std::mutex> lock(mu_);
+    thread_ended_ = true;
+    ended_cv_.notify_all();
+  });
+}
+
+void Writer::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Writer::JoinUntil(Clock::time_point deadline) {
+  if (abandoned_) return false;
+  if (!thread_.joinable()) return true;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!ended_cv_.wait_until(lock, deadline, [this] { return thread_ended_; })) {
+      lock.unlock();
+      assert(!weak_from_this().expired());
+      thread_.detach();
+      abandoned_ = true;
+      return false;
+    }
+  }
+  thread_.join();
+  return true;
+}
+
+void Writer::WaitEndedOrFailed() {
+  if (!thread_started_) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  ended_cv_.wait(lock, [this] {
+    return thread_ended_ || state_ == DestinationState::kFailed || interrupted_;
+  });
+}
+
+void Writer::EndAbandoned() {
+  if (!interrupted_) return;
+  std::string why;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    why = interrupted_why_;
+  }
+  const std::string message =
+      dest_->name() + ": incomplete, " + why + "; its writer is still blocked (in the kernel)";
+  const Failure failure{EINTR, bytes_.load(), message};
+  if (Settle(DestinationState::kIncomplete, &failure)) log_->Error(message);
+}
+
+Writer::Activity Writer::activity() const {
+  Activity a;
+  a.last_progress = dest_->last_progress();
+  bool ended;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ended = thread_ended_;
+  }
+  a.busy = thread_started_ && !ended && state() == DestinationState::kWriting &&
+           (closing_ || in_flight_count_ > 0 || bus_->HasPending(consumer_));
+  return a;
+}
+
+void Writer::FailStalled(const std::string& message) {
+  // As FailSync: failed first, then detached, so a thread that wakes finds
+  // the failure; then woken where it can be.
+  const Failure failure{ETIMEDOUT, bytes_.load(), message};
+  const bool first = Settle(DestinationState::kFailed, &failure);
+  bus_->Detach(consumer_);
+  // Not if it ended meanwhile: a destination that is done stays usable
+  // (verify= reads it back).
+  if (!first) return;
+  dest_->Cancel();
+  log_->Error(message);
+}
+
+Status Writer::CloseDestination() {
+  // Closing is work the stall watch sees (a sync, a command's exit), from
+  // now on.
+  dest_->NoteProgress();
+  closing_ = true;
+  Status s = dest_->Close();
+  closing_ = false;
+  return s;
+}
+
+void Writer::FailAtEnd(const std::string& why) {
+  doomed_ = true;
+  std::lock_guard<std::mutex> lock(mu_);
+  fail_at_end_ = why;
+}
+
+void Writer::Interrupt(const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (interrupted_.exchange(true)) return;
+    interrupted_why_ = why;
+  }
+  ended_cv_.notify_all();  // WaitEndedOrFailed() returns
+  dest_->Interrupt();
+  bus_->Detach(consumer_);
+}
+
+void Writer::Abort() {
+  // Whatever the thread was doing when the interruption came, the
+  // destination gets no well-formed end: a stream stops short, a command
+  // is killed before its input ends (Destination::Abort).
+  Status s = dest_->Abort();
+  std::string why;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    why = interrupted_why_;
+  }
+  std::string message = dest_->name() + ": incomplete, " + why;
+  if (!s.ok()) message += " (" + s.message() + ")";
+  const Failure failure{EINTR, bytes_.load(), message};
+  if (Settle(DestinationState::kIncomplete, &failure)) log_->Error(message);
+}
+
+Failure Writer::failure() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failure_;
+}
+
+std::optional<Writer::Clock::time_point> Writer::ended() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ended_;
+}
+
+bool Writer::Settle(DestinationState state, const Failure* failure) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // The first ending wins: a flush's failed sync and the writer's own end
+  // may race.
+  if (state_.load() != DestinationState::kWriting) return false;
+  ended_ = Clock::now();
+  if (failure) failure_ = *failure;
+  state_ = state;
+  ended_cv_.notify_all();
+  return true;
+}
+
+void Writer::End(DestinationState state) { Settle(state, nullptr); }
+
+void Writer::FailSync(const Status& s) {
+  // Failed first, then detached: detaching wakes the writer thread, which
+  // must find the failure rather than end the stream as done.
+  const Failure failure{s.err(), s.offset().value_or(bytes_.load()), s.message()};
+  const bool first = Settle(DestinationState::kFailed, &failure);
+  bus_->Detach(consumer_);
+  if (first) log_->Error(failure.message);
+}
+
+void Writer::Fail(const Status& s, uint64_t offset) {
+  // An error caused by the interruption itself (a killed command's broken
+  // pipe) is not the destination's failure: it is incomplete.
+  if (interrupted_) {
+    Abort();
+    return;
+  }
+  // Give up our place at once: the others must not wait for us.
+  bus_->Detach(consumer_);
+  std::string message = s.message();
+  // A stream is closed now so its reader (or command) sees the end.  For a
+  // command that means waiting for it: its exit status usually says more
+  // than our EPIPE does (cmd exited 3 after reading 10 MiB).  A seekable
+  // destination keeps its descriptor until the engine goes, since a
+  // concurrent flush may still be syncing it.
+  if (!dest_->seekable()) {
+    Status closed = CloseDestination();
+    if (!closed.ok() && closed.message() != message) {
+      // "cmd=X: write: Broken pipe ...; the command exited with status 3"
+      std::string more = closed.message();
+      const std::string prefix = dest_->name() + ": ";
+      if (more.compare(0, prefix.size(), prefix) == 0) more.erase(0, prefix.size());
+      message += "; " + more;
+    }
+  }
+  const Failure failure{s.err(), s.offset().value_or(offset), message};
+  if (Settle(DestinationState::kFailed, &failure)) log_->Error(message);
+}
+
+Status Writer::Open() {
+  std::optional<Clock::time_point> waiting_since;
+  for (;;) {
+    Status s = dest_->Start();
+    // Waiting for a reader is not a stall: it has a rule of its own.
+    dest_->NoteProgress();
+    if (s.ok() || s.err() != EAGAIN) return s;
+    // Not ready: a FIFO nobody has opened yet.  That is fine until data
+    // waits for it; from then on it holds every other destination back (and
+    // the client, once the bus is full), so it gets kOpenGrace.  This also
+    // covers the end of the stream, which always leaves data waiting.
+    if (bus_->HasPending(consumer_)) {
+      const auto now = Clock::now();
+      if (!waiting_since) waiting_since = now;
+      if (now - *waiting_since >= kOpenGrace)
+        return Status::IOError(EPIPE, s.message() + " within " +
+                                          std::to_string(kOpenGrace.count()) +
+                                          " s of data waiting for it");
+    }
+    if (interrupted_) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void Writer::Run() {
+  Status s = Open();
+  if (interrupted_) {
+    Abort();
+    return;
+  }
+  if (!s.ok()) {
+    Fail(s, 0);
+    return;
+  }
+  s = Pump();
+  if (!s.ok()) return;  // failed already
+  if (interrupted_) {
+    Abort();
+    return;
+  }
+  // A flush's sync failed (FailSync): the bus let us go; the descriptor
+  // stays open, as for any failed seekable destination.
+  if (state() == DestinationState::kFailed) return;
+  std::string why;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    why = fail_at_end_;
+  }
+  if (!why.empty()) {
+    Fail(Status::IOError(EIO, dest_->name() + ": " + why), bytes_.load());
+    return;
+  }
+  s = CloseDestination();
+  if (!s.ok()) {
+    Fail(s, bytes_.load());
+    return;
+  }
+  End(DestinationState::kDone);
+}
+
+// The extents this writer has submitted and not yet marked applied, in bus
+// order.  Completions may come in any order; the bus hears of them in order.
+struct Writer::InFlight {
+  uint64_t seq;
+  uint64_t offset;
+  uint64_t length;
+  bool done;
+};
+
+Status Writer::Pump() {
+  const bool debug = log_->DebugEnabled(LogTopic::kWriter);
+  const size_t depth = std::max(1u, dest_->queue_depth());
+  std::deque<InFlight> in_flight;
+  std::vector<uint64_t> done;
+
+  // Waits for at least one completion, then tells the bus about the
+  // completed prefix.  Returns the destination's error, having failed.
+  auto reap = [&]() -> Status {
+    done.clear();
+    uint64_t failed_tag = 0;
+    Status r = dest_->Reap(&done, &failed_tag);
+    for (uint64_t tag : done)
+      for (InFlight& f : in_flight)
+        if (f.seq == tag) f.done = true;
+    uint64_t applied = 0;
+    while (!in_flight.empty() && in_flight.front().done) {
+      bytes_ += in_flight.front().length;
+      applied = in_flight.front().seq;
+      in_flight.pop_front();
+    }
+    in_flight_count_ = in_flight.size();
+    if (!done.empty()) dest_->NoteProgress();
+    if (applied != 0) bus_->Applied(consumer_, applied);
+    if (!r.ok()) {
+      uint64_t offset = bytes_.load();
+      for (const InFlight& f : in_flight)
+        if (f.seq == failed_tag) offset = f.offset;
+      Fail(r, offset);
+    }
+    return r;
+  };
+  auto overlaps_in_flight = [&](const Extent& e) {
+    for (const InFlight& f : in_flight)
+      if (!f.done && f.offset < e.end() && e.offset < f.offset + f.length) return true;
+    return false;
+  };
+
+  Extent e;
+  uint64_t seq;
+  for (;;) {
+    // Interrupted: stop taking extents; what is in flight completes below.
+    if (interrupted_) break;
+    // Fetch while there is room, but never block on the bus while our own
+    // I/O could be completing: with operations in flight, fetch only what
+    // is already waiting.
+    const bool room = in_flight.size() < depth;
+    if (room && (in_flight.empty() || bus_->HasPending(consumer_))) {
+      if (!bus_->Fetch(consumer_, &e, &seq)) break;
+      dest_->NoteProgress();
+    } else {
+      Status r = reap();
+      if (!r.ok()) return r;
+      continue;
+    }
+    if (debug)
+      log_->Debug(LogTopic::kWriter, dest_->name() + ": " + (e.is_zero() ? "zero " : "write ") +
+                                         std::to_string(e.offset) + "+" +
+                                         std::to_string(e.length) + (e.late ? " (late)" : ""));
+    if (e.late && !dest_->seekable()) {
+      // The stream has passed this offset: it can never hold the image now.
+      Fail(Status::IOError(EIO, dest_->name() + ": " + *e.late), e.offset);
+      return Status::IOError(EIO, *e.late);
+    }
+    // Overlapping operations in flight could complete in either order.
+    while (overlaps_in_flight(e)) {
+      Status r = reap();
+      if (!r.ok()) return r;
+    }
+    in_flight.push_back(InFlight{seq, e.offset, e.length, false});
+    in_flight_count_ = in_flight.size();
+    Status r = dest_->Submit(e, seq);
+    // Drop our reference: the destination holds one while it needs it, so
+    // the buffer goes back to the pool as soon as the last writer is done.
+    e = Extent();
+    if (!r.ok()) {
+      Fail(r, in_flight.back().offset);
+      return r;
+    }
+  }
+  while (!in_flight.empty()) {
+    Status r = reap();
+    if (!r.ok()) return r;
+  }
+  return Status::OK();
+}
+
+}  // namespace fanout

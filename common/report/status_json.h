@@ -1,0 +1,51 @@
+// The status file (status=FILE): a JSON document describing the run,
+// replaced atomically (written beside it, then renamed over it) so a reader
+// never sees half of one.
+//
+//   {"size", "committed", "state": "running"|"finishing"|"verifying"|"finished",
+//    "elapsed", "refused_requests", "sha256", "sha256_unavailable",
+//    "destinations": [{"name", "kind", "state", "bytes", "rate", "elapsed",
+//    "error", "errno", "offset", "exit_status", "verified_bytes"}]}
+// (the man page's "The status file" says what each means).
+#ifndef FANOUT_REPORT_STATUS_JSON_H
+#define FANOUT_REPORT_STATUS_JSON_H
+
+#include <string>
+#include <vector>
+
+#include "dest/destination.h"
+
+#include "report/snapshot.h"
+#include "util/status.h"
+
+namespace fanout {
+
+// The temporary file WriteStatusFile() writes before renaming it over
+// path: DIR/.NAME.tmp, hidden beside it (rename(2) needs the same file
+// system).
+std::string StatusTempPath(const std::string& path);
+
+// A destination's path and what it is, for CheckStatusFile().
+struct NamedIdentity {
+  std::string parameter;  // as the user wrote it: "dest=a.img", "file=disk.img"
+  DestinationIdentity identity;
+};
+
+// Configuration time: refuses, in one line naming status=, a status file
+// that would destroy something or could never be written: FILE or its
+// temporary file is one of `taken` (a destination, the tee filter's
+// plugin's disk), FILE is a directory or anything but a regular file
+// (rename(2) would replace a device node or a FIFO), or its directory is
+// missing or not writable (the temporary file is created there and
+// removed again, which proves it as nothing short of writing can).
+Status CheckStatusFile(const std::string& path, const std::vector<NamedIdentity>& taken);
+
+// The JSON text for a snapshot.
+std::string StatusJson(const Snapshot& snapshot);
+
+// Writes StatusJson(snapshot) to path atomically.
+Status WriteStatusFile(const std::string& path, const Snapshot& snapshot);
+
+}  // namespace fanout
+
+#endif  // FANOUT_REPORT_STATUS_JSON_H

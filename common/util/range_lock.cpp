@@ -1,0 +1,39 @@
+#include "util/range_lock.h"
+
+namespace fanout {
+
+namespace {
+
+bool Overlap(uint64_t a_start, uint64_t a_end, uint64_t b_start, uint64_t b_end) {
+  return a_start < a_end && b_start < b_end && a_start < b_end && b_start < a_end;
+}
+
+}  // namespace
+
+RangeLock::Guard RangeLock::Lock(uint64_t offset, uint64_t length) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const auto mine = entries_.insert(entries_.end(), Entry{offset, offset + length});
+  released_.wait(lock, [&] {
+    for (auto it = entries_.begin(); it != mine; ++it)
+      if (Overlap(it->start, it->end, mine->start, mine->end)) return false;
+    return true;
+  });
+  return Guard(this, mine);
+}
+
+void RangeLock::Unlock(std::list<Entry>::iterator entry) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_.erase(entry);
+  }
+  // Any waiter behind this one may now be free; there are at most as many
+  // as nbdkit has worker threads.
+  released_.notify_all();
+}
+
+size_t RangeLock::in_flight() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.size();
+}
+
+}  // namespace fanout

@@ -1,0 +1,69 @@
+#include "window/spill_file.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "util/fd_io.h"
+
+namespace fanout {
+
+Status SpillFile::Open(const std::string& dir, std::unique_ptr<SpillFile>* out) {
+  const std::string what = "spill=" + dir + ": ";
+  if (dir.empty()) return Status::InvalidArgument("spill=: the directory name is empty");
+  struct stat st;
+  if (stat(dir.c_str(), &st) == -1) return Status::FromErrno("spill=" + dir);
+  if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(what + "not a directory");
+  const int fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+  if (fd == -1) {
+    const int err = errno;
+    // Kernels and filesystems without O_TMPFILE say EOPNOTSUPP, or EISDIR
+    // (the flag reads as a plain open of a directory for writing).
+    if (err == EOPNOTSUPP || err == EISDIR)
+      return Status::IOError(err, what + "the filesystem does not support O_TMPFILE; "
+                                         "give a directory on tmpfs, ext4, xfs or btrfs");
+    return Status::FromErrno(what + "cannot create a temporary file there", err);
+  }
+  out->reset(new SpillFile(dir, fd));
+  return Status::OK();
+}
+
+SpillFile::~SpillFile() { close(fd_); }
+
+Status SpillFile::Write(const uint8_t* buf, uint64_t length, uint64_t offset) {
+  Status s = WriteFully(fd_, buf, length, offset, "spill file");
+  if (!s.ok())
+    return Status::FromErrno("spill=" + dir_ + ": writing " + std::to_string(length) +
+                                 " bytes at offset " + std::to_string(offset) +
+                                 " to the spill file failed, so the window cannot hold them",
+                             s.err());
+  bytes_written_ += length;
+  return Status::OK();
+}
+
+Status SpillFile::Read(uint8_t* buf, uint64_t length, uint64_t offset) const {
+  for (uint64_t done = 0; done < length;) {
+    const ssize_t n = pread(fd_, buf + done, length - done, offset + done);
+    if (n == -1 && errno == EINTR) continue;
+    // A short read means the file lost bytes the window put there.
+    if (n <= 0)
+      return Status::FromErrno("spill=" + dir_ + ": reading " + std::to_string(length) +
+                                   " bytes at offset " + std::to_string(offset) +
+                                   " back from the spill file failed, so the window lost them",
+                               n == 0 ? EIO : errno);
+    done += n;
+  }
+  bytes_read_ += length;
+  return Status::OK();
+}
+
+void SpillFile::Discard(uint64_t offset, uint64_t length) {
+  if (length == 0) return;
+  (void)fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+}
+
+}  // namespace fanout
