@@ -15,7 +15,7 @@
 
 namespace fanout {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   // An ok status; cheap to copy.
   Status() = default;

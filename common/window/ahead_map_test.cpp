@@ -30,7 +30,7 @@ std::vector<uint8_t> Bytes(uint64_t n, uint8_t value) { return std::vector<uint8
 // Reads [offset, offset + length) with 0xEE where nothing is parked.
 std::vector<uint8_t> ReadBack(const AheadMap& m, uint64_t offset, uint64_t length) {
   std::vector<uint8_t> buf(length, 0xEE);
-  m.Read(buf.data(), length, offset);
+  EXPECT_TRUE(m.Read(buf.data(), length, offset).ok());
   return buf;
 }
 
@@ -213,7 +213,7 @@ TEST(AheadMapTest, EraseSplitsRange) {
   AheadMap m(1 << 20);
   std::vector<uint8_t> data(100);
   for (size_t i = 0; i < data.size(); i++) data[i] = static_cast<uint8_t>(i);
-  m.Put(data.data(), data.size(), 1000);
+  EXPECT_TRUE(m.Put(data.data(), data.size(), 1000).ok());
   m.Erase(1040, 20);
   EXPECT_EQ(80u, m.bytes());
   EXPECT_TRUE(m.Intersects(1039, 1));
@@ -226,7 +226,7 @@ TEST(AheadMapTest, EraseSplitsRange) {
   // the overhead of the range the split added.
   AheadMap small(1000 + 3 * kO);
   const std::vector<uint8_t> big = Bytes(1000, 1);
-  small.Put(big.data(), 1000, 0);
+  EXPECT_TRUE(small.Put(big.data(), 1000, 0).ok());
   EXPECT_FALSE(small.Fits(5000, 1));
   small.Erase(10, 200);
   EXPECT_EQ(2u, small.ranges());
@@ -367,7 +367,7 @@ void RandomMatchesByteModel(bool spill) {
         low = std::max(low, end);
       } else {
         std::vector<uint8_t> buf(len, 0xEE);
-        m.Read(buf.data(), len, off);
+        EXPECT_TRUE(m.Read(buf.data(), len, off).ok());
         for (uint64_t i = 0; i < len; i++)
           ASSERT_EQ(parked[off + i] ? model[off + i] : 0xEE, buf[i]) << "byte " << off + i;
         ASSERT_EQ(count(off, len) > 0, m.Intersects(off, len));

@@ -480,7 +480,7 @@ TEST_F(WindowTest, OrderedSequentialWritesStreamInOrder) {
     ASSERT_TRUE(InOrder(h.sink().log(), 0, Delivered(h.sink().log())));
     ASSERT_LE(Delivered(h.sink().log()), h.window().commit_point());
   }
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(InOrder(h.sink().log(), 0, size));
   EXPECT_TRUE(h.StreamMatches());
   EXPECT_TRUE(h.DestinationMatches());
@@ -494,7 +494,7 @@ TEST_F(WindowTest, OrderedWriteBeyondWindowSlidesIt) {
   EXPECT_EQ(c, h.window().commit_point());
   EXPECT_EQ(3 * MiB + 4 * KiB, h.window().high_water());
   ASSERT_TRUE(h.ReadMatches(0, 4 * MiB));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   ASSERT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
   // The never-written bytes the slide committed went out as zero extents.
   for (const Committed& e : h.sink().log())
@@ -521,7 +521,7 @@ TEST_F(WindowTest, OrderedWriteLargerThanWindow) {
   ASSERT_TRUE(IsOk(h.Write(256 * KiB + 1, 3 * MiB)));
   EXPECT_EQ(2 * MiB + 256 * KiB + 1, h.window().commit_point());
   EXPECT_TRUE(h.ReadMatches(0, 4 * MiB));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
   EXPECT_TRUE(h.StreamMatches());
   EXPECT_TRUE(h.DestinationMatches());
@@ -574,7 +574,7 @@ TEST_F(WindowTest, OrderedLateWriteGoesOutLateNamingWindow) {
   EXPECT_EQ(committed, h.sink().log().size());
   // Reads see the late bytes (from the seekable destination).
   EXPECT_TRUE(h.ReadMatches(0, 3 * MiB));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(h.DestinationMatches());
   EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
 }
@@ -593,7 +593,7 @@ TEST_F(WindowTest, OrderedWriteStraddlingCommitPointSplits) {
   EXPECT_EQ(c - 4 * KiB, h.sink().late_log()[0].offset);
   EXPECT_EQ(4 * KiB, h.sink().late_log()[0].length);
   EXPECT_TRUE(h.ReadMatches(c - 64 * KiB, 128 * KiB));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(h.DestinationMatches());
   EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
 }
@@ -613,7 +613,7 @@ TEST_F(WindowTest, OrderedLateWriteLargerThanAChunkUsesSeveralBuffers) {
   }
   EXPECT_EQ(3 * chunk, total);
   EXPECT_TRUE(h.ReadMatches(0, 8 * MiB));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(h.DestinationMatches());
 }
 
@@ -624,7 +624,7 @@ TEST_F(WindowTest, OrderedWriteAtCommitPointIsAccepted) {
   EXPECT_TRUE(IsOk(h.Write(c, 4 * KiB)));
   EXPECT_TRUE(IsOk(h.Write(c + 1, 1)));
   EXPECT_TRUE(h.ReadMatches(c - 4 * KiB, 16 * KiB));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(h.StreamMatches());
 }
 
@@ -637,7 +637,7 @@ TEST_F(WindowTest, OrderedZeroBeyondWindowDoesNotSlide) {
   EXPECT_EQ(0u, h.window().commit_point());
   EXPECT_TRUE(h.sink().log().empty()) << Show(h.sink().log());
   EXPECT_TRUE(h.ReadMatches(0, 6 * MiB));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(h.StreamMatches());
 }
 
@@ -648,7 +648,7 @@ TEST_F(WindowTest, OrderedZeroInsideWindowErasesData) {
   EXPECT_TRUE(h.ReadMatches(0, 1 * MiB));
   ASSERT_TRUE(IsOk(h.Write(260 * KiB, 1)));  // rewrite inside the zeroed part
   EXPECT_TRUE(h.ReadMatches(0, 1 * MiB));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
   EXPECT_TRUE(h.StreamMatches());
   EXPECT_TRUE(h.DestinationMatches());
@@ -663,7 +663,7 @@ TEST_F(WindowTest, OrderedZeroBehindCommitPointOverUnwrittenBytesIsNoOp) {
   EXPECT_TRUE(IsOk(h.Zero(4 * KiB, 1 * MiB)));  // starts right after the data
   EXPECT_EQ(c, h.window().commit_point());
   EXPECT_TRUE(h.ReadMatches(0, 4 * MiB));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(h.StreamMatches());
   EXPECT_TRUE(h.DestinationMatches());
 }
@@ -676,7 +676,7 @@ TEST_F(WindowTest, OrderedZeroStraddlingCommitPointOverUnwrittenBytes) {
   EXPECT_TRUE(IsOk(h.Zero(c - 32 * KiB, 128 * KiB)));  // erases the data inside the window
   EXPECT_EQ(c, h.window().commit_point());
   EXPECT_TRUE(h.ReadMatches(c - 64 * KiB, 256 * KiB));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(h.StreamMatches());
 }
 
@@ -706,7 +706,7 @@ TEST_F(WindowTest, OrderedZeroBehindCommitPointOverDataGoesOutLate) {
   EXPECT_EQ(c, h.window().commit_point());
   EXPECT_EQ(committed, h.sink().log().size());
   EXPECT_TRUE(h.ReadMatches(0, 4 * MiB));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(h.DestinationMatches());
   EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
 }
@@ -728,7 +728,7 @@ TEST_F(WindowTest, OrderedUnalignedWritesAcrossChunks) {
   ASSERT_TRUE(IsOk(h.Write(c, 17)));
   ASSERT_TRUE(IsOk(h.Write(4 * chunk - 9, 18)));
   EXPECT_TRUE(h.ReadMatches(0, 6 * chunk));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
   EXPECT_TRUE(h.StreamMatches());
   EXPECT_TRUE(h.DestinationMatches());
@@ -742,7 +742,7 @@ TEST_F(WindowTest, OrderedWriteAtEndOfOddSizedExport) {
   ASSERT_TRUE(IsOk(h.Write(size - 1, 1)));
   ASSERT_TRUE(IsOk(h.Write(3 * MiB - 2 * KiB, 4 * KiB)));  // into the last, short chunk
   EXPECT_TRUE(h.ReadMatches(size - 1 * MiB, 1 * MiB));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(InOrder(h.sink().log(), 0, size));
   EXPECT_TRUE(h.StreamMatches());
   EXPECT_TRUE(h.DestinationMatches());
@@ -751,7 +751,7 @@ TEST_F(WindowTest, OrderedWriteAtEndOfOddSizedExport) {
 TEST_F(WindowTest, OrderedFinishOfUntouchedExportStreamsZeros) {
   const uint64_t size = 2 * MiB + 1;
   Harness h(Ordered(size));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(InOrder(h.sink().log(), 0, size));
   EXPECT_EQ(0u, h.sink().DataExtents());
   EXPECT_TRUE(h.StreamMatches());
@@ -791,7 +791,7 @@ void RunOrderedRandom(const WindowConfig& config, uint32_t seed, uint64_t max_le
     ASSERT_TRUE(InOrder(h.sink().log(), 0, Delivered(h.sink().log())));
     ASSERT_LE(Delivered(h.sink().log()), h.window().commit_point());
   }
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   ASSERT_TRUE(InOrder(h.sink().log(), 0, size));
   ASSERT_TRUE(h.StreamMatches());
   ASSERT_TRUE(h.DestinationMatches());
@@ -826,7 +826,7 @@ TEST_F(WindowTest, OrderedWindowSmallerThanChunkLongWrite) {
   const uint64_t c = h.window().commit_point();
   EXPECT_LE(c, 100 * KiB + 3 + 1 * MiB - 64 * KiB);
   EXPECT_TRUE(IsOk(h.Write(c, 1)));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
   EXPECT_TRUE(h.StreamMatches());
   EXPECT_LE(h.pool().peak_in_use(), Window::MaxChunks(h.config()));
@@ -853,7 +853,7 @@ TEST_F(WindowTest, OrderedPoolBound) {
     }
     ASSERT_LE(h.pool().in_use(), Window::MaxChunks(h.config()));
   }
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_LE(h.pool().peak_in_use(), Window::MaxChunks(h.config()));
   EXPECT_TRUE(h.StreamMatches());
 }
@@ -905,7 +905,7 @@ WindowConfig OrderedAhead(uint64_t ahead, uint64_t size = 8 * MiB, uint64_t wind
 // After Finish() with no late request: the stream is the export, once, in
 // order, and so is the destination.
 void ExpectCleanFinish(Harness& h) {
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(AheadInvariants(h));
   EXPECT_EQ(0u, h.window().parked_bytes());
   EXPECT_TRUE(h.sink().late_log().empty()) << Show(h.sink().late_log());
@@ -937,7 +937,7 @@ TEST_F(WindowTest, TinyWritesKeepTheChunkBookkeepingBounded) {
     if (mode == 1) {
       EXPECT_GT(h.spill()->bytes_written(), 0u);
     }
-    h.window().Finish();
+    EXPECT_TRUE(h.window().Finish().ok());
     EXPECT_TRUE(h.DestinationMatches());
     if (ordered) {
       EXPECT_TRUE(h.StreamMatches());
@@ -1025,7 +1025,7 @@ TEST_F(WindowTest, AheadBudgetExhaustedSlidesAndLaterWritesAreLate) {
   ASSERT_EQ(1u, h.sink().late_log().size());
   EXPECT_EQ(0u, h.sink().late_log()[0].offset);
   EXPECT_TRUE(h.ReadMatches(0, h.config().size));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(AheadInvariants(h));
   EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
   EXPECT_TRUE(h.DestinationMatches());
@@ -1234,7 +1234,7 @@ void RunOrderedAheadRandom(const WindowConfig& config, uint32_t seed, uint64_t m
     ASSERT_EQ(any_late, !h.sink().late_log().empty());
     ASSERT_TRUE(AheadInvariants(h));
   }
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   ASSERT_TRUE(AheadInvariants(h));
   EXPECT_EQ(0u, h.window().parked_bytes());
   ASSERT_TRUE(InOrder(h.sink().log(), 0, size));
@@ -1298,7 +1298,7 @@ TEST_F(WindowTest, UnorderedRandomMatchesReferenceOnReusedDevice) {
       }
       ASSERT_LE(h.window().open_chunks(), h.config().max_open_chunks);
     }
-    h.window().Finish();
+    EXPECT_TRUE(h.window().Finish().ok());
     ASSERT_TRUE(h.DestinationMatches());
     ASSERT_LE(h.pool().peak_in_use(), Window::MaxChunks(h.config()));
   }
@@ -1308,7 +1308,7 @@ TEST_F(WindowTest, UnorderedFinishZeroesNeverWrittenBytesOfReusedDevice) {
   Harness h(Unordered(4 * MiB + 100));
   ASSERT_TRUE(IsOk(h.Write(1 * MiB + 5, 10)));
   ASSERT_TRUE(IsOk(h.Write(4 * MiB + 90, 10)));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   // The destination started as kGarbage everywhere.
   EXPECT_TRUE(h.DestinationMatches());
 }
@@ -1324,7 +1324,7 @@ TEST_F(WindowTest, UnorderedCoalescesSmallWritesIntoOneExtent) {
   EXPECT_EQ(chunk, e.offset);
   EXPECT_EQ(chunk, e.length);
   EXPECT_EQ(0u, h.window().open_chunks());
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_EQ(1u, h.sink().DataExtents()) << Show(h.sink().log());
   EXPECT_TRUE(h.DestinationMatches());
 }
@@ -1403,7 +1403,7 @@ TEST_F(WindowTest, UnorderedZeroOverNeverWrittenBytesCommitsNothing) {
   h.window().Flush();
   EXPECT_TRUE(h.sink().log().empty()) << Show(h.sink().log());
   EXPECT_TRUE(h.ReadMatches(0, 3 * MiB));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(h.DestinationMatches());
 }
 
@@ -1421,7 +1421,7 @@ TEST_F(WindowTest, UnorderedZeroOverCommittedDataReachesDestination) {
     ASSERT_EQ(0, h.sink().dest()[i]) << "offset " << i << " still holds the old data after flush";
   for (uint64_t i = 1 * MiB; i < 1 * MiB + 8 * KiB; i++)
     ASSERT_EQ(0, h.sink().dest()[i]) << "offset " << i << " still holds the old data after flush";
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(h.DestinationMatches());
 }
 
@@ -1437,7 +1437,7 @@ TEST_F(WindowTest, UnorderedWriteAtEndOfOddSizedExport) {
   // Fill the whole last (short) chunk: full, so committed at once.
   const uint64_t last = size / h.config().chunk * h.config().chunk;
   ASSERT_TRUE(IsOk(h.Write(last, size - last)));
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_TRUE(h.DestinationMatches());
 }
 
@@ -1450,7 +1450,7 @@ TEST_F(WindowTest, UnorderedPoolBound) {
     ASSERT_TRUE(IsOk(h.Write(off, 1 + rng() % (8 * KiB))));
     ASSERT_LE(h.pool().in_use(), Window::MaxChunks(h.config()));
   }
-  h.window().Finish();
+  EXPECT_TRUE(h.window().Finish().ok());
   EXPECT_LE(h.pool().peak_in_use(), Window::MaxChunks(h.config()));
   EXPECT_TRUE(h.DestinationMatches());
 }
@@ -1487,7 +1487,7 @@ TEST_F(WindowTest, CommittedBytesNeverChange) {
         if (rng() % 20 == 0) h.window().Flush();
         if (HasFailure()) return;
       }
-      h.window().Finish();
+      EXPECT_TRUE(h.window().Finish().ok());
       h.sink().ReleaseKept();
       ASSERT_TRUE(h.DestinationMatches());
     }
