@@ -35,6 +35,20 @@
 //                          be woken, which then fails with ECANCELED.
 //   last_progress()        any thread: when the writer thread last got on.
 //
+// Errors.  Every failed Status a destination returns (from any method
+// above, and from its ReadBack) has a message that starts with its name()
+// and ": " ("out.img: write at offset 4096: No space left on device"), so
+// that callers can add to it, or join two of them, without saying the name
+// again or looking for it.  Its errno is what the NBD client is to see,
+// except for two conventions between a destination and its writer
+// (status.h has the predicates):
+//   EAGAIN (not_ready())       from Start() only: not yet, call it again.
+//   ENOTSUP (not_supported())  this kind cannot do that at all
+//                              (OpenReadBack() on a stream).
+// ECANCELED is the error of every wait that Cancel() ended.  Errors before
+// a destination exists (OpenDestination) name the parameter instead:
+// "dest=PATH: ...".
+//
 // Never blocked for ever.  A FIFO and a command's stdin are written
 // O_NONBLOCK and wait in poll(2) for room or for Cancel(); a command's exit
 // is waited for in poll(2) on a pidfd, and Cancel() kills it (SIGKILL); an

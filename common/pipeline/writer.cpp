@@ -188,11 +188,12 @@ void Writer::Fail(const Status& s, uint64_t offset) {
   if (!dest_->seekable()) {
     Status closed = CloseDestination();
     if (!closed.ok() && closed.message() != message) {
-      // "cmd=X: write: Broken pipe ...; the command exited with status 3"
-      std::string more = closed.message();
-      const std::string prefix = dest_->name() + ": ";
-      if (more.compare(0, prefix.size(), prefix) == 0) more.erase(0, prefix.size());
-      message += "; " + more;
+      // "cmd=X: write: Broken pipe ...; the command exited with status 3":
+      // every message of a destination starts with its name (destination.h),
+      // which the second part need not repeat.
+      const size_t named = dest_->name().size() + 2;
+      assert(closed.message().compare(0, named, dest_->name() + ": ") == 0);
+      message += "; " + closed.message().substr(named);
     }
   }
   const Failure failure{s.err(), s.offset().value_or(offset), message};
@@ -205,7 +206,7 @@ Status Writer::Open() {
     Status s = dest_->Start();
     // Waiting for a reader is not a stall: it has a rule of its own.
     dest_->NoteProgress();
-    if (s.ok() || s.err() != EAGAIN) return s;
+    if (!s.not_ready()) return s;
     // Not ready: a FIFO nobody has opened yet.  That is fine until data
     // waits for it; from then on it holds every other destination back (and
     // the client, once the bus is full), so it gets kOpenGrace.  This also

@@ -1,9 +1,19 @@
 #include "util/status.h"
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 
 namespace fanout {
+
+Status Status::IOError(int err, std::string msg) {
+  assert(err != 0);
+  return Status(err != 0 ? err : EIO, std::move(msg));
+}
+
+bool Status::not_ready() const { return err_ == EAGAIN; }
+
+bool Status::not_supported() const { return err_ == ENOTSUP || err_ == EOPNOTSUPP; }
 
 Status Status::InvalidArgument(std::string msg) { return Status(EINVAL, std::move(msg)); }
 
