@@ -11,14 +11,14 @@
 // the size is the plugin's.  The tee destinations mirror one export: a
 // writable connection to another export name is refused.
 //
+// Every callback is registered Guarded (glue/callback.h), so no exception
+// reaches nbdkit.
+//
 // Overlapping requests hold a RangeLock across the plugin and the engine,
 // so both see them in the same order; the thread model stays PARALLEL.
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-filter.h>
-
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cinttypes>
@@ -30,10 +30,12 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "callback.h"
 #include "exit_status.h"
 #include "interruption.h"
 #include "util/logger.h"
 #include "nbdkit_logger.h"
+#include "terminal.h"
 #include "util/range_lock.h"
 #include "config/tee_config.h"
 
@@ -169,10 +171,8 @@ int tee_prepare(nbdkit_next* next, void* handle, int readonly) {
   Status s = engine->Prepare(size);
   if (!s.ok()) return Report(s);
   // Threads start here, after nbdkit has forked, and only once.
-  const bool terminal = isatty(STDERR_FILENO);
-  struct winsize ws = {};
-  const int width = terminal && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
-  engine->Start(terminal, width);
+  const fanout::glue::Terminal terminal = fanout::glue::ProbeStderr();
+  engine->Start(terminal.is_terminal, terminal.width);
   return 0;
 }
 
@@ -287,23 +287,23 @@ struct nbdkit_filter MakeFilter() {
   f.name = "tee";
   f.longname = "nbdkit tee filter";
   f.description = "mirror the writes of any plugin to files, devices, FIFOs and commands";
-  f.load = tee_load;
-  f.unload = tee_unload;
-  f.config = tee_config;
-  f.config_complete = tee_config_complete;
+  f.load = fanout::glue::Guarded<tee_load>;
+  f.unload = fanout::glue::Guarded<tee_unload>;
+  f.config = fanout::glue::Guarded<tee_config>;
+  f.config_complete = fanout::glue::Guarded<tee_config_complete>;
   f.config_help = fanout::TeeConfigParser::Help();
-  f.after_fork = tee_after_fork;
-  f.cleanup = tee_cleanup;
-  f.open = tee_open;
-  f.close = tee_close;
-  f.prepare = tee_prepare;
-  f.can_multi_conn = tee_can_multi_conn;
-  f.can_flush = tee_can_flush;
-  f.block_size = tee_block_size;
-  f.pwrite = tee_pwrite;
-  f.zero = tee_zero;
-  f.trim = tee_trim;
-  f.flush = tee_flush;
+  f.after_fork = fanout::glue::Guarded<tee_after_fork>;
+  f.cleanup = fanout::glue::Guarded<tee_cleanup>;
+  f.open = fanout::glue::Guarded<tee_open>;
+  f.close = fanout::glue::Guarded<tee_close>;
+  f.prepare = fanout::glue::Guarded<tee_prepare>;
+  f.can_multi_conn = fanout::glue::Guarded<tee_can_multi_conn>;
+  f.can_flush = fanout::glue::Guarded<tee_can_flush>;
+  f.block_size = fanout::glue::Guarded<tee_block_size>;
+  f.pwrite = fanout::glue::Guarded<tee_pwrite>;
+  f.zero = fanout::glue::Guarded<tee_zero>;
+  f.trim = fanout::glue::Guarded<tee_trim>;
+  f.flush = fanout::glue::Guarded<tee_flush>;
   return f;
 }
 

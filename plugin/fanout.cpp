@@ -3,14 +3,12 @@
 // Every callback turns nbdkit's arguments into one call on the engine
 // (common/engine.h) and a failed fanout::Status back into nbdkit_error +
 // errno.  What the tee filter shares with it (logging, the exit status) is
-// in glue/.  All connections share the one engine; the engine does its own
+// in glue/; every callback is registered Guarded (glue/callback.h), so no
+// exception reaches nbdkit.  All connections share the one engine; the engine does its own
 // locking, so the thread model is PARALLEL.
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
-
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
@@ -18,10 +16,12 @@
 
 #include "config/config.h"
 #include "engine/engine.h"
+#include "callback.h"
 #include "exit_status.h"
 #include "interruption.h"
 #include "util/logger.h"
 #include "nbdkit_logger.h"
+#include "terminal.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -73,10 +73,8 @@ int fanout_config_complete(void) {
 
 int fanout_after_fork(void) {
   // Threads start here, never earlier: nbdkit forks after configuration.
-  const bool terminal = isatty(STDERR_FILENO);
-  struct winsize ws = {};
-  const int width = terminal && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
-  engine->Start(terminal, width);
+  const fanout::glue::Terminal terminal = fanout::glue::ProbeStderr();
+  engine->Start(terminal.is_terminal, terminal.width);
   fanout::glue::ServingProcessStarted();
   fanout::glue::WatchSignals([](const std::string& why) { engine->Interrupt(why); });
   return 0;
@@ -180,31 +178,31 @@ struct nbdkit_plugin MakePlugin() {
   p.longname = "nbdkit fanout plugin";
   p.version = PACKAGE_VERSION;
   p.description = "write one image to several destinations at once";
-  p.load = fanout_load;
-  p.unload = fanout_unload;
-  p.config = fanout_config;
-  p.config_complete = fanout_config_complete;
+  p.load = fanout::glue::Guarded<fanout_load>;
+  p.unload = fanout::glue::Guarded<fanout_unload>;
+  p.config = fanout::glue::Guarded<fanout_config>;
+  p.config_complete = fanout::glue::Guarded<fanout_config_complete>;
   p.config_help = nullptr;  // set below from the engine's text
   p.magic_config_key = "dest";
-  p.after_fork = fanout_after_fork;
-  p.cleanup = fanout_cleanup;
-  p.dump_plugin = fanout_dump_plugin;
-  p.open = fanout_open;
-  p.close = fanout_close;
-  p.get_size = fanout_get_size;
-  p.can_multi_conn = fanout_can_multi_conn;
-  p.block_size = fanout_block_size;
+  p.after_fork = fanout::glue::Guarded<fanout_after_fork>;
+  p.cleanup = fanout::glue::Guarded<fanout_cleanup>;
+  p.dump_plugin = fanout::glue::Guarded<fanout_dump_plugin>;
+  p.open = fanout::glue::Guarded<fanout_open>;
+  p.close = fanout::glue::Guarded<fanout_close>;
+  p.get_size = fanout::glue::Guarded<fanout_get_size>;
+  p.can_multi_conn = fanout::glue::Guarded<fanout_can_multi_conn>;
+  p.block_size = fanout::glue::Guarded<fanout_block_size>;
   p.can_write = [](void*) { return 1; };
-  p.can_flush = fanout_can_flush;
-  p.can_trim = fanout_can_trim;
-  p.can_zero = fanout_can_zero;
-  p.can_fast_zero = fanout_can_fast_zero;
-  p.can_fua = fanout_can_fua;
-  p.pread = fanout_pread;
-  p.pwrite = fanout_pwrite;
-  p.zero = fanout_zero;
-  p.trim = fanout_trim;
-  p.flush = fanout_flush;
+  p.can_flush = fanout::glue::Guarded<fanout_can_flush>;
+  p.can_trim = fanout::glue::Guarded<fanout_can_trim>;
+  p.can_zero = fanout::glue::Guarded<fanout_can_zero>;
+  p.can_fast_zero = fanout::glue::Guarded<fanout_can_fast_zero>;
+  p.can_fua = fanout::glue::Guarded<fanout_can_fua>;
+  p.pread = fanout::glue::Guarded<fanout_pread>;
+  p.pwrite = fanout::glue::Guarded<fanout_pwrite>;
+  p.zero = fanout::glue::Guarded<fanout_zero>;
+  p.trim = fanout::glue::Guarded<fanout_trim>;
+  p.flush = fanout::glue::Guarded<fanout_flush>;
   p.errno_is_preserved = 0;
   return p;
 }

@@ -4,6 +4,7 @@
 
 #include <cassert>
 #include <cstdlib>
+#include <new>
 
 namespace fanout {
 
@@ -13,8 +14,12 @@ alignas(4096) const uint8_t kZeros[kZeroBlock] = {};
 }  // namespace
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  // Only allocation can fail here; there is no sensible way on without it.
-  if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) abort();
+  // Only allocation can fail here: out of memory, as everywhere in the
+  // engine (util/status.h).
+  if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
+    EVP_MD_CTX_free(ctx_);
+    throw std::bad_alloc();
+  }
 }
 
 Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
