@@ -37,6 +37,7 @@
 #include "nbdkit_logger.h"
 #include "terminal.h"
 #include "util/range_lock.h"
+#include "util/rounding.h"
 #include "config/tee_config.h"
 
 // Debug flags: -D tee.window=1, -D tee.writer=1.
@@ -193,7 +194,7 @@ int tee_block_size(nbdkit_next* next, void*, uint32_t* minimum, uint32_t* prefer
   const uint32_t ours = engine->max_request();
   if (*minimum == 0) {  // the plugin gives no block size
     *minimum = 1;
-    *preferred = 4096;
+    *preferred = fanout::kPageSize;
     *maximum = ours;
     return 0;
   }

@@ -20,6 +20,7 @@
 #include "exit_status.h"
 #include "interruption.h"
 #include "util/logger.h"
+#include "util/rounding.h"
 #include "nbdkit_logger.h"
 #include "terminal.h"
 
@@ -133,7 +134,7 @@ int fanout_can_multi_conn(void*) {
 // the page hashes keep part-written pages.
 int fanout_block_size(void*, uint32_t* minimum, uint32_t* preferred, uint32_t* maximum) {
   *minimum = 1;
-  *preferred = 4096;
+  *preferred = fanout::kPageSize;
   *maximum = engine->max_request();
   return 0;
 }

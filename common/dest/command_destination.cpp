@@ -14,16 +14,13 @@
 #include <climits>
 #include <cstring>
 
+#include "util/absolute_path.h"
+
 extern char** environ;
 
 namespace fanout {
 
 namespace {
-std::string CurrentDirectory() {
-  char cwd[PATH_MAX];
-  return getcwd(cwd, sizeof cwd) ? cwd : "/";
-}
-
 // Waits until pid can be reaped without blocking, or cancel_fd becomes
 // readable; returns false for the latter.  A pidfd (Linux 5.3) makes this
 // one poll(2); without one, the child is asked after every second.
@@ -57,7 +54,7 @@ bool WaitExitable(pid_t pid, int cancel_fd) {
 CommandDestination::CommandDestination(std::string command)
     : StreamDestination("cmd=" + command, ""),
       command_(std::move(command)),
-      directory_(CurrentDirectory()) {}
+      directory_(WorkingDirectory().value_or("/")) {}
 
 CommandDestination::~CommandDestination() {
   if (pid_ > 0) {

@@ -14,6 +14,7 @@
 #include "dest/file_destination.h"
 #include "dest/nbd_destination.h"
 #include "dest/stream_destination.h"
+#include "util/zero_block.h"
 
 namespace fanout {
 
@@ -198,18 +199,7 @@ Status OpenPath(const std::string& path, const FileIoOptions& io, Logger* log,
   return Status::OK();
 }
 
-// One page-aligned block of zeros for writing zeros to anything.
-constexpr size_t kZeroBlock = 1 << 20;
-alignas(4096) const uint8_t zero_block[kZeroBlock] = {};
-
 }  // namespace
-
-std::string AbsolutePath(const std::string& path) {
-  if (!path.empty() && path[0] == '/') return path;
-  char cwd[PATH_MAX];
-  if (getcwd(cwd, sizeof cwd) == nullptr) return path;
-  return std::string(cwd) + "/" + path;
-}
 
 Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out,
                        Logger* log, const FileIoOptions& io) {
@@ -223,8 +213,8 @@ Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>
 
 Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name) {
   while (length > 0) {
-    const uint64_t n = length < kZeroBlock ? length : kZeroBlock;
-    Status s = WriteFully(fd, zero_block, n, offset, name);
+    const uint64_t n = length < kZeroBlockSize ? length : kZeroBlockSize;
+    Status s = WriteFully(fd, kZeroBlock, n, offset, name);
     if (!s.ok()) return s;
     length -= n;
     if (offset >= 0) offset += n;

@@ -77,8 +77,10 @@
 
 #include "dest/destination_spec.h"
 #include "window/extent.h"
+#include "util/absolute_path.h"
 #include "util/fd_io.h"
 #include "util/logger.h"
+#include "util/rounding.h"
 #include "util/status.h"
 
 namespace fanout {
@@ -137,7 +139,7 @@ std::optional<LoopBacking> LoopBackingOf(const DestinationIdentity& id);
 class ReadBack {
  public:
   // Buffers, offsets and lengths passed to Read() are multiples of this.
-  static constexpr size_t kAlignment = 4096;
+  static constexpr size_t kAlignment = kPageSize;
 
   virtual ~ReadBack() = default;
   // Reads [offset, offset + length) into buf; bytes past the end of the
@@ -269,12 +271,6 @@ struct FileIoOptions {
 // io: how files and block devices are written.
 Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out,
                        Logger* log = nullptr, const FileIoOptions& io = FileIoOptions());
-
-// nbdkit changes to / when it forks into the background, and FIFOs are
-// opened (commands started, files reopened for verify=, the status file
-// written) only after that: resolve relative names against the directory
-// nbdkit was started in, at configuration time.
-std::string AbsolutePath(const std::string& path);
 
 // Writes length zero bytes, in pieces, as WriteFully (fd_io.h) does.
 Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name);

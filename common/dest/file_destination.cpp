@@ -30,25 +30,13 @@ class FileReadBack final : public ReadBack {
   }
 
   Status Read(uint8_t* buf, uint64_t length, uint64_t offset) override {
-    const uint64_t start = offset, total = length;
-    while (length > 0) {
-      const ssize_t r = pread(fd_, buf, length, offset);
-      if (r == -1) {
-        if (errno == EINTR) continue;
-        return Status::FromErrno(name_ + ": read back at " + std::to_string(offset));
-      }
-      // The end of the file, or (with O_DIRECT) a short read that stops at
-      // an unaligned end: the export's bytes beyond are zeros.
-      if (r == 0 || (direct_ && r % kAlignment != 0)) {
-        memset(buf + r, 0, length - r);
-        break;
-      }
-      buf += r;
-      length -= r;
-      offset += r;
-    }
+    uint64_t got = 0;
+    Status s = ReadFully(fd_, buf, length, offset, &got, direct_ ? kAlignment : 1);
+    if (!s.ok()) return Status::FromErrno(name_ + ": read back at " + std::to_string(offset + got), s.err());
+    // The export's bytes beyond the end of the file are zeros.
+    memset(buf + got, 0, length - got);
     // Without O_DIRECT what we just read is cached: drop it behind us.
-    if (!direct_) (void)posix_fadvise(fd_, start, total, POSIX_FADV_DONTNEED);
+    if (!direct_) (void)posix_fadvise(fd_, offset, length, POSIX_FADV_DONTNEED);
     return Status::OK();
   }
 
@@ -182,12 +170,11 @@ Status FileDestination::Prepare(uint64_t export_size) {
 FileDestination::Split FileDestination::SplitForDirect(const uint8_t* buf, uint64_t length,
                                                        uint64_t offset) const {
   if (direct_fd_ < 0) return {0, length, 0};
-  const uint64_t mask = kDirectAlignment - 1;
-  const uint64_t a = (offset + mask) & ~mask;
-  const uint64_t b = (offset + length) & ~mask;
+  const uint64_t a = RoundUp(offset, kDirectAlignment);
+  const uint64_t b = RoundDown(offset + length, kDirectAlignment);
   // Nothing aligned in it, or memory that O_DIRECT cannot take (a late
   // extent copied to the start of a buffer): all through the page cache.
-  if (a >= b || (reinterpret_cast<uintptr_t>(buf + (a - offset)) & mask) != 0)
+  if (a >= b || !IsAligned(reinterpret_cast<uintptr_t>(buf + (a - offset)), kDirectAlignment))
     return {length, 0, 0};
   return {a - offset, b - a, offset + length - b};
 }
@@ -348,8 +335,8 @@ Status FileDestination::ZeroBlock(uint64_t length, uint64_t offset) {
   // it and write the ragged edges.  BLKDISCARD is not used: a discarded
   // block is not guaranteed to read back as zeros.
   const uint64_t end = offset + length;
-  const uint64_t a = (offset + 511) & ~uint64_t{511};
-  const uint64_t b = end & ~uint64_t{511};
+  const uint64_t a = RoundUp(offset, kSectorSize);
+  const uint64_t b = RoundDown(end, kSectorSize);
   if (can_zeroout_ && a < b) {
     uint64_t range[2] = {a, b - a};
     if (ioctl(fd_, BLKZEROOUT, range) == 0) {
@@ -396,21 +383,11 @@ Status FileDestination::Sync() {
 }
 
 Status FileDestination::Read(uint8_t* buf, uint64_t length, uint64_t offset) {
-  while (length > 0) {
-    const ssize_t r = pread(fd_, buf, length, offset);
-    if (r == -1) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(name() + ": pread at " + std::to_string(offset));
-    }
-    if (r == 0) {
-      // Past the end of a file: the export's bytes there are zeros.
-      memset(buf, 0, length);
-      return Status::OK();
-    }
-    buf += r;
-    length -= r;
-    offset += r;
-  }
+  uint64_t got = 0;
+  Status s = ReadFully(fd_, buf, length, offset, &got);
+  if (!s.ok()) return Status::FromErrno(name() + ": pread at " + std::to_string(offset + got), s.err());
+  // Past the end of a file: the export's bytes there are zeros.
+  memset(buf + got, 0, length - got);
   return Status::OK();
 }
 

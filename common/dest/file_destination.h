@@ -43,9 +43,9 @@ class FileDestination final : public Destination {
   // help: the pool has buckets= buffers beyond the window.
   static constexpr unsigned kQueueDepth = 4;
   static constexpr unsigned kQueueDepthDropCache = 2;
-  // O_DIRECT alignment of offsets, lengths and memory.  4096 suits every
+  // O_DIRECT alignment of offsets, lengths and memory.  A page suits every
   // logical block size up to a page.
-  static constexpr uint64_t kDirectAlignment = 4096;
+  static constexpr uint64_t kDirectAlignment = kPageSize;
 
   // Takes ownership of fd, opened read-write.  st is its fstat.  path:
   // name made absolute, for reopening after nbdkit has changed directory.

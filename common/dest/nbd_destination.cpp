@@ -13,15 +13,16 @@
 #include <cerrno>
 #include <cstring>
 
+#include "util/absolute_path.h"
+#include "util/zero_block.h"
+
 namespace fanout {
 
 namespace {
 
-// Written when the server cannot zero: one static block, so zeroing costs
-// no memory whatever its length.  A multiple of every minimum block size
-// (at most 64 KiB).
-constexpr uint64_t kZeroBlock = 1 << 20;
-alignas(4096) const uint8_t zero_block[kZeroBlock] = {};
+// Zeros are written from kZeroBlock when the server cannot zero, so
+// zeroing costs no memory whatever its length; its size is a multiple of
+// every minimum block size (at most 64 KiB).
 // One NBD_CMD_WRITE_ZEROES at most: its length field is 32 bits.
 constexpr uint64_t kMaxZeroRequest = 1ull << 30;
 // libnbd refuses larger reads and writes whatever the server says.
@@ -63,8 +64,8 @@ std::string WithAbsolutePaths(const std::string& uri) {
   if (q == std::string::npos) return uri;
   const size_t frag = uri.find('#', q);
   const std::string query = uri.substr(q + 1, frag == std::string::npos ? frag : frag - q - 1);
-  char cwd[PATH_MAX];
-  if (getcwd(cwd, sizeof cwd) == nullptr) return uri;
+  const std::optional<std::string> cwd = WorkingDirectory();
+  if (!cwd) return uri;
   std::string out = uri.substr(0, q + 1);
   size_t start = 0;
   for (;;) {
@@ -76,7 +77,7 @@ std::string WithAbsolutePaths(const std::string& uri) {
       const bool local = key == "socket" || key == "tls-psk-file" || key == "tls-certificates";
       const bool absolute = value.empty() || value[0] == '/' || value.compare(0, 3, "%2F") == 0 ||
                             value.compare(0, 3, "%2f") == 0;
-      if (local && !absolute) param = key + "=" + PercentEncode(cwd) + "/" + value;
+      if (local && !absolute) param = key + "=" + PercentEncode(*cwd) + "/" + value;
     }
     out += param;
     if (amp == std::string::npos) break;
@@ -506,9 +507,9 @@ bool NbdDestination::IssueAll(Op* op, uint8_t* read_buf) {
           if (!Issue(op, Op::kZero, nullptr, std::min(step, end - at), at)) return false;
         return true;
       }
-      const uint64_t step = std::min(kZeroBlock, max_payload_);
+      const uint64_t step = std::min<uint64_t>(kZeroBlockSize, max_payload_);
       for (uint64_t at = op->offset; at < end; at += step)
-        if (!Issue(op, Op::kWrite, const_cast<uint8_t*>(zero_block), std::min(step, end - at), at))
+        if (!Issue(op, Op::kWrite, const_cast<uint8_t*>(kZeroBlock), std::min(step, end - at), at))
           return false;
       return true;
     }

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "util/zero_block.h"
+
 namespace fanout {
 
 StreamDestination::StreamDestination(std::string name, std::string path,
@@ -50,13 +52,14 @@ Status StreamDestination::Put(const uint8_t* buf, uint64_t length, uint64_t* wri
 }
 
 Status StreamDestination::PutZeros(uint64_t length, uint64_t* written) {
-  static const uint8_t zeros[64 << 10] = {};
+  // Small pieces, so that an interruption stops the filling soon.
+  constexpr uint64_t kPiece = 64 << 10;
   *written = 0;
   for (uint64_t left = length; left > 0;) {
     if (interrupted_) return Status::IOError(EINTR, name() + ": zero-filling interrupted");
-    const uint64_t n = std::min<uint64_t>(left, sizeof zeros);
+    const uint64_t n = std::min<uint64_t>(left, kPiece);
     uint64_t piece = 0;
-    Status s = Put(zeros, n, &piece);
+    Status s = Put(kZeroBlock, n, &piece);
     *written += piece;
     if (!s.ok()) return s;
     left -= n;

@@ -15,6 +15,7 @@
 #include "report/status_json.h"
 #include "util/human_units.h"
 #include "report/summary.h"
+#include "util/absolute_path.h"
 #include "dest/uring_queue.h"
 
 namespace fanout {

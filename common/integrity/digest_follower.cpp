@@ -183,14 +183,14 @@ bool DigestFollower::Consume(const uint8_t* data, uint64_t length, bool read_bac
   hashed_ += length;
   const uint8_t* p = data;
   while (length > 0) {
-    const uint64_t page_start = pos - pos % kPageSize;
+    const uint64_t page_start = RoundDown(pos, kPageSize);
     const uint64_t page_len = std::min(kPageSize, size_ - page_start);
     const uint64_t in = pos - page_start;
     uint64_t n;
     if (in == 0 && length >= page_len) {
       // Whole pages, straight from the piece.  (Only the last page of the
       // image may be short.)
-      n = pos + length >= size_ ? length : length - length % kPageSize;
+      n = pos + length >= size_ ? length : RoundDown(length, kPageSize);
       const std::optional<uint64_t> bad = read_back ? check_(pos, p, n) : std::nullopt;
       if (bad) {
         GiveUp("bytes read back in the page at offset " + std::to_string(*bad) +

@@ -51,6 +51,7 @@
 #include "window/extent.h"
 #include "integrity/sha256.h"
 #include "util/range_map.h"
+#include "util/rounding.h"
 
 namespace fanout {
 
@@ -69,7 +70,7 @@ class DigestFollower {
   using PageCheck = std::function<std::optional<uint64_t>(uint64_t offset, const uint8_t* data,
                                                           uint64_t length)>;
 
-  static constexpr uint64_t kPageSize = 4096;
+  static constexpr uint64_t kPageSize = fanout::kPageSize;
   // Largest piece read back at once.
   static constexpr uint64_t kReadSize = 4 << 20;
 

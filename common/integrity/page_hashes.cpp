@@ -6,15 +6,13 @@
 #include <cassert>
 #include <cstring>
 
-namespace fanout {
+#include "util/zero_block.h"
 
-namespace {
-alignas(64) const uint8_t kZeros[PageHashes::kPageSize] = {};
-}  // namespace
+namespace fanout {
 
 uint64_t PageHashes::Hash(const uint8_t* data, size_t length) {
   assert(length <= kPageSize);
-  return XXH3_64bits(data ? data : kZeros, length);
+  return XXH3_64bits(data ? data : kZeroBlock, length);
 }
 
 PageHashes::PageHashes(uint64_t size, PageSource source)

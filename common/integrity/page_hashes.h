@@ -51,12 +51,13 @@
 #include <vector>
 
 #include "util/range_map.h"
+#include "util/rounding.h"
 
 namespace fanout {
 
 class PageHashes {
  public:
-  static constexpr uint64_t kPageSize = 4096;
+  static constexpr uint64_t kPageSize = fanout::kPageSize;
   // Pages per region: small, so that scattered writes allocate little they
   // do not use (a region covers 256 KiB of the export).
   static constexpr uint64_t kRegionPages = 64;
@@ -83,7 +84,7 @@ class PageHashes {
   void Apply(uint64_t offset, uint64_t length, const uint8_t* data);
 
   uint64_t size() const { return size_; }
-  uint64_t pages() const { return (size_ + kPageSize - 1) / kPageSize; }
+  uint64_t pages() const { return DivRoundUp(size_, kPageSize); }
   // The page's length: kPageSize, except for a short last page.
   size_t PageLength(uint64_t page) const;
   // The page's expected hash, or false if its content is unknown.

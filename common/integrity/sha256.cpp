@@ -6,12 +6,9 @@
 #include <cstdlib>
 #include <new>
 
-namespace fanout {
+#include "util/zero_block.h"
 
-namespace {
-constexpr size_t kZeroBlock = 1 << 20;
-alignas(4096) const uint8_t kZeros[kZeroBlock] = {};
-}  // namespace
+namespace fanout {
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
   // Only allocation can fail here: out of memory, as everywhere in the
@@ -30,8 +27,8 @@ void Sha256::Update(const uint8_t* data, size_t length) {
 
 void Sha256::UpdateZeros(uint64_t length) {
   while (length > 0) {
-    const size_t n = length < kZeroBlock ? length : kZeroBlock;
-    EVP_DigestUpdate(ctx_, kZeros, n);
+    const size_t n = length < kZeroBlockSize ? length : kZeroBlockSize;
+    EVP_DigestUpdate(ctx_, kZeroBlock, n);
     length -= n;
   }
 }

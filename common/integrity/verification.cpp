@@ -73,7 +73,7 @@ void Verification::Run() {
     }
     const uint64_t n = std::min<uint64_t>(kReadSize, size - offset);
     // Aligned for O_DIRECT; beyond the export the bytes are not looked at.
-    const uint64_t aligned = (n + ReadBack::kAlignment - 1) & ~(ReadBack::kAlignment - 1);
+    const uint64_t aligned = RoundUp(n, ReadBack::kAlignment);
     s = reader->Read(buf.get(), aligned, offset);
     if (!s.ok()) {
       End(DestinationState::kFailed, s.err(), offset, dest_->name() + ": verify: " + s.message());

@@ -24,6 +24,21 @@ Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,
   return Status::OK();
 }
 
+Status ReadFully(int fd, uint8_t* buf, uint64_t length, uint64_t offset, uint64_t* got,
+                 uint64_t unit) {
+  *got = 0;
+  while (*got < length) {
+    const ssize_t r = pread(fd, buf + *got, length - *got, offset + *got);
+    if (r == -1) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno("read at offset " + std::to_string(offset + *got));
+    }
+    *got += r;
+    if (r == 0 || r % unit != 0) break;
+  }
+  return Status::OK();
+}
+
 Status WritePolled(int fd, const uint8_t* buf, uint64_t length, int cancel_fd,
                    const std::string& name, const std::function<void()>& progress,
                    uint64_t* written) {

@@ -1,6 +1,6 @@
-// WriteFully: all of a buffer to a file descriptor, retrying short writes
-// and EINTR.  Shared by the destinations, the status file and the spill
-// file.
+// WriteFully and ReadFully: all of a buffer to or from a file descriptor,
+// retrying short transfers and EINTR.  Shared by the destinations, the
+// status file and the spill file.
 #ifndef FANOUT_UTIL_FD_IO_H
 #define FANOUT_UTIL_FD_IO_H
 
@@ -19,6 +19,16 @@ namespace fanout {
 // ENOSPC rather than a retry for ever.
 Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,
                   const std::string& name);
+
+// Reads length bytes at offset into buf, stopping early only at the end of
+// the file: *got is set to the bytes read, also on error.  A read that is
+// short by other than a multiple of unit ends the file too: with O_DIRECT
+// (unit: its alignment) that is how an unaligned end of file shows, and the
+// next, unaligned, read would fail.  A failed read returns its errno, in
+// a Status whose message names the offset of that read; callers that name
+// the file their own way take err() and *got.
+Status ReadFully(int fd, uint8_t* buf, uint64_t length, uint64_t offset, uint64_t* got,
+                 uint64_t unit = 1);
 
 // Writes all of buf to a descriptor opened O_NONBLOCK (a FIFO, a pipe to a
 // command), so a reader that stops reading never holds the calling thread

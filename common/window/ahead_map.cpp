@@ -4,6 +4,8 @@
 #include <cassert>
 #include <cstring>
 
+#include "util/zero_block.h"
+
 namespace fanout {
 
 uint64_t AheadMap::ParkedWithin(uint64_t offset, uint64_t length) const {
@@ -89,10 +91,9 @@ Status AheadMap::Zero(uint64_t offset, uint64_t length) {
       memset(r.data.data() + (offset - it->first), 0, length);
       return Status::OK();
     }
-    static const uint8_t kZeros[64 * 1024] = {};
     for (uint64_t pos = offset; pos < end;) {
-      const uint64_t n = std::min<uint64_t>(end - pos, sizeof kZeros);
-      Status s = spill_->Write(kZeros, n, spill_base_ + pos);
+      const uint64_t n = std::min<uint64_t>(end - pos, kZeroBlockSize);
+      Status s = spill_->Write(kZeroBlock, n, spill_base_ + pos);
       if (!s.ok()) return s;
       pos += n;
     }

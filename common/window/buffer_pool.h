@@ -22,6 +22,8 @@
 #include <mutex>
 #include <vector>
 
+#include "util/rounding.h"
+
 namespace fanout {
 
 // A page-aligned block of memory owned by a pool.  Aligned so that a later
@@ -45,7 +47,7 @@ class Buffer {
 
 class BufferPool {
  public:
-  static constexpr size_t kAlignment = 4096;
+  static constexpr size_t kAlignment = kPageSize;
 
   // REQUIRES: buffer_size > 0, max_buffers > 0.
   BufferPool(size_t buffer_size, size_t max_buffers);

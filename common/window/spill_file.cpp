@@ -46,17 +46,14 @@ Status SpillFile::Write(const uint8_t* buf, uint64_t length, uint64_t offset) {
 }
 
 Status SpillFile::Read(uint8_t* buf, uint64_t length, uint64_t offset) const {
-  for (uint64_t done = 0; done < length;) {
-    const ssize_t n = pread(fd_, buf + done, length - done, offset + done);
-    if (n == -1 && errno == EINTR) continue;
-    // A short read means the file lost bytes the window put there.
-    if (n <= 0)
-      return Status::FromErrno("spill=" + dir_ + ": reading " + std::to_string(length) +
-                                   " bytes at offset " + std::to_string(offset) +
-                                   " back from the spill file failed, so the window lost them",
-                               n == 0 ? EIO : errno);
-    done += n;
-  }
+  uint64_t got = 0;
+  Status s = ReadFully(fd_, buf, length, offset, &got);
+  // A short read means the file lost bytes the window put there.
+  if (!s.ok() || got < length)
+    return Status::FromErrno("spill=" + dir_ + ": reading " + std::to_string(length) +
+                                 " bytes at offset " + std::to_string(offset) +
+                                 " back from the spill file failed, so the window lost them",
+                             s.ok() ? EIO : s.err());
   bytes_read_ += length;
   return Status::OK();
 }

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "util/zero_block.h"
+
 namespace fanout {
 
 size_t Window::MaxChunks(const WindowConfig& config) {
@@ -122,14 +124,13 @@ Status Window::FillGaps(uint64_t index, Chunk* chunk) {
       if (r.value == kZero) fill.push_back({r.start, r.end});
     });
   });
-  static const uint8_t kZeros[64 * 1024] = {};
   for (const ByteRange& f : fill) {
     if (chunk->buffer) {
       memset(chunk->buffer->data() + (f.start - ChunkStart(index)), 0, f.end - f.start);
     } else {
       for (uint64_t pos = f.start; pos < f.end;) {
-        const uint64_t n = std::min<uint64_t>(f.end - pos, sizeof kZeros);
-        Status s = spill_->Write(kZeros, n, pos);
+        const uint64_t n = std::min<uint64_t>(f.end - pos, kZeroBlockSize);
+        Status s = spill_->Write(kZeroBlock, n, pos);
         if (!s.ok()) return s;
         pos += n;
       }

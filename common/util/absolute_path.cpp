@@ -1,0 +1,21 @@
+#include "util/absolute_path.h"
+
+#include <climits>
+#include <unistd.h>
+
+namespace fanout {
+
+std::optional<std::string> WorkingDirectory() {
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof cwd) == nullptr) return std::nullopt;
+  return std::string(cwd);
+}
+
+std::string AbsolutePath(const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  const std::optional<std::string> cwd = WorkingDirectory();
+  if (!cwd) return path;
+  return *cwd + "/" + path;
+}
+
+}  // namespace fanout
