@@ -205,18 +205,29 @@ Status ConfigParser::Complete() {
   return Status::OK();
 }
 
+std::string SizeInHelp(uint64_t bytes) {
+  static const char kSuffixes[] = "KMGTPE";
+  std::string suffix;
+  for (const char* p = kSuffixes; *p != '\0' && bytes != 0 && bytes % 1024 == 0; p++) {
+    bytes /= 1024;
+    suffix = *p;
+  }
+  return std::to_string(bytes) + suffix;
+}
+
 const char* ConfigParser::Help() {
-  return "[dest=]PATH|URI      Destination: regular file, block device, FIFO or NBD server\n"
+  static const std::string help =
+         "[dest=]PATH|URI      Destination: regular file, block device, FIFO or NBD server\n"
          "                     (nbd://, nbd+unix://, nbds://...) (repeatable).\n"
          "cmd=COMMAND          Destination: a shell command reading the image on stdin (repeatable).\n"
          "size=SIZE            Export size (default: smallest fixed-size destination).\n"
-         "window=SIZE          Reorder window for stream destinations (default 64M).\n"
-         "ahead=SIZE           Budget for writes parked far beyond the window (default 64M).\n"
+         "window=SIZE          Reorder window for stream destinations (default " + SizeInHelp(Config::kDefaultWindow) + ").\n"
+         "ahead=SIZE           Budget for writes parked far beyond the window (default " + SizeInHelp(Config::kDefaultAhead) + ").\n"
          "spill=DIR            Keep window and parked bytes beyond spill-memory= in an unlinked\n"
          "                     sparse file in DIR, so window= can be as large as the image.\n"
-         "spill-memory=SIZE    With spill=: memory for window chunks and parked bytes (default 64M).\n"
-         "bucket=SIZE          Size of one bus buffer (default 4M).\n"
-         "buckets=N            Bus buffers in flight beyond the window (default 4).\n"
+         "spill-memory=SIZE    With spill=: memory for window chunks and parked bytes (default " + SizeInHelp(Config::kDefaultSpillMemory) + ").\n"
+         "bucket=SIZE          Size of one bus buffer (default " + SizeInHelp(Config::kDefaultBucket) + ").\n"
+         "buckets=N            Bus buffers in flight beyond the window (default " + std::to_string(Config::kDefaultBuckets) + ").\n"
          "on-error=continue|fail  After a destination fails: go on while quorum= are healthy\n"
          "                     (default), or fail every later request.\n"
          "quorum=N             Healthy destinations needed for requests to succeed (default 1).\n"
@@ -233,7 +244,8 @@ const char* ConfigParser::Help() {
          "cache=default|none   none: write back and drop each 32M of a file as it is written.\n"
          "direct=BOOL          Open files and block devices with O_DIRECT (default false).\n"
          "stall-timeout=SECONDS  Fail a destination that makes no progress for this long\n"
-         "                     (default 120; 0: never).";
+         "                     (default " + std::to_string(Config::kDefaultStallTimeout) + "; 0: never).";
+  return help.c_str();
 }
 
 }  // namespace fanout

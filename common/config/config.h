@@ -61,6 +61,10 @@ struct Config {
   unsigned stall_timeout = kDefaultStallTimeout;
 };
 
+// A size as nbdkit's syntax writes it shortest (64M, 4M, 4096), for the
+// defaults in help texts.
+std::string SizeInHelp(uint64_t bytes);
+
 class ConfigParser {
  public:
   // Parses a size in nbdkit's syntax; returns -1 (having reported) on error.
@@ -80,7 +84,8 @@ class ConfigParser {
 
   const Config& config() const { return config_; }
 
-  // The keys Set() accepts, for --help; one "key=VALUE  description" per line.
+  // The keys Set() accepts, for --help; one "key=VALUE  description" per line,
+  // the defaults from Config's constants.
   static const char* Help();
 
  private:

@@ -243,6 +243,17 @@ TEST(ConfigTest, HelpListsTheKeys) {
     EXPECT_NE(std::string::npos, h.find(key)) << "--help does not mention " << key;
 }
 
+TEST(ConfigTest, HelpSaysTheDefaults) {
+  EXPECT_EQ("64M", SizeInHelp(64ull << 20));
+  EXPECT_EQ("4K", SizeInHelp(4096));
+  EXPECT_EQ("1G", SizeInHelp(1ull << 30));
+  EXPECT_EQ("1536", SizeInHelp(1536));
+  EXPECT_EQ("0", SizeInHelp(0));
+  const std::string h(ConfigParser::Help());
+  EXPECT_NE(std::string::npos,
+            h.find("(default " + SizeInHelp(Config::kDefaultWindow) + ")"));
+}
+
 TEST(ConfigTest, FailurePolicyDefaults) {
   ConfigParser p = NewParser();
   ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));

@@ -128,18 +128,19 @@ std::string TeeConfigParser::UserSpelling(const std::string& message) {
 }
 
 const char* TeeConfigParser::Help() {
-  return "tee=PATH             Tee destination: regular file, block device or FIFO (repeatable).\n"
+  static const std::string help =
+         "tee=PATH             Tee destination: regular file, block device or FIFO (repeatable).\n"
          "tee-cmd=COMMAND      Tee destination: a shell command reading the image on stdin\n"
          "                     (repeatable).\n"
-         "tee-window=SIZE      Reorder window for stream tee destinations (default 64M).\n"
-         "tee-ahead=SIZE       Budget for writes parked far beyond the window (default 64M).\n"
+         "tee-window=SIZE      Reorder window for stream tee destinations (default " + SizeInHelp(Config::kDefaultWindow) + ").\n"
+         "tee-ahead=SIZE       Budget for writes parked far beyond the window (default " + SizeInHelp(Config::kDefaultAhead) + ").\n"
          "tee-spill=DIR        Keep window and parked bytes beyond tee-spill-memory= in an\n"
          "                     unlinked sparse file in DIR, so tee-window= can be as large as\n"
          "                     the image.\n"
          "tee-spill-memory=SIZE  With tee-spill=: memory for window chunks and parked bytes\n"
-         "                     (default 64M).\n"
-         "tee-bucket=SIZE      Size of one bus buffer (default 4M).\n"
-         "tee-buckets=N        Bus buffers in flight beyond the window (default 4).\n"
+         "                     (default " + SizeInHelp(Config::kDefaultSpillMemory) + ").\n"
+         "tee-bucket=SIZE      Size of one bus buffer (default " + SizeInHelp(Config::kDefaultBucket) + ").\n"
+         "tee-buckets=N        Bus buffers in flight beyond the window (default " + std::to_string(Config::kDefaultBuckets) + ").\n"
          "tee-on-error=continue|fail  After a tee destination fails: go on while tee-quorum=\n"
          "                     are healthy (default), or fail every later write.\n"
          "tee-quorum=N         Healthy tee destinations needed for writes to succeed (default 1).\n"
@@ -157,7 +158,8 @@ const char* TeeConfigParser::Help() {
          "                     written.\n"
          "tee-direct=BOOL      Open tee files and block devices with O_DIRECT (default false).\n"
          "tee-stall-timeout=SECONDS  Fail a tee destination that makes no progress for this\n"
-         "                     long (default 120; 0: never).";
+         "                     long (default " + std::to_string(Config::kDefaultStallTimeout) + "; 0: never).";
+  return help.c_str();
 }
 
 }  // namespace fanout

@@ -9,8 +9,7 @@ namespace fanout {
 
 namespace {
 // Values in the map of ranges committed beyond the prefix.
-constexpr int kData = 1;
-constexpr int kZero = 2;
+using enum Content;
 }  // namespace
 
 DigestFollower::DigestFollower(uint64_t size, Reader reader, PageCheck check)

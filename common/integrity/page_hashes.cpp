@@ -124,7 +124,7 @@ void PageHashes::ApplyPart(uint64_t page, size_t start, size_t end, const uint8_
       auto p = std::make_unique<Partial>();
       const uint64_t expected = RegionFor(page)->hashes[page % kRegionPages];
       if (source_ && source_(page * kPageSize, page_len, expected, p->bytes)) {
-        p->known.Set(0, page_len, 1);
+        p->known.Set(0, page_len, Content::kData);
         SetPage(page, kPartial, 0);
       } else {
         memset(p->bytes, 0, sizeof p->bytes);
@@ -142,13 +142,13 @@ void PageHashes::ApplyPart(uint64_t page, size_t start, size_t end, const uint8_
     memcpy(p->bytes + start, data, end - start);
   else
     memset(p->bytes + start, 0, end - start);
-  p->known.Set(start, end, 1);
+  p->known.Set(start, end, Content::kData);
   SealIfComplete(page, p);
 }
 
 void PageHashes::SealIfComplete(uint64_t page, Partial* p) {
   const size_t page_len = PageLength(page);
-  if (!p->known.Covers(0, page_len, 1)) return;
+  if (!p->known.Covers(0, page_len, Content::kData)) return;
   SetPage(page, kWhole, Hash(p->bytes, page_len));
   partial_.erase(page);  // frees p
 }

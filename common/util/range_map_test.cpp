@@ -15,6 +15,9 @@
 namespace fanout {
 namespace {
 
+// The map's logic does not depend on its value type: int values make
+// more than two distinct values easy to write.
+using RangeMap = BasicRangeMap<int>;
 using Range = RangeMap::Range;
 
 // Every stored piece of [start, end), as ForEach reports it.

@@ -314,7 +314,7 @@ Status Window::Zero(uint64_t length, uint64_t offset, bool* late) {
     const uint64_t s = std::max(offset, ChunkStart(it->first));
     const uint64_t e = std::min(end, ChunkEnd(it->first));
     it->second.state.Set(s, e, kZero);
-    in_chunks.Set(s, e, 1);
+    in_chunks.Set(s, e, kData);
   }
   // Elsewhere only bytes committed as data need zeroing now; never-written
   // bytes are zeroed by Finish() if nothing writes them first.
@@ -339,7 +339,7 @@ Status Window::Read(void* buf, uint64_t length, uint64_t offset,
   memset(dst, 0, length);
   RangeMap need;
   committed_.ForEach(offset, end, [&](const RangeMap::Range& r) {
-    if (r.value == kData) need.Set(r.start, r.end, 1);
+    if (r.value == kData) need.Set(r.start, r.end, kData);
   });
   // Chunks hold newer bytes than anything committed.
   for (auto it = chunks_.lower_bound(offset / config_.chunk);
@@ -502,7 +502,7 @@ void Window::CommitLate(const uint8_t* src, uint64_t start, uint64_t end,
   }
 }
 
-void Window::Cover(uint64_t start, uint64_t end, int value) {
+void Window::Cover(uint64_t start, uint64_t end, Content value) {
   uint64_t already = 0;
   committed_.ForEach(start, end, [&](const RangeMap::Range& r) { already += r.end - r.start; });
   committed_.Set(start, end, value);

@@ -91,7 +91,7 @@ struct ByteRange {
 class Window {
  public:
   // Values in the committed map and in chunk maps.
-  enum : int { kData = 1, kZero = 2 };
+  using enum Content;
 
   // The number of pool buffers the window may hold at once; size the pool
   // with at least this many plus what the bus may pin.
@@ -220,7 +220,7 @@ class Window {
                   const std::shared_ptr<const std::string>& why);
   void FlushPendingZero();
   // committed_.Set, keeping committed_bytes_ up to date.
-  void Cover(uint64_t start, uint64_t end, int value);
+  void Cover(uint64_t start, uint64_t end, Content value);
 
   const WindowConfig config_;
   BufferPool* const pool_;
