@@ -22,7 +22,12 @@
 namespace fanout {
 namespace {
 
-std::string Of(const std::vector<uint8_t>& bytes) { return Sha256::Of(bytes.data(), bytes.size()); }
+// The SHA-256 of bytes, at once.
+std::string Of(const std::vector<uint8_t>& bytes) {
+  Sha256 sha;
+  sha.Update(bytes.data(), bytes.size());
+  return sha.FinalHex();
+}
 
 std::vector<uint8_t> Image(size_t size, uint32_t seed) {
   std::vector<uint8_t> v(size);

@@ -182,10 +182,4 @@ uint64_t PageHashes::unknown_pages() const {
   return n;
 }
 
-uint64_t PageHashes::memory_bytes() const {
-  // A map node holds the key, the pointer and three links besides.
-  constexpr uint64_t kNode = 48;
-  return regions_.size() * (sizeof(Region) + kNode) + partial_.size() * (sizeof(Partial) + kNode);
-}
-
 }  // namespace fanout

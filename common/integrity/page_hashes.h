@@ -94,8 +94,6 @@ class PageHashes {
   uint64_t unknown_pages() const;
   // Regions allocated (pages that are not all zero, in kRegionPages).
   size_t regions() const { return regions_.size(); }
-  // Bytes of memory the table holds (for the debug log and the tests).
-  uint64_t memory_bytes() const;
 
  private:
   // kUnset: the page reads as zeros (never written, or zeroed whole).

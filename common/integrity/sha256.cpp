@@ -33,12 +33,6 @@ void Sha256::UpdateZeros(uint64_t length) {
   }
 }
 
-std::string Sha256::Of(const uint8_t* data, size_t length) {
-  Sha256 sha;
-  sha.Update(data, length);
-  return sha.FinalHex();
-}
-
 std::string Sha256::FinalHex() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

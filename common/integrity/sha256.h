@@ -25,8 +25,6 @@ class Sha256 {
   void UpdateZeros(uint64_t length);
   // The digest in lower-case hex, as sha256sum prints it.  Call once.
   std::string FinalHex();
-  // The digest of length bytes at data, at once.
-  static std::string Of(const uint8_t* data, size_t length);
 
  private:
   evp_md_ctx_st* ctx_;

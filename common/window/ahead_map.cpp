@@ -175,15 +175,4 @@ Status AheadMap::TakeFirst(uint64_t end, Piece* out) {
   return st;
 }
 
-Status AheadMap::TakeBelow(uint64_t end, std::vector<Piece>* out) {
-  out->clear();
-  while (!ranges_.empty() && ranges_.begin()->first < end) {
-    Piece p;
-    Status s = TakeFirst(end, &p);
-    if (!s.ok()) return s;
-    out->push_back(std::move(p));
-  }
-  return Status::OK();
-}
-
 }  // namespace fanout

@@ -2,8 +2,10 @@
 //
 // The contract: a sparse set of byte ranges with their data, readable,
 // rewritable and erasable at any byte, holding at most `budget` bytes, where
-// rewriting parked bytes does not count against the budget twice; TakeBelow
-// hands back, in offset order, exactly the parked bytes below a point.
+// rewriting parked bytes does not count against the budget twice; taking
+// the lowest range again and again (TakeFirst, as the window does; the
+// TakeBelow helper here) hands back, in offset order, exactly the parked
+// bytes below a point.
 // With a spill file, the same holds while bytes beyond the memory budget
 // live in the file.
 
@@ -40,10 +42,17 @@ void Put(AheadMap* m, uint64_t offset, uint64_t length, uint8_t value) {
   ASSERT_TRUE(m->Put(data.data(), length, offset).ok());
 }
 
+// Removes and returns, in offset order, the parked bytes below end, one
+// range at a time as the window takes them.
 std::vector<AheadMap::Piece> TakeBelow(AheadMap* m, uint64_t end) {
   std::vector<AheadMap::Piece> got;
-  Status s = m->TakeBelow(end, &got);
-  EXPECT_TRUE(s.ok()) << s.message();
+  while (!m->empty() && m->first() < end) {
+    AheadMap::Piece p;
+    Status s = m->TakeFirst(end, &p);
+    EXPECT_TRUE(s.ok()) << s.message();
+    if (!s.ok()) break;
+    got.push_back(std::move(p));
+  }
   return got;
 }
 
