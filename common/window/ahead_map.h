@@ -5,8 +5,10 @@
 // scatters superblock copies and group headers across it.  Sliding the
 // window to take such a write would commit (and zero-fill) everything before
 // it, and every later write near the start would be late.  Instead the
-// window parks it here: a sparse set of byte ranges with their data, kept
-// merged, readable and rewritable, limited to `budget` bytes of data.  When
+// window parks it here: a sparse set of disjoint byte ranges with their
+// data, readable and rewritable, limited to `budget` bytes of data.  A write
+// replaces what it overlaps; ranges that merely touch are not merged (see
+// Put()), so the map holds about one range per parked write.  When
 // the window slides up to a parked range, the window takes it back (Take())
 // and it is committed in order like any other write.
 //
@@ -79,8 +81,6 @@ class AheadMap {
   // holds no more than one parked write in memory.
   // REQUIRES: !empty() && first() < end.
   Status TakeFirst(uint64_t end, Piece* out);
-  // Removes and returns, in offset order, the parked bytes below `end`.
-  Status TakeBelow(uint64_t end, std::vector<Piece>* out);
 
   uint64_t bytes() const { return bytes_; }
   // Of bytes(), those held in memory (the rest are in the spill file).
