@@ -31,6 +31,8 @@ refused stall-timeout-word 'tee-stall-timeout=abc: must be a whole number of sec
     tee=m.img tee-stall-timeout=abc
 refused stall-timeout-negative 'tee-stall-timeout=-1: must be a whole number of seconds' \
     tee=m.img tee-stall-timeout=-1
+refused spill-missing "tee-spill=$tmp/missing: No such file or directory" \
+    tee=m.img tee-spill="$tmp/missing"
 
 # Keys.
 refused unknown-tee-key "unknown parameter 'tee-frobnicate'" tee=m.img tee-frobnicate=1

@@ -6,8 +6,6 @@
 #include <climits>
 #include <cstdlib>
 
-#include "window/spill_file.h"
-
 namespace fanout {
 
 namespace {
@@ -129,11 +127,13 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
   } else if (key == "ahead") {
     s = ParseSize(key, value, &config_.ahead);
   } else if (key == "spill") {
-    // Try it now, so a directory that cannot take the file is one line at
-    // startup rather than a failure in the middle of a run.
-    std::unique_ptr<SpillFile> probe;
-    s = SpillFile::Open(value, &probe);
-    if (s.ok()) config_.spill_dir = value;
+    // The engine opens the spill file at configuration time (Engine::Open),
+    // so a directory that cannot take it is one line at startup; only an
+    // empty DIR, which would read as no spill= at all, is refused here.
+    if (value.empty())
+      s = Status::InvalidArgument("spill=: the directory name is empty");
+    else
+      config_.spill_dir = value;
   } else if (key == "spill-memory") {
     s = ParseSize(key, value, &config_.spill_memory);
     spill_memory_value_ = value;

@@ -394,13 +394,15 @@ TEST(ConfigTest, SpillTakesAWritableDirectory) {
   EXPECT_EQ(32u << 20, p.config().spill_memory);
 }
 
+// An empty DIR is the parser's to refuse; a DIR that cannot take the spill
+// file is refused when the engine opens it, by SpillFile::Open
+// (spill_file_test.cpp: a missing DIR, a plain file; test-bad-params.sh:
+// the same through nbdkit).
 TEST(ConfigTest, BadSpillIsOneLineNamingSpill) {
-  for (const char* bad : {"/nonexistent/dir", "/etc/passwd", ""}) {
-    ConfigParser p = NewParser();
-    const Status st = p.Set("spill", bad);
-    EXPECT_TRUE(FailsNaming(st, std::string("spill=") + bad)) << bad;
-    EXPECT_EQ(std::string::npos, st.message().find('\n'));
-  }
+  ConfigParser p = NewParser();
+  const Status st = p.Set("spill", "");
+  EXPECT_TRUE(FailsNaming(st, "spill=")) << st.message();
+  EXPECT_EQ(std::string::npos, st.message().find('\n'));
 }
 
 TEST(ConfigTest, SpillMemoryNeedsSpillAndABucket) {

@@ -108,9 +108,11 @@ TEST(TeeConfigTest, SpillVerifySha256ErrorsNameTheTeeParameter) {
   s = p.Set("tee-spill-memory", "1Q");
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(0u, s.message().rfind("tee-spill-memory=1Q: not a size", 0)) << s.message();
-  s = p.Set("tee-spill", "/nonexistent/tee_config_test");
+  // (A DIR that cannot take the spill file is refused by the engine, with
+  // the filter's spelling too: tests/test-tee-bad-params.sh.)
+  s = p.Set("tee-spill", "");
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(0u, s.message().rfind("tee-spill=/nonexistent/tee_config_test", 0)) << s.message();
+  EXPECT_EQ("tee-spill=: the directory name is empty", s.message());
 
   // tee-spill-memory= without tee-spill=, spelled as the user wrote them.
   TeeConfigParser q(ParseSize);
