@@ -6,6 +6,8 @@
 #include <climits>
 #include <cstdlib>
 
+#include "util/rounding.h"
+
 namespace fanout {
 
 namespace {
@@ -95,25 +97,33 @@ Status ConfigParser::ParseSize(const std::string& key, const std::string& value,
 }
 
 Status ConfigParser::Set(const std::string& key, const std::string& value) {
+  if (key == "dest" || key == "cmd") return AddDestination(key, value);
+  // The rest may be given once.
+  if (std::find(seen_.begin(), seen_.end(), key) != seen_.end())
+    return Status::InvalidArgument(key + "=" + value + ": " + key + "= was already given");
+  std::optional<Status> s = SetSizing(key, value);
+  if (!s) s = SetBehaviour(key, value);
+  if (!s) return Status::InvalidArgument("unknown parameter '" + key + "'");
+  if (s->ok()) seen_.push_back(key);
+  return *s;
+}
+
+Status ConfigParser::AddDestination(const std::string& key, const std::string& value) {
   if (key == "dest") {
     if (value.empty()) return Status::InvalidArgument("dest=: the path is empty");
     config_.destinations.push_back({DestinationSpec::Source::kPath, value});
     return Status::OK();
   }
-  if (key == "cmd") {
-    if (value.empty()) return Status::InvalidArgument("cmd=: the command is empty");
-    // The shell would run nothing and exit 0 at once: every write to it
-    // would fail, for no reason the user could see.
-    if (value.find_first_not_of(" \t\n\r\f\v") == std::string::npos)
-      return Status::InvalidArgument("cmd=" + value + ": the command is only white space");
-    config_.destinations.push_back({DestinationSpec::Source::kCommand, value});
-    return Status::OK();
-  }
+  if (value.empty()) return Status::InvalidArgument("cmd=: the command is empty");
+  // The shell would run nothing and exit 0 at once: every write to it
+  // would fail, for no reason the user could see.
+  if (value.find_first_not_of(" \t\n\r\f\v") == std::string::npos)
+    return Status::InvalidArgument("cmd=" + value + ": the command is only white space");
+  config_.destinations.push_back({DestinationSpec::Source::kCommand, value});
+  return Status::OK();
+}
 
-  // The rest may be given once.
-  if (std::find(seen_.begin(), seen_.end(), key) != seen_.end())
-    return Status::InvalidArgument(key + "=" + value + ": " + key + "= was already given");
-
+std::optional<Status> ConfigParser::SetSizing(const std::string& key, const std::string& value) {
   Status s;
   if (key == "size") {
     uint64_t v;
@@ -122,7 +132,7 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
     if (s.ok()) config_.size = v;
   } else if (key == "window") {
     s = ParseSize(key, value, &config_.window);
-    if (s.ok() && config_.window < 4096)
+    if (s.ok() && config_.window < kPageSize)
       s = Status::InvalidArgument("window=" + value + ": the window must be at least 4096 bytes");
   } else if (key == "ahead") {
     s = ParseSize(key, value, &config_.ahead);
@@ -137,18 +147,26 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
   } else if (key == "spill-memory") {
     s = ParseSize(key, value, &config_.spill_memory);
     spill_memory_value_ = value;
-    if (s.ok() && config_.spill_memory < 4096)
+    if (s.ok() && config_.spill_memory < kPageSize)
       s = Status::InvalidArgument("spill-memory=" + value + ": must be at least 4096 bytes");
   } else if (key == "bucket") {
     s = ParseSize(key, value, &config_.bucket);
-    if (s.ok() && (config_.bucket < 4096 || config_.bucket % 4096 != 0 ||
+    if (s.ok() && (config_.bucket < kPageSize || !IsAligned(config_.bucket, kPageSize) ||
                    config_.bucket > (1ull << 30)))
       s = Status::InvalidArgument("bucket=" + value +
                                   ": the bucket must be a multiple of 4096 between 4K and 1G");
   } else if (key == "buckets") {
     if (!ParseCount(value, 1, 1024, &config_.buckets))
       s = Status::InvalidArgument("buckets=" + value + ": must be a whole number from 1 to 1024");
-  } else if (key == "on-error") {
+  } else {
+    return std::nullopt;
+  }
+  return s;
+}
+
+std::optional<Status> ConfigParser::SetBehaviour(const std::string& key, const std::string& value) {
+  Status s;
+  if (key == "on-error") {
     s = ParseChoice(key, value, "continue", Config::OnError::kContinue, "fail",
                     Config::OnError::kFail, &config_.on_error);
   } else if (key == "quorum") {
@@ -180,9 +198,8 @@ Status ConfigParser::Set(const std::string& key, const std::string& value) {
       s = Status::InvalidArgument("stall-timeout=" + value +
                                   ": must be a whole number of seconds (0: never)");
   } else {
-    return Status::InvalidArgument("unknown parameter '" + key + "'");
+    return std::nullopt;
   }
-  if (s.ok()) seen_.push_back(key);
   return s;
 }
 

@@ -91,6 +91,15 @@ class ConfigParser {
  private:
   Status ParseSize(const std::string& key, const std::string& value, uint64_t* out);
   Status ParseBool(const std::string& key, const std::string& value, bool* out);
+  // Set() for dest= and cmd=, the keys that may be repeated.
+  Status AddDestination(const std::string& key, const std::string& value);
+  // Set() for the keys that size the export and the memory (size=,
+  // window=, ahead=, spill=, spill-memory=, bucket=, buckets=), and for
+  // those that choose what happens (the failure policy, the reports,
+  // verify= and sha256=, how files are written, stall-timeout=):
+  // nullopt if key is not one of theirs.
+  std::optional<Status> SetSizing(const std::string& key, const std::string& value);
+  std::optional<Status> SetBehaviour(const std::string& key, const std::string& value);
 
   SizeParser parse_size_;
   BoolParser parse_bool_;

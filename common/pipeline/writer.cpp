@@ -262,51 +262,108 @@ void Writer::Run() {
 
 // The extents this writer has submitted and not yet marked applied, in bus
 // order.  Completions may come in any order; the bus hears of them in order.
+// Only the writer thread uses it, inside Pump().
 struct Writer::InFlight {
-  uint64_t seq;
-  uint64_t offset;
-  uint64_t length;
-  bool done;
-};
+  struct Op {
+    uint64_t seq;
+    uint64_t offset;
+    uint64_t length;
+    bool done;
+  };
 
-Status Writer::Pump() {
-  const bool debug = log_->DebugEnabled(LogTopic::kWriter);
-  const size_t depth = std::max(1u, dest_->queue_depth());
-  std::deque<InFlight> in_flight;
-  std::vector<uint64_t> done;
+  explicit InFlight(Writer* writer)
+      : w(writer), debug(writer->log_->DebugEnabled(LogTopic::kWriter)) {}
 
+  bool empty() const { return ops.empty(); }
+  size_t size() const { return ops.size(); }
+
+  // Hands the extent to the destination, once nothing in flight overlaps
+  // it, and drops the writer's reference to its buffer.  Returns the error,
+  // having failed the writer.
+  Status Submit(Extent* e, uint64_t seq);
   // Waits for at least one completion, then tells the bus about the
   // completed prefix.  Returns the destination's error, having failed.
-  auto reap = [&]() -> Status {
-    done.clear();
-    uint64_t failed_tag = 0;
-    Status r = dest_->Reap(&done, &failed_tag);
-    for (uint64_t tag : done)
-      for (InFlight& f : in_flight)
-        if (f.seq == tag) f.done = true;
-    uint64_t applied = 0;
-    while (!in_flight.empty() && in_flight.front().done) {
-      bytes_ += in_flight.front().length;
-      applied = in_flight.front().seq;
-      in_flight.pop_front();
-    }
-    in_flight_count_ = in_flight.size();
-    if (!done.empty()) dest_->NoteProgress();
-    if (applied != 0) bus_->Applied(consumer_, applied);
-    if (!r.ok()) {
-      uint64_t offset = bytes_.load();
-      for (const InFlight& f : in_flight)
-        if (f.seq == failed_tag) offset = f.offset;
-      Fail(r, offset);
-    }
-    return r;
-  };
-  auto overlaps_in_flight = [&](const Extent& e) {
-    for (const InFlight& f : in_flight)
-      if (!f.done && f.offset < e.end() && e.offset < f.offset + f.length) return true;
-    return false;
-  };
+  Status Reap();
+  // Reaps until nothing is in flight.
+  Status Drain();
 
+ private:
+  bool Overlaps(const Extent& e) const;
+
+  Writer* const w;
+  const bool debug;
+  std::deque<Op> ops;
+  std::vector<uint64_t> done;  // Reap()'s, kept to reuse its memory
+};
+
+Status Writer::InFlight::Submit(Extent* e, uint64_t seq) {
+  const std::unique_ptr<Destination>& dest = w->dest_;
+  if (debug)
+    w->log_->Debug(LogTopic::kWriter, dest->name() + ": " + (e->is_zero() ? "zero " : "write ") +
+                                          std::to_string(e->offset) + "+" +
+                                          std::to_string(e->length) + (e->late ? " (late)" : ""));
+  if (e->late && !dest->seekable()) {
+    // The stream has passed this offset: it can never hold the image now.
+    w->Fail(Status::IOError(EIO, dest->name() + ": " + *e->late), e->offset);
+    return Status::IOError(EIO, *e->late);
+  }
+  // Overlapping operations in flight could complete in either order.
+  while (Overlaps(*e)) {
+    Status r = Reap();
+    if (!r.ok()) return r;
+  }
+  ops.push_back(Op{seq, e->offset, e->length, false});
+  w->in_flight_count_ = ops.size();
+  Status r = dest->Submit(*e, seq);
+  // Drop our reference: the destination holds one while it needs it, so
+  // the buffer goes back to the pool as soon as the last writer is done.
+  *e = Extent();
+  if (!r.ok()) w->Fail(r, ops.back().offset);
+  return r;
+}
+
+Status Writer::InFlight::Reap() {
+  done.clear();
+  uint64_t failed_tag = 0;
+  Status r = w->dest_->Reap(&done, &failed_tag);
+  for (uint64_t tag : done)
+    for (Op& op : ops)
+      if (op.seq == tag) op.done = true;
+  uint64_t applied = 0;
+  while (!ops.empty() && ops.front().done) {
+    w->bytes_ += ops.front().length;
+    applied = ops.front().seq;
+    ops.pop_front();
+  }
+  w->in_flight_count_ = ops.size();
+  if (!done.empty()) w->dest_->NoteProgress();
+  if (applied != 0) w->bus_->Applied(w->consumer_, applied);
+  if (!r.ok()) {
+    uint64_t offset = w->bytes_.load();
+    for (const Op& op : ops)
+      if (op.seq == failed_tag) offset = op.offset;
+    w->Fail(r, offset);
+  }
+  return r;
+}
+
+Status Writer::InFlight::Drain() {
+  while (!ops.empty()) {
+    Status r = Reap();
+    if (!r.ok()) return r;
+  }
+  return Status::OK();
+}
+
+bool Writer::InFlight::Overlaps(const Extent& e) const {
+  for (const Op& op : ops)
+    if (!op.done && op.offset < e.end() && e.offset < op.offset + op.length) return true;
+  return false;
+}
+
+Status Writer::Pump() {
+  const size_t depth = std::max(1u, dest_->queue_depth());
+  InFlight in_flight(this);
   Extent e;
   uint64_t seq;
   for (;;) {
@@ -319,41 +376,14 @@ Status Writer::Pump() {
     if (room && (in_flight.empty() || bus_->HasPending(consumer_))) {
       if (!bus_->Fetch(consumer_, &e, &seq)) break;
       dest_->NoteProgress();
+      Status r = in_flight.Submit(&e, seq);
+      if (!r.ok()) return r;
     } else {
-      Status r = reap();
-      if (!r.ok()) return r;
-      continue;
-    }
-    if (debug)
-      log_->Debug(LogTopic::kWriter, dest_->name() + ": " + (e.is_zero() ? "zero " : "write ") +
-                                         std::to_string(e.offset) + "+" +
-                                         std::to_string(e.length) + (e.late ? " (late)" : ""));
-    if (e.late && !dest_->seekable()) {
-      // The stream has passed this offset: it can never hold the image now.
-      Fail(Status::IOError(EIO, dest_->name() + ": " + *e.late), e.offset);
-      return Status::IOError(EIO, *e.late);
-    }
-    // Overlapping operations in flight could complete in either order.
-    while (overlaps_in_flight(e)) {
-      Status r = reap();
+      Status r = in_flight.Reap();
       if (!r.ok()) return r;
     }
-    in_flight.push_back(InFlight{seq, e.offset, e.length, false});
-    in_flight_count_ = in_flight.size();
-    Status r = dest_->Submit(e, seq);
-    // Drop our reference: the destination holds one while it needs it, so
-    // the buffer goes back to the pool as soon as the last writer is done.
-    e = Extent();
-    if (!r.ok()) {
-      Fail(r, in_flight.back().offset);
-      return r;
-    }
   }
-  while (!in_flight.empty()) {
-    Status r = reap();
-    if (!r.ok()) return r;
-  }
-  return Status::OK();
+  return in_flight.Drain();
 }
 
 }  // namespace fanout
