@@ -2,11 +2,19 @@
 // replaced atomically (written beside it, then renamed over it) so a reader
 // never sees half of one.
 //
-//   {"size", "committed", "state": "running"|"finishing"|"verifying"|"finished",
-//    "elapsed", "refused_requests", "sha256", "sha256_unavailable",
-//    "destinations": [{"name", "kind", "state", "bytes", "rate", "elapsed",
-//    "error", "errno", "offset", "exit_status", "verified_bytes"}]}
-// (the man page's "The status file" says what each means).
+//   {"size", "committed",
+//    "state": "running"|"finishing"|"verifying"|"finished"|"interrupted",
+//    "interrupted", "elapsed", "pid", "updated", "last_write",
+//    "refused_requests", "sha256", "sha256_unavailable",
+//    "destinations": [{"name", "kind": "file"|"block"|"fifo"|"command"|"nbd",
+//      "state": "writing"|"done"|"failed"|"verifying"|"verified"|"mismatch"|
+//               "unverifiable"|"incomplete",
+//      "bytes", "rate", "elapsed", "error", "errno", "offset", "exit_status",
+//      "verified_bytes", "stalled", "stalled_seconds"}]}
+// Every key is always there: one that does not apply (no error, no digest
+// yet) is null.  nlohmann::json writes the keys of an object in
+// alphabetical order.  The man page's "The status file" says what each
+// means.
 #ifndef FANOUT_REPORT_STATUS_JSON_H
 #define FANOUT_REPORT_STATUS_JSON_H
 
