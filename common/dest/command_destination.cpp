@@ -149,7 +149,7 @@ Status CommandDestination::Gone(const Status& failed, uint64_t written) {
                      static_cast<uint64_t>(unread) <= entered;
   (void)StreamDestination::Close();
   if (pid_ <= 0) return Advance(failed, 0);
-  const std::string how = Reap();
+  const std::string how = WaitForExit();
   std::string message = name() + ": the command " + how;
   if (known)
     message += " after reading " + std::to_string(entered - unread) + " of " +
@@ -166,7 +166,7 @@ void CommandDestination::Interrupt() {
   if (group_ > 0) kill(-group_, SIGTERM);
 }
 
-std::string CommandDestination::Reap() {
+std::string CommandDestination::WaitForExit() {
   {
     std::lock_guard<std::mutex> lock(group_mu_);
     group_ = -1;
@@ -202,7 +202,7 @@ Status CommandDestination::Abort() {
     }
     // Whatever is left of the group (the shell gone, its child not).
     kill(-pid_, SIGKILL);
-    (void)Reap();
+    (void)WaitForExit();
   }
   return StreamDestination::Close();
 }
@@ -234,7 +234,7 @@ Status CommandDestination::Close() {
     if (watch >= 0) close(watch);
     return s;
   }
-  const std::string how = Reap();
+  const std::string how = WaitForExit();
   int unread = 0;
   const bool left = watch >= 0 && ioctl(watch, FIONREAD, &unread) == 0 && unread > 0 &&
                     static_cast<uint64_t>(unread) <= position_;

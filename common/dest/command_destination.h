@@ -62,7 +62,7 @@ class CommandDestination final : public StreamDestination {
   Status Gone(const Status& failed, uint64_t written);
   // Waits for the command; "exited with status N" or "was killed by signal
   // N (Killed)", or a waitpid error.  Sets exit_status_.
-  std::string Reap();
+  std::string WaitForExit();
   // Another reader of the command's standard input pipe (through
   // /proc/PID/fd/0), or -1 if the command's fd 0 is no longer that pipe.
   int OpenPipeWatch() const;
