@@ -114,7 +114,7 @@ Status CommandDestination::Start() {
   if (flags == -1 || fcntl(fd_, F_SETFL, flags | O_NONBLOCK) == -1)
     return Status::FromErrno(name() + ": fcntl");
   EnlargePipe();
-  std::lock_guard<std::mutex> lock(group_mu_);
+  MutexLock lock(&group_mu_);
   group_ = pid_;
   return Status::OK();
 }
@@ -162,13 +162,13 @@ Status CommandDestination::Gone(const Status& failed, uint64_t written) {
 
 void CommandDestination::Interrupt() {
   StreamDestination::Interrupt();
-  std::lock_guard<std::mutex> lock(group_mu_);
+  MutexLock lock(&group_mu_);
   if (group_ > 0) kill(-group_, SIGTERM);
 }
 
 std::string CommandDestination::WaitForExit() {
   {
-    std::lock_guard<std::mutex> lock(group_mu_);
+    MutexLock lock(&group_mu_);
     group_ = -1;
   }
   // A command that does not exit once its input ends (cmd='cat >/dev/null;
