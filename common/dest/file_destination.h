@@ -138,8 +138,9 @@ class FileDestination final : public Destination {
   bool ring_tried_ = false;  // Start() asked for the ring (once)
   // cache=none.
   std::unique_ptr<Writeback> writeback_;
-  // Sync(): the first failure, kept (see Sync()).
-  Mutex sync_mu_;
+  // Sync(): the first failure, kept (see Sync()).  Sync() takes
+  // unsynced_mu_ while it holds this.
+  Mutex sync_mu_ ACQUIRED_BEFORE(unsynced_mu_);
   Status sync_error_ GUARDED_BY(sync_mu_);
   // The span written since the last sync began: what a failed fdatasync
   // may have lost, since the kernel does not say which pages it could not

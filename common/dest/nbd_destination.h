@@ -190,7 +190,9 @@ class NbdDestination final : public Destination {
   std::map<uint64_t, std::unique_ptr<Op>> submitted_ GUARDED_BY(mu_);  // by tag
   std::deque<Op*> finished_ GUARDED_BY(mu_);  // submitted, not reaped
 
-  Mutex aside_mu_;             // the second connection, for Read() alone
+  // The second connection, for Read() alone.  ReadAside() looks at state_
+  // while it holds this.
+  Mutex aside_mu_ ACQUIRED_BEFORE(mu_);
   nbd_handle* aside_ GUARDED_BY(aside_mu_) = nullptr;
 };
 
