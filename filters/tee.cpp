@@ -24,7 +24,6 @@
 #include <cinttypes>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +38,7 @@
 #include "util/range_lock.h"
 #include "util/rounding.h"
 #include "config/tee_config.h"
+#include "util/mutex.h"
 
 // Debug flags: -D tee.window=1, -D tee.writer=1.
 extern "C" {
@@ -58,8 +58,8 @@ std::unique_ptr<fanout::Engine> engine;
 fanout::RangeLock ranges;
 
 // The export the tee destinations mirror: the first writable connection's.
-std::mutex export_mu;
-std::optional<std::string> mirrored_export;  // GUARDED_BY(export_mu)
+fanout::Mutex export_mu;
+std::optional<std::string> mirrored_export GUARDED_BY(export_mu);
 
 struct Handle {
   std::string exportname;
@@ -157,7 +157,7 @@ int tee_prepare(nbdkit_next* next, void* handle, int readonly) {
   if (readonly) return 0;
   const std::string& name = static_cast<Handle*>(handle)->exportname;
   {
-    std::lock_guard<std::mutex> lock(export_mu);
+    fanout::MutexLock lock(&export_mu);
     if (!mirrored_export) {
       mirrored_export = name;
     } else if (*mirrored_export != name) {

@@ -14,10 +14,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <mutex>
 #include <thread>
 
 #include "exit_status.h"
+#include "util/mutex.h"
 
 namespace fanout {
 namespace glue {
@@ -42,9 +42,9 @@ struct sigaction nbdkit_handlers[NSIG];
 
 std::function<void(const std::string&)> interrupt_fn;
 std::thread watcher;
-std::mutex settle_mu;
-int settled = 0;          // GUARDED_BY(settle_mu): signals acted on
-int clients_at_first = 0;  // GUARDED_BY(settle_mu)
+Mutex settle_mu;
+int settled GUARDED_BY(settle_mu) = 0;  // signals acted on
+int clients_at_first GUARDED_BY(settle_mu) = 0;
 
 // nbdkit's own handler for sig, which sets its quit flag.
 void PassOn(int sig, siginfo_t* info, void* context) {
@@ -93,8 +93,7 @@ std::string Clients(int n) {
 }
 
 // What the first signal means; empty if it is the ordinary end of serving.
-// REQUIRES: settle_mu held.
-std::string FirstSignalReason() {
+std::string FirstSignalReason() REQUIRES(settle_mu) {
   const std::string name = SignalName(first_signal.load());
   const int clients = clients_at_first;
   if (first_in_run_mode.load()) {
@@ -112,7 +111,7 @@ std::string FirstSignalReason() {
 }
 
 void Settle() {
-  std::lock_guard<std::mutex> lock(settle_mu);
+  MutexLock lock(&settle_mu);
   const int seen = signals_seen.load();
   if (seen == settled || !interrupt_fn) return;
   if (settled == 0) {
@@ -187,7 +186,7 @@ void StopWatchingSignals() {
   close(wake_fds[0]);
   close(wake_fds[1]);
   wake_fds[0] = wake_fds[1] = -1;
-  std::lock_guard<std::mutex> lock(settle_mu);
+  MutexLock lock(&settle_mu);
   interrupt_fn = nullptr;
 }
 

@@ -111,7 +111,7 @@ Status CommandDestination::Start() {
   if (flags == -1 || fcntl(fd_, F_SETFL, flags | O_NONBLOCK) == -1)
     return Status::FromErrno(name() + ": fcntl");
   EnlargePipe();
-  std::lock_guard<std::mutex> lock(group_mu_);
+  MutexLock lock(&group_mu_);
   group_ = pid_;
   return Status::OK();
 }
@@ -146,7 +146,7 @@ Status CommandDestination::Gone(const Status& failed, uint64_t written) {
                      static_cast<uint64_t>(unread) <= entered;
   (void)StreamDestination::Close();
   if (pid_ <= 0) return Advance(failed, 0);
-  const std::string how = Reap();
+  const std::string how = WaitForExit();
   std::string message = name() + ": the command " + how;
   if (known)
     message += " after reading " + std::to_string(entered - unread) + " of " +
@@ -159,13 +159,13 @@ Status CommandDestination::Gone(const Status& failed, uint64_t written) {
 
 void CommandDestination::Interrupt() {
   StreamDestination::Interrupt();
-  std::lock_guard<std::mutex> lock(group_mu_);
+  MutexLock lock(&group_mu_);
   if (group_ > 0) kill(-group_, SIGTERM);
 }
 
-std::string CommandDestination::Reap() {
+std::string CommandDestination::WaitForExit() {
   {
-    std::lock_guard<std::mutex> lock(group_mu_);
+    MutexLock lock(&group_mu_);
     group_ = -1;
   }
   // A command that does not exit once its input ends (cmd='cat >/dev/null;
@@ -199,7 +199,7 @@ Status CommandDestination::Abort() {
     }
     // Whatever is left of the group (the shell gone, its child not).
     kill(-pid_, SIGKILL);
-    (void)Reap();
+    (void)WaitForExit();
   }
   return StreamDestination::Close();
 }
@@ -231,7 +231,7 @@ Status CommandDestination::Close() {
     if (watch >= 0) close(watch);
     return s;
   }
-  const std::string how = Reap();
+  const std::string how = WaitForExit();
   int unread = 0;
   const bool left = watch >= 0 && ioctl(watch, FIONREAD, &unread) == 0 && unread > 0 &&
                     static_cast<uint64_t>(unread) <= position_;

@@ -7,9 +7,9 @@
 #include <sys/types.h>
 
 #include <atomic>
-#include <mutex>
 
 #include "dest/stream_destination.h"
+#include "util/mutex.h"
 
 namespace fanout {
 
@@ -62,7 +62,7 @@ class CommandDestination final : public StreamDestination {
   Status Gone(const Status& failed, uint64_t written);
   // Waits for the command; "exited with status N" or "was killed by signal
   // N (Killed)", or a waitpid error.  Sets exit_status_.
-  std::string Reap();
+  std::string WaitForExit();
   // Another reader of the command's standard input pipe (through
   // /proc/PID/fd/0), or -1 if the command's fd 0 is no longer that pipe.
   int OpenPipeWatch() const;
@@ -74,8 +74,8 @@ class CommandDestination final : public StreamDestination {
   // pid_ as Interrupt() may see it from another thread: set once the
   // command runs, cleared (under group_mu_) before it is reaped, so a
   // signal never reaches a process group that has gone.
-  std::mutex group_mu_;
-  pid_t group_ = -1;  // GUARDED_BY(group_mu_)
+  Mutex group_mu_;
+  pid_t group_ GUARDED_BY(group_mu_) = -1;
   std::atomic<int> exit_status_{-1};  // read by the status reporter
 };
 

@@ -302,7 +302,7 @@ Status FileDestination::Reap(std::vector<uint64_t>* done, uint64_t* failed) {
 }
 
 void FileDestination::NoteWritten(uint64_t offset, uint64_t length) {
-  std::lock_guard<std::mutex> lock(unsynced_mu_);
+  MutexLock lock(&unsynced_mu_);
   unsynced_start_ = std::min(unsynced_start_, offset);
   unsynced_end_ = std::max(unsynced_end_, offset + length);
 }
@@ -356,14 +356,14 @@ Status FileDestination::Sync() {
   // file): a flush's sync and the writer's Close() racing must not let the
   // second one see success.  So syncs take turns, and the first error is
   // the answer to every later one.
-  std::lock_guard<std::mutex> lock(sync_mu_);
+  MutexLock lock(&sync_mu_);
   if (!sync_error_.ok()) return sync_error_;
   // Closed: Close() synced everything, and kept the error if there was one.
   if (fd_ < 0) return Status::OK();
   uint64_t start, end;
   {
     // What this sync covers: everything written before it starts.
-    std::lock_guard<std::mutex> span(unsynced_mu_);
+    MutexLock span(&unsynced_mu_);
     start = unsynced_start_;
     end = unsynced_end_;
     unsynced_start_ = UINT64_MAX;
@@ -425,7 +425,7 @@ Status FileDestination::Close() {
   Status s = Sync();
   // Under the sync lock: a flush syncing meanwhile must not be handed a
   // descriptor that is being closed (or reused by then).
-  std::lock_guard<std::mutex> lock(sync_mu_);
+  MutexLock lock(&sync_mu_);
   if (direct_fd_ >= 0 && close(direct_fd_) == -1 && s.ok())
     s = Status::FromErrno(name() + ": close");
   direct_fd_ = -1;

@@ -27,12 +27,12 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "dest/destination.h"
 #include "dest/uring_queue.h"
 #include "dest/writeback.h"
+#include "util/mutex.h"
 
 namespace fanout {
 
@@ -138,15 +138,16 @@ class FileDestination final : public Destination {
   bool ring_tried_ = false;  // Start() asked for the ring (once)
   // cache=none.
   std::unique_ptr<Writeback> writeback_;
-  // Sync(): the first failure, kept (see Sync()).
-  std::mutex sync_mu_;
-  Status sync_error_;  // GUARDED_BY(sync_mu_)
+  // Sync(): the first failure, kept (see Sync()).  Sync() takes
+  // unsynced_mu_ while it holds this.
+  Mutex sync_mu_ ACQUIRED_BEFORE(unsynced_mu_);
+  Status sync_error_ GUARDED_BY(sync_mu_);
   // The span written since the last sync began: what a failed fdatasync
   // may have lost, since the kernel does not say which pages it could not
   // write.  Its own lock, so the writer never waits for an fdatasync.
-  std::mutex unsynced_mu_;
-  uint64_t unsynced_start_ = UINT64_MAX;  // GUARDED_BY(unsynced_mu_)
-  uint64_t unsynced_end_ = 0;             // GUARDED_BY(unsynced_mu_)
+  Mutex unsynced_mu_;
+  uint64_t unsynced_start_ GUARDED_BY(unsynced_mu_) = UINT64_MAX;
+  uint64_t unsynced_end_ GUARDED_BY(unsynced_mu_) = 0;
 };
 
 }  // namespace fanout

@@ -112,7 +112,8 @@ struct NbdDestination::Op {
   Extent extent;                  // Submit(): keeps the buffer until completion
   uint64_t tag = 0;
   bool async = false;  // from Submit(): Reap() collects it
-  // GUARDED_BY(mu_):
+  // Guarded by the destination's mu_.  (Prose only: an Op does not know
+  // its destination, so the analysis has no name for that lock here.)
   unsigned pending = 0;  // commands issued, not completed
   bool issuing = true;
   bool finished = false;
@@ -129,7 +130,7 @@ struct NbdDestination::Command {
   NbdDestination* dest;
   Op* op;
   uint64_t offset;
-  bool settled = false;  // GUARDED_BY(dest->mu_)
+  bool settled GUARDED_BY(dest->mu_) = false;
 };
 
 NbdDestination::NbdDestination(std::string uri, Logger* log)
@@ -138,7 +139,7 @@ NbdDestination::NbdDestination(std::string uri, Logger* log)
 NbdDestination::~NbdDestination() {
   StopPolling();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     sock_fd_ = -1;
   }
   if (h_ != nullptr) nbd_close(h_);
@@ -267,7 +268,7 @@ Status NbdDestination::Start() {
   {
     // A read before now had a connection of its own; a server that takes
     // one client at a time (qemu-nbd's default) must be free for ours.
-    std::lock_guard<std::mutex> lock(aside_mu_);
+    MutexLock lock(&aside_mu_);
     if (aside_ != nullptr) nbd_close(aside_);
     aside_ = nullptr;
   }
@@ -292,7 +293,7 @@ Status NbdDestination::Start() {
   const int sock = nbd_aio_get_fd(h);
   bool too_late;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     // Cancelled while connecting: the server answered too late.  Checked
     // under mu_, so a Cancel() from now on finds sock_fd_.
     too_late = cancelled();
@@ -317,7 +318,7 @@ void NbdDestination::Cancel() {
   // every command in flight with an error, so nothing waits for a server
   // that stopped answering.  (Not through libnbd, whose lock the I/O
   // thread may hold while it waits for mu_.)
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (sock_fd_ >= 0) shutdown(sock_fd_, SHUT_RDWR);
 }
 
@@ -332,7 +333,7 @@ void NbdDestination::PollLoop() {
   for (;;) {
     bool dead;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (stop_) return;
       dead = state_ == Connection::kDead;
     }
@@ -347,10 +348,10 @@ void NbdDestination::PollLoop() {
     if (poll(fds, 2, -1) == -1) {
       if (errno == EINTR) continue;
       // Cannot happen with valid descriptors; do not spin if it does.
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       state_ = Connection::kDead;
       dead_reason_ = std::string("poll: ") + strerror(errno);
-      cv_.notify_all();
+      cv_.SignalAll();
       continue;
     }
     if (fds[1].revents & POLLIN) {
@@ -377,10 +378,10 @@ void NbdDestination::PollLoop() {
                               : closed ? "the server closed the connection"
                                        : "the connection failed";
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         state_ = Connection::kDead;
         dead_reason_ = why;
-        cv_.notify_all();
+        cv_.SignalAll();
       }
       Debug("connection lost: " + why);
     }
@@ -390,11 +391,11 @@ void NbdDestination::PollLoop() {
 void NbdDestination::StopPolling() {
   if (!io_thread_.joinable()) return;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (state_ == Connection::kLive) state_ = Connection::kClosing;
     // Nothing new is issued now; let what is in flight complete (or die
     // with the connection).
-    cv_.wait(lock, [this] { return in_flight_ == 0 && issuing_ == 0; });
+    cv_.Wait(&mu_, [this]() REQUIRES(mu_) { return in_flight_ == 0 && issuing_ == 0; });
     stop_ = true;
   }
   Kick();
@@ -403,7 +404,8 @@ void NbdDestination::StopPolling() {
 
 int NbdDestination::OnComplete(void* user_data, int* error) {
   Command* c = static_cast<Command*>(user_data);
-  std::lock_guard<std::mutex> lock(c->dest->mu_);
+  MutexLock lock(&c->dest->mu_);
+  c->settled = true;
   c->dest->Settle(c, *error);
   return 1;  // retire the command
 }
@@ -413,14 +415,13 @@ void NbdDestination::OnFree(void* user_data) {
   // command (Issue() then records libnbd's reason).
   Command* c = static_cast<Command*>(user_data);
   {
-    std::lock_guard<std::mutex> lock(c->dest->mu_);
+    MutexLock lock(&c->dest->mu_);
     if (!c->settled) c->dest->Settle(c, EIO);
   }
   delete c;
 }
 
 void NbdDestination::Settle(Command* c, int err) {
-  c->settled = true;
   Op* op = c->op;
   if (err != 0 && op->err == 0) {
     op->err = err;
@@ -432,13 +433,13 @@ void NbdDestination::Settle(Command* c, int err) {
     op->finished = true;
     if (op->async) finished_.push_back(op);
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 bool NbdDestination::Issue(Op* op, int type, void* buf, uint64_t length, uint64_t offset) {
   Command* c = new Command{this, op, offset};
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (state_ != Connection::kLive) {
       if (op->err == 0) {
         op->err = ENOTCONN;
@@ -466,9 +467,9 @@ bool NbdDestination::Issue(Op* op, int type, void* buf, uint64_t length, uint64_
   const int err = cookie == -1 ? LastNbdErrno() : 0;
   const std::string why = cookie == -1 ? LastNbdError() : "";
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     issuing_--;
-    cv_.notify_all();
+    cv_.SignalAll();
     // libnbd has called OnFree already: c is gone, op->err set to EIO at
     // this offset unless an earlier command failed first.
     if (cookie == -1 && op->err_offset == offset && op->detail.empty()) {
@@ -518,7 +519,7 @@ bool NbdDestination::IssueAll(Op* op, uint8_t* read_buf) {
 }
 
 void NbdDestination::Issued(Op* op) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   op->issuing = false;
   if (op->pending == 0) {
     op->finished = true;
@@ -538,8 +539,8 @@ Status NbdDestination::Result(const Op& op) const {
 }
 
 Status NbdDestination::Wait(Op* op) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [op] { return op->finished; });
+  MutexLock lock(&mu_);
+  cv_.Wait(&mu_, [op]() REQUIRES(mu_) { return op->finished; });
   return Result(*op);
 }
 
@@ -565,7 +566,7 @@ Status NbdDestination::Submit(const Extent& extent, uint64_t tag) {
   op->tag = tag;
   op->async = true;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     submitted_[tag] = std::move(owned);
   }
   const bool ok = IssueAll(op, nullptr);
@@ -573,8 +574,8 @@ Status NbdDestination::Submit(const Extent& extent, uint64_t tag) {
   if (ok) return Status::OK();
   // The extent's own error: return it once the parts already issued are
   // done with the buffer, and keep it from Reap().
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [op] { return op->finished; });
+  MutexLock lock(&mu_);
+  cv_.Wait(&mu_, [op]() REQUIRES(mu_) { return op->finished; });
   finished_.erase(std::find(finished_.begin(), finished_.end(), op));
   Status s = Result(*op);
   submitted_.erase(tag);
@@ -582,8 +583,8 @@ Status NbdDestination::Submit(const Extent& extent, uint64_t tag) {
 }
 
 Status NbdDestination::Reap(std::vector<uint64_t>* done, uint64_t* failed) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return !finished_.empty(); });
+  MutexLock lock(&mu_);
+  cv_.Wait(&mu_, [this]() REQUIRES(mu_) { return !finished_.empty(); });
   Status first_error;
   while (!finished_.empty()) {
     Op* op = finished_.front();
@@ -618,7 +619,7 @@ Status NbdDestination::Zero(uint64_t length, uint64_t offset) {
 
 Status NbdDestination::Sync() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (state_ == Connection::kDead)
       return Status::IOError(ENOTCONN, name() + ": flush: connection lost: " + dead_reason_);
     // Not connected yet (nothing written), or closed (flushed by Close()).
@@ -636,7 +637,7 @@ Status NbdDestination::Sync() {
 Status NbdDestination::Read(uint8_t* buf, uint64_t length, uint64_t offset) {
   bool live;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (state_ == Connection::kDead)
       return Status::IOError(ENOTCONN, name() + ": read at offset " + std::to_string(offset) +
                                            ": connection lost: " + dead_reason_);
@@ -676,7 +677,7 @@ Status NbdDestination::OpenReadBack(std::unique_ptr<ReadBack>* out) {
 }
 
 Status NbdDestination::ReadAside(uint8_t* buf, uint64_t length, uint64_t offset) {
-  std::lock_guard<std::mutex> lock(aside_mu_);
+  MutexLock lock(&aside_mu_);
   if (aside_ == nullptr) {
     Status s;
     aside_ = Connect(&s);
@@ -699,7 +700,7 @@ Status NbdDestination::ReadAside(uint8_t* buf, uint64_t length, uint64_t offset)
   // takes one client at a time must not be kept busy by this one.
   bool starting;
   {
-    std::lock_guard<std::mutex> state_lock(mu_);
+    MutexLock state_lock(&mu_);
     starting = state_ == Connection::kNone;
   }
   if (starting) {
@@ -714,7 +715,7 @@ Status NbdDestination::Close() {
   StopPolling();
   bool dead;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     dead = state_ == Connection::kDead;
     if (!dead) state_ = Connection::kClosed;
     sock_fd_ = -1;  // closed below: Cancel() must not shut down its reuse
@@ -726,7 +727,7 @@ Status NbdDestination::Close() {
     h_ = nullptr;
   }
   if (s.ok() && dead) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     s = Status::IOError(ENOTCONN, name() + ": connection lost: " + dead_reason_);
   }
   Debug("disconnected");

@@ -59,18 +59,17 @@
 #define FANOUT_DEST_NBD_DESTINATION_H
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "dest/destination.h"
 #include "util/logger.h"
+#include "util/mutex.h"
 
 struct nbd_handle;
 
@@ -150,11 +149,15 @@ class NbdDestination final : public Destination {
   Status Wait(Op* op);
   // Runs a synchronous op (Write, Zero, Read, Sync) on the live connection.
   Status RunSync(Op* op, uint8_t* read_buf);
-  Status Result(const Op& op) const;
+  Status Result(const Op& op) const REQUIRES(mu_);
   // libnbd callbacks (I/O thread, or the issuing thread on issue failure).
   static int OnComplete(void* user_data, int* error);
   static void OnFree(void* user_data);
-  void Settle(Command* c, int err);  // REQUIRES: mu_ held
+  // Counts c's command as done (err: its error, or 0) and finishes its op
+  // if it was the last.  The callers mark c settled themselves, where the
+  // lock they hold is named c->dest->mu_: the analysis cannot see that
+  // c->dest is this.
+  void Settle(Command* c, int err) REQUIRES(mu_);
   void Kick() const;                 // wakes the I/O thread
   void PollLoop();
   // Stops the I/O thread once nothing is in flight.
@@ -176,19 +179,21 @@ class NbdDestination final : public Destination {
   int wake_fd_ = -1;         // eventfd: a command was issued, or stop
   std::thread io_thread_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;            // an op finished; in_flight_ fell
-  Connection state_ = Connection::kNone;  // GUARDED_BY(mu_)
-  std::string dead_reason_;               // GUARDED_BY(mu_): why the connection died
-  unsigned in_flight_ = 0;                // GUARDED_BY(mu_): commands not yet settled
-  unsigned issuing_ = 0;                  // GUARDED_BY(mu_): threads inside nbd_aio_*
-  bool stop_ = false;                     // GUARDED_BY(mu_)
-  int sock_fd_ = -1;                      // GUARDED_BY(mu_): h_'s socket, while h_ is open
-  std::map<uint64_t, std::unique_ptr<Op>> submitted_;  // GUARDED_BY(mu_): by tag
-  std::deque<Op*> finished_;              // GUARDED_BY(mu_): submitted, not reaped
+  mutable Mutex mu_;
+  CondVar cv_;            // an op finished; in_flight_ fell
+  Connection state_ GUARDED_BY(mu_) = Connection::kNone;
+  std::string dead_reason_ GUARDED_BY(mu_);  // why the connection died
+  unsigned in_flight_ GUARDED_BY(mu_) = 0;  // commands not yet settled
+  unsigned issuing_ GUARDED_BY(mu_) = 0;  // threads inside nbd_aio_*
+  bool stop_ GUARDED_BY(mu_) = false;
+  int sock_fd_ GUARDED_BY(mu_) = -1;  // h_'s socket, while h_ is open
+  std::map<uint64_t, std::unique_ptr<Op>> submitted_ GUARDED_BY(mu_);  // by tag
+  std::deque<Op*> finished_ GUARDED_BY(mu_);  // submitted, not reaped
 
-  std::mutex aside_mu_;             // the second connection, for Read() alone
-  nbd_handle* aside_ = nullptr;     // GUARDED_BY(aside_mu_)
+  // The second connection, for Read() alone.  ReadAside() looks at state_
+  // while it holds this.
+  Mutex aside_mu_ ACQUIRED_BEFORE(mu_);
+  nbd_handle* aside_ GUARDED_BY(aside_mu_) = nullptr;
 };
 
 }  // namespace fanout

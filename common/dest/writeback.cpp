@@ -8,7 +8,7 @@
 namespace fanout {
 
 Status Writeback::Wrote(uint64_t offset, uint64_t length) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   // After an error the destination has failed: nothing more is worth
   // writing back, and its pages stay where they are.
   if (!error_.ok()) return error_;
@@ -32,7 +32,7 @@ Status Writeback::Wrote(uint64_t offset, uint64_t length) {
 }
 
 Status Writeback::Finish() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Retire(previous_);
   Retire(current_);
   previous_ = current_ = Range();

@@ -25,10 +25,10 @@
 #define FANOUT_DEST_WRITEBACK_H
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 
 #include "util/status.h"
+#include "util/mutex.h"
 
 namespace fanout {
 
@@ -53,18 +53,18 @@ class Writeback {
     bool empty() const { return start >= end; }
   };
   // One sync_file_range call on r; a failure is kept in error_.
-  void SyncRange(const Range& r, unsigned flags);
+  void SyncRange(const Range& r, unsigned flags) REQUIRES(mu_);
   // Waits for the range's writeback (starting what is not started yet) and
   // drops its pages.
-  void Retire(const Range& r);
+  void Retire(const Range& r) REQUIRES(mu_);
 
   const int fd_;
   const std::string name_;
-  std::mutex mu_;
-  Range current_;   // GUARDED_BY(mu_): being written
-  uint64_t current_bytes_ = 0;  // GUARDED_BY(mu_)
-  Range previous_;  // GUARDED_BY(mu_): writeback started
-  Status error_;    // GUARDED_BY(mu_): the first write-back error
+  Mutex mu_;
+  Range current_ GUARDED_BY(mu_);  // being written
+  uint64_t current_bytes_ GUARDED_BY(mu_) = 0;
+  Range previous_ GUARDED_BY(mu_);  // writeback started
+  Status error_ GUARDED_BY(mu_);  // the first write-back error
 };
 
 }  // namespace fanout

@@ -17,10 +17,10 @@ DigestFollower::DigestFollower(uint64_t size, Reader reader, PageCheck check)
 
 DigestFollower::~DigestFollower() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -29,7 +29,7 @@ void DigestFollower::Start() { thread_ = std::thread([this] { Run(); }); }
 void DigestFollower::Commit(const Extent& extent, uint64_t seq) {
   if (extent.length == 0) return;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!gave_up_.empty()) return;
     if (extent.offset < prefix_) {
       GiveUpLocked("a write at offset " + std::to_string(extent.offset) +
@@ -46,7 +46,7 @@ void DigestFollower::Commit(const Extent& extent, uint64_t seq) {
       AbsorbLocked(seq);
     }
   }
-  wake_.notify_one();
+  wake_.Signal();
 }
 
 void DigestFollower::AbsorbLocked(uint64_t seq) {
@@ -81,14 +81,14 @@ void DigestFollower::GiveUpLocked(const std::string& why) {
 }
 
 void DigestFollower::GiveUp(const std::string& why) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   GiveUpLocked(why);
 }
 
 void DigestFollower::Abandon(const std::string& why) {
   GiveUp(why);
   abandoned_ = true;
-  wake_.notify_all();
+  wake_.SignalAll();
 }
 
 bool DigestFollower::StillNeeded() {
@@ -101,7 +101,7 @@ bool DigestFollower::StillNeeded() {
 }
 
 std::string DigestFollower::gave_up() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return gave_up_;
 }
 
@@ -111,8 +111,8 @@ void DigestFollower::Run() {
     std::deque<Item> dropped;  // freed outside the lock
     Item item;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return !queue_.empty() || stop_; });
+      MutexLock lock(&mu_);
+      wake_.Wait(&mu_, [&]() REQUIRES(mu_) { return !queue_.empty() || stop_; });
       if (queue_.empty()) return;  // stopped, and nothing is left
       if (!gave_up_.empty()) {
         dropped.swap(queue_);
@@ -224,15 +224,15 @@ bool DigestFollower::Consume(const uint8_t* data, uint64_t length, bool read_bac
 
 std::optional<std::string> DigestFollower::Finish() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   if (thread_.joinable())
     thread_.join();
   else
     Run();  // never started: hash what was queued here
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!gave_up_.empty()) return std::nullopt;
   if (prefix_ != size_ || hashed_ != size_) {
     gave_up_ = "bytes from offset " + std::to_string(prefix_) + " on were never committed in full";

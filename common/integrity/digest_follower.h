@@ -39,11 +39,9 @@
 #define FANOUT_INTEGRITY_DIGEST_FOLLOWER_H
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -51,6 +49,7 @@
 #include "window/extent.h"
 #include "integrity/sha256.h"
 #include "util/range_map.h"
+#include "util/mutex.h"
 #include "util/rounding.h"
 
 namespace fanout {
@@ -118,13 +117,12 @@ class DigestFollower {
   };
 
   void Run();
-  // Absorbs remembered ranges that now continue the prefix.  REQUIRES: mu_.
-  void AbsorbLocked(uint64_t seq);
+  // Absorbs remembered ranges that now continue the prefix.
+  void AbsorbLocked(uint64_t seq) REQUIRES(mu_);
   // Queues [offset, offset + length) to be read back once seq is applied.
-  // REQUIRES: mu_.
-  void QueueReadBackLocked(uint64_t offset, uint64_t length, uint64_t seq);
-  void GiveUpLocked(const std::string& why);
-  void GiveUp(const std::string& why);
+  void QueueReadBackLocked(uint64_t offset, uint64_t length, uint64_t seq) REQUIRES(mu_);
+  void GiveUpLocked(const std::string& why) REQUIRES(mu_);
+  void GiveUp(const std::string& why) EXCLUDES(mu_);
   // Hashes one item; false if it gave up.
   bool Hash(const Item& item, uint8_t* read_buf);
   // Feeds bytes at hashed_ (null: zeros) to the SHA-256 and the page check.
@@ -134,13 +132,13 @@ class DigestFollower {
   const Reader reader_;
   const PageCheck check_;
 
-  mutable std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<Item> queue_;  // GUARDED_BY(mu_)
-  uint64_t prefix_ = 0;     // GUARDED_BY(mu_): [0, prefix_) is queued or hashed
-  RangeMap ahead_;          // GUARDED_BY(mu_): committed ranges beyond prefix_
-  std::string gave_up_;     // GUARDED_BY(mu_): empty while following
-  bool stop_ = false;       // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  CondVar wake_;
+  std::deque<Item> queue_ GUARDED_BY(mu_);
+  uint64_t prefix_ GUARDED_BY(mu_) = 0;  // [0, prefix_) is queued or hashed
+  RangeMap ahead_ GUARDED_BY(mu_);  // committed ranges beyond prefix_
+  std::string gave_up_ GUARDED_BY(mu_);  // empty while following
+  bool stop_ GUARDED_BY(mu_) = false;
   std::atomic<bool> abandoned_{false};  // see Abandon()
   std::function<bool()> needed_;        // see set_still_needed()
   // Abandons the digest if needed_ says nobody can hold the image; true

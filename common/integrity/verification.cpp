@@ -13,7 +13,7 @@ Verification::Verification(Destination* dest, const PageHashes* hashes, Logger* 
     : dest_(dest), hashes_(hashes), log_(log), digest_(digest) {}
 
 Failure Verification::failure() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return failure_;
 }
 
@@ -21,7 +21,7 @@ void Verification::End(DestinationState state, int err, uint64_t offset,
                        const std::string& message) {
   if (state != DestinationState::kVerified) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       failure_ = Failure{err, offset, message};
     }
     log_->Error(message);
@@ -31,7 +31,7 @@ void Verification::End(DestinationState state, int err, uint64_t offset,
 
 void Verification::Cancel(const std::string& why) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     cancelled_why_ = why;
   }
   cancelled_ = true;
@@ -63,7 +63,7 @@ void Verification::Run() {
     if (cancelled_) {
       std::string why;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         why = cancelled_why_;
       }
       End(DestinationState::kIncomplete, EINTR, offset,

@@ -19,7 +19,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -28,6 +27,7 @@
 #include "integrity/sha256.h"
 #include "util/logger.h"
 #include "pipeline/destination_state.h"
+#include "util/mutex.h"
 
 namespace fanout {
 
@@ -70,9 +70,9 @@ class Verification {
   std::atomic<DestinationState> state_{DestinationState::kVerifying};
   std::atomic<uint64_t> bytes_{0};
   std::atomic<bool> cancelled_{false};
-  mutable std::mutex mu_;
-  Failure failure_;  // GUARDED_BY(mu_)
-  std::string cancelled_why_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  Failure failure_ GUARDED_BY(mu_);
+  std::string cancelled_why_ GUARDED_BY(mu_);
 };
 
 // Runs each verification on a thread of its own and waits for all of them.

@@ -7,7 +7,7 @@ namespace fanout {
 Bus::Bus(size_t max_entries) : max_entries_(max_entries) { assert(max_entries > 0); }
 
 Bus::ConsumerId Bus::Attach() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Consumer c;
   c.fetched = c.applied = next_seq_ - 1;
   consumers_.push_back(c);
@@ -16,41 +16,41 @@ Bus::ConsumerId Bus::Attach() {
 
 void Bus::Detach(ConsumerId id) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!consumers_[id].attached) return;
     consumers_[id].attached = false;
     TrimLocked();
   }
-  space_.notify_all();
-  available_.notify_all();
-  progress_.notify_all();
+  space_.SignalAll();
+  available_.SignalAll();
+  progress_.SignalAll();
 }
 
 uint64_t Bus::Publish(Extent extent) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   assert(!closed_);
-  space_.wait(lock, [&] { return entries_.size() < max_entries_; });
+  space_.Wait(&mu_, [&]() REQUIRES(mu_) { return entries_.size() < max_entries_; });
   entries_.push_back(std::move(extent));
   const uint64_t seq = next_seq_++;
   // With no consumer attached, nothing would ever trim.
   TrimLocked();
-  lock.unlock();
-  available_.notify_all();
+  lock.Unlock();
+  available_.SignalAll();
   return seq;
 }
 
 void Bus::Close() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     closed_ = true;
   }
-  available_.notify_all();
+  available_.SignalAll();
 }
 
 bool Bus::Fetch(ConsumerId id, Extent* extent, uint64_t* seq) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Consumer& c = consumers_[id];
-  available_.wait(lock, [&] { return !c.attached || c.fetched + 1 < next_seq_ || closed_; });
+  available_.Wait(&mu_, [&]() REQUIRES(mu_) { return !c.attached || c.fetched + 1 < next_seq_ || closed_; });
   if (!c.attached || c.fetched + 1 >= next_seq_) return false;
   c.fetched++;
   *seq = c.fetched;
@@ -60,14 +60,14 @@ bool Bus::Fetch(ConsumerId id, Extent* extent, uint64_t* seq) {
 
 void Bus::Applied(ConsumerId id, uint64_t seq) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     Consumer& c = consumers_[id];
     assert(seq <= c.fetched && seq >= c.applied);
     c.applied = seq;
     TrimLocked();
   }
-  space_.notify_all();
-  progress_.notify_all();
+  space_.SignalAll();
+  progress_.SignalAll();
 }
 
 void Bus::TrimLocked() {
@@ -81,18 +81,18 @@ void Bus::TrimLocked() {
 }
 
 bool Bus::HasPending(ConsumerId id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return consumers_[id].attached && consumers_[id].fetched + 1 < next_seq_;
 }
 
 uint64_t Bus::last_published() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return next_seq_ - 1;
 }
 
 void Bus::WaitApplied(uint64_t seq) {
-  std::unique_lock<std::mutex> lock(mu_);
-  progress_.wait(lock, [&] {
+  MutexLock lock(&mu_);
+  progress_.Wait(&mu_, [&]() REQUIRES(mu_) {
     for (const Consumer& c : consumers_)
       if (c.attached && c.applied < seq) return false;
     return true;
@@ -100,13 +100,13 @@ void Bus::WaitApplied(uint64_t seq) {
 }
 
 void Bus::WaitConsumerApplied(ConsumerId id, uint64_t seq) {
-  std::unique_lock<std::mutex> lock(mu_);
-  progress_.wait(lock, [&] { return !consumers_[id].attached || consumers_[id].applied >= seq; });
+  MutexLock lock(&mu_);
+  progress_.Wait(&mu_, [&]() REQUIRES(mu_) { return !consumers_[id].attached || consumers_[id].applied >= seq; });
 }
 
 std::vector<Extent> Bus::Overlapping(uint64_t offset, uint64_t length) const {
   std::vector<Extent> out;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (const Extent& e : entries_)
     if (e.offset < offset + length && offset < e.end()) out.push_back(e);
   return out;

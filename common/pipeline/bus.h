@@ -19,13 +19,12 @@
 #ifndef FANOUT_PIPELINE_BUS_H
 #define FANOUT_PIPELINE_BUS_H
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <vector>
 
 #include "window/extent.h"
+#include "util/mutex.h"
 
 namespace fanout {
 
@@ -77,19 +76,19 @@ class Bus {
     uint64_t fetched = 0;  // highest sequence fetched
     uint64_t applied = 0;  // highest sequence applied
   };
-  // Drops entries every attached consumer has applied.  REQUIRES: mu_ held.
-  void TrimLocked();
+  // Drops entries every attached consumer has applied.
+  void TrimLocked() REQUIRES(mu_);
 
   const size_t max_entries_;
-  mutable std::mutex mu_;
-  std::condition_variable space_;      // signalled when entries leave
-  std::condition_variable available_;  // signalled on publish and close
-  std::condition_variable progress_;   // signalled on applied / detach
-  std::deque<Extent> entries_;         // GUARDED_BY(mu_); sequence first_seq_ ...
-  uint64_t first_seq_ = 1;             // GUARDED_BY(mu_)
-  uint64_t next_seq_ = 1;              // GUARDED_BY(mu_)
-  bool closed_ = false;                // GUARDED_BY(mu_)
-  std::vector<Consumer> consumers_;    // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  CondVar space_;      // signalled when entries leave
+  CondVar available_;  // signalled on publish and close
+  CondVar progress_;   // signalled on applied / detach
+  std::deque<Extent> entries_ GUARDED_BY(mu_);  // sequence first_seq_ ...
+  uint64_t first_seq_ GUARDED_BY(mu_) = 1;
+  uint64_t next_seq_ GUARDED_BY(mu_) = 1;
+  bool closed_ GUARDED_BY(mu_) = false;
+  std::vector<Consumer> consumers_ GUARDED_BY(mu_);
 };
 
 }  // namespace fanout

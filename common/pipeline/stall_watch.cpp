@@ -29,10 +29,10 @@ void StallWatch::Start() { thread_ = std::thread([this] { Run(); }); }
 
 void StallWatch::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   if (!thread_.joinable()) return;
   thread_.join();
   // A last look, so a stall that ended since the last tick is told as over.
@@ -40,18 +40,18 @@ void StallWatch::Stop() {
 }
 
 void StallWatch::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   while (!stop_) {
     // Once a second: a timeout is met within a second of its time.
-    if (wake_.wait_for(lock, seconds(1), [this] { return stop_; })) break;
-    lock.unlock();
+    if (wake_.WaitFor(&mu_, seconds(1), [this]() REQUIRES(mu_) { return stop_; })) break;
+    lock.Unlock();
     Check(Clock::now());
-    lock.lock();
+    lock.Lock();
   }
 }
 
 void StallWatch::Check(Clock::time_point now) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (Watched& x : watched_) {
     Writer& w = *x.writer;
     const Destination& d = *w.destination();

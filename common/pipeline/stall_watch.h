@@ -19,14 +19,13 @@
 #define FANOUT_PIPELINE_STALL_WATCH_H
 
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "util/logger.h"
 #include "pipeline/writer.h"
+#include "util/mutex.h"
 
 namespace fanout {
 
@@ -47,7 +46,7 @@ class StallWatch {
   void Stop();
   // One look at every writer, as of now (the thread's tick; the unit tests
   // call it themselves).
-  void Check(Clock::time_point now);
+  void Check(Clock::time_point now) EXCLUDES(mu_);
 
   // How long without progress before a busy destination counts as stalled:
   // 10 s, or a third of a shorter timeout (at least 1 s).
@@ -68,10 +67,10 @@ class StallWatch {
   const std::chrono::seconds timeout_;
   const std::chrono::seconds notice_;
   Logger* const log_;
-  std::mutex mu_;                 // Check() and the thread's life
-  std::condition_variable wake_;
-  bool stop_ = false;             // GUARDED_BY(mu_)
-  std::vector<Watched> watched_;  // GUARDED_BY(mu_)
+  Mutex mu_;                 // Check() and the thread's life
+  CondVar wake_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::vector<Watched> watched_ GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -13,13 +13,12 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 
 #include "pipeline/bus.h"
 #include "dest/destination.h"
 #include "window/extent.h"
+#include "util/mutex.h"
 
 namespace fanout {
 namespace {
@@ -31,8 +30,8 @@ using namespace testing_support;
 // What the test and the destination share, so the test can see the
 // destination go even after it gave up its own reference to the writer.
 struct Gate {
-  std::mutex mu;
-  std::condition_variable cv;
+  Mutex mu;
+  CondVar cv;
   bool open = false;
   bool entered = false;
   bool destroyed = false;
@@ -46,9 +45,9 @@ class StuckDestination final : public Destination {
   StuckDestination(std::shared_ptr<Gate> gate, bool cancellable)
       : Destination("stuck"), gate_(std::move(gate)), cancellable_(cancellable) {}
   ~StuckDestination() override {
-    std::lock_guard<std::mutex> lock(gate_->mu);
+    MutexLock lock(&gate_->mu);
     gate_->destroyed = true;
-    gate_->cv.notify_all();
+    gate_->cv.SignalAll();
   }
   DestinationKind kind() const override { return DestinationKind::kFifo; }
   bool seekable() const override { return false; }
@@ -61,16 +60,16 @@ class StuckDestination final : public Destination {
   Status Close() override { return Status::OK(); }
   void Cancel() override {
     Destination::Cancel();
-    std::lock_guard<std::mutex> lock(gate_->mu);
-    gate_->cv.notify_all();
+    MutexLock lock(&gate_->mu);
+    gate_->cv.SignalAll();
   }
 
  private:
   Status Wait() {
-    std::unique_lock<std::mutex> lock(gate_->mu);
+    MutexLock lock(&gate_->mu);
     gate_->entered = true;
-    gate_->cv.notify_all();
-    gate_->cv.wait(lock, [&] { return gate_->open || (cancellable_ && cancelled()); });
+    gate_->cv.SignalAll();
+    gate_->cv.Wait(&gate_->mu, [&]() REQUIRES(gate_->mu) { return gate_->open || (cancellable_ && cancelled()); });
     if (cancelled()) return Status::IOError(ECANCELED, "stuck: write cancelled");
     return Status::OK();
   }
@@ -79,8 +78,8 @@ class StuckDestination final : public Destination {
 };
 
 void WaitEntered(Gate* g) {
-  std::unique_lock<std::mutex> lock(g->mu);
-  g->cv.wait(lock, [&] { return g->entered; });
+  MutexLock lock(&g->mu);
+  g->cv.Wait(&g->mu, [&]() REQUIRES(g->mu) { return g->entered; });
 }
 
 TEST(StallWatchTest, NoticeAfter) {
@@ -161,11 +160,11 @@ TEST(StallWatchTest, StuckThreadIsAbandonedAndOutlivesEveryoneSafely) {
   }
   // Everyone else let go; the thread alone keeps its writer, destination
   // and bus.  It wakes now, and must end cleanly and free them.
-  std::unique_lock<std::mutex> lock(gate->mu);
+  MutexLock lock(&gate->mu);
   EXPECT_FALSE(gate->destroyed);
   gate->open = true;
-  gate->cv.notify_all();
-  gate->cv.wait(lock, [&] { return gate->destroyed; });
+  gate->cv.SignalAll();
+  gate->cv.Wait(&gate->mu, [&]() REQUIRES(gate->mu) { return gate->destroyed; });
 }
 
 }  // namespace

@@ -20,9 +20,9 @@ void Writer::Start() {
   std::shared_ptr<Writer> self = weak_from_this().lock();
   thread_ = std::thread([this, self] {
     Run();
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     thread_ended_ = true;
-    ended_cv_.notify_all();
+    ended_cv_.SignalAll();
   });
 }
 
@@ -34,9 +34,9 @@ bool Writer::JoinUntil(Clock::time_point deadline) {
   if (abandoned_) return false;
   if (!thread_.joinable()) return true;
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!ended_cv_.wait_until(lock, deadline, [this] { return thread_ended_; })) {
-      lock.unlock();
+    MutexLock lock(&mu_);
+    if (!ended_cv_.WaitUntil(&mu_, deadline, [this]() REQUIRES(mu_) { return thread_ended_; })) {
+      lock.Unlock();
       assert(!weak_from_this().expired());
       thread_.detach();
       abandoned_ = true;
@@ -49,8 +49,8 @@ bool Writer::JoinUntil(Clock::time_point deadline) {
 
 void Writer::WaitEndedOrFailed() {
   if (!thread_started_) return;
-  std::unique_lock<std::mutex> lock(mu_);
-  ended_cv_.wait(lock, [this] {
+  MutexLock lock(&mu_);
+  ended_cv_.Wait(&mu_, [this]() REQUIRES(mu_) {
     return thread_ended_ || state_ == DestinationState::kFailed || interrupted_;
   });
 }
@@ -59,7 +59,7 @@ void Writer::EndAbandoned() {
   if (!interrupted_) return;
   std::string why;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     why = interrupted_why_;
   }
   const std::string message =
@@ -73,7 +73,7 @@ Writer::Activity Writer::activity() const {
   a.last_progress = dest_->last_progress();
   bool ended;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ended = thread_ended_;
   }
   a.busy = thread_started_ && !ended && state() == DestinationState::kWriting &&
@@ -106,17 +106,17 @@ Status Writer::CloseDestination() {
 
 void Writer::FailAtEnd(const std::string& why) {
   doomed_ = true;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   fail_at_end_ = why;
 }
 
 void Writer::Interrupt(const std::string& why) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (interrupted_.exchange(true)) return;
     interrupted_why_ = why;
   }
-  ended_cv_.notify_all();  // WaitEndedOrFailed() returns
+  ended_cv_.SignalAll();  // WaitEndedOrFailed() returns
   dest_->Interrupt();
   bus_->Detach(consumer_);
 }
@@ -128,7 +128,7 @@ void Writer::Abort() {
   Status s = dest_->Abort();
   std::string why;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     why = interrupted_why_;
   }
   std::string message = dest_->name() + ": incomplete, " + why;
@@ -138,24 +138,24 @@ void Writer::Abort() {
 }
 
 Failure Writer::failure() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return failure_;
 }
 
 std::optional<Writer::Clock::time_point> Writer::ended() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return ended_;
 }
 
 bool Writer::Settle(DestinationState state, const Failure* failure) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   // The first ending wins: a flush's failed sync and the writer's own end
   // may race.
   if (state_.load() != DestinationState::kWriting) return false;
   ended_ = Clock::now();
   if (failure) failure_ = *failure;
   state_ = state;
-  ended_cv_.notify_all();
+  ended_cv_.SignalAll();
   return true;
 }
 
@@ -245,7 +245,7 @@ void Writer::Run() {
   if (state() == DestinationState::kFailed) return;
   std::string why;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     why = fail_at_end_;
   }
   if (!why.empty()) {

@@ -21,9 +21,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -33,6 +31,7 @@
 #include "pipeline/destination_state.h"
 #include "dest/destination.h"
 #include "util/logger.h"
+#include "util/mutex.h"
 
 namespace fanout {
 
@@ -159,22 +158,22 @@ class Writer : public std::enable_shared_from_this<Writer> {
   std::atomic<DestinationState> state_{DestinationState::kWriting};
   std::atomic<bool> doomed_{false};
   std::atomic<bool> interrupted_{false};
-  std::string interrupted_why_;              // GUARDED_BY(mu_); see Interrupt()
+  std::string interrupted_why_ GUARDED_BY(mu_);  // see Interrupt()
   std::atomic<uint64_t> bytes_{0};
-  mutable std::mutex mu_;
-  Failure failure_;                          // GUARDED_BY(mu_)
-  std::string fail_at_end_;                  // GUARDED_BY(mu_); see FailAtEnd()
-  std::optional<Clock::time_point> ended_;   // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  Failure failure_ GUARDED_BY(mu_);
+  std::string fail_at_end_ GUARDED_BY(mu_);  // see FailAtEnd()
+  std::optional<Clock::time_point> ended_ GUARDED_BY(mu_);
   std::vector<std::shared_ptr<const void>> keep_alive_;  // see KeepAlive()
   // For the stall watch.
   std::atomic<size_t> in_flight_count_{0};
   std::atomic<bool> closing_{false};
   std::atomic<bool> stalled_{false};
-  // The thread has returned from Run(): set under mu_, signalled on
-  // ended_cv_ (as is every Settle()).
-  std::atomic<bool> thread_started_{false};
-  bool thread_ended_ = false;                // GUARDED_BY(mu_)
-  std::condition_variable ended_cv_;
+  std::atomic<bool> thread_started_{false};  // Start() was called
+  // The thread has returned from Run(): signalled on ended_cv_ (as is
+  // every Settle()).
+  bool thread_ended_ GUARDED_BY(mu_) = false;
+  CondVar ended_cv_;
   bool abandoned_ = false;                   // the engine's thread only
 };
 

@@ -49,7 +49,7 @@ std::string ProgressDisplay::Line(const DestinationSnapshot& d, uint64_t size, i
 }
 
 void ProgressDisplay::Above(const std::function<void()>& print) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (terminal_ && lines_drawn_ > 0) {
     // Up to the first bar, then clear to the end of the screen.
     fprintf(out_, "\033[%zuA\r\033[J", lines_drawn_);
@@ -60,7 +60,7 @@ void ProgressDisplay::Above(const std::function<void()>& print) {
 }
 
 void ProgressDisplay::Print(const Snapshot& snap) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (terminal_) {
     // Back to the first line we drew, then overwrite every line.
     if (lines_drawn_ > 0) fprintf(out_, "\033[%zuA", lines_drawn_);

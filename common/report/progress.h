@@ -10,10 +10,10 @@
 
 #include <cstdio>
 #include <functional>
-#include <mutex>
 #include <string>
 
 #include "report/snapshot.h"
+#include "util/mutex.h"
 
 namespace fanout {
 
@@ -35,8 +35,8 @@ class ProgressDisplay {
   FILE* const out_;
   const bool terminal_;
   const int width_;
-  std::mutex mu_;
-  size_t lines_drawn_ = 0;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  size_t lines_drawn_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace fanout

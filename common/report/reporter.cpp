@@ -16,10 +16,10 @@ Reporter::Reporter(std::function<Snapshot()> take, std::string status_file,
 
 Reporter::~Reporter() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -48,9 +48,9 @@ void Reporter::Run() {
   const int plain_every = 20;
   const bool plain = progress_ && !terminal_;
   size_t stalled_shown = 0;
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (int n = 0; !stop_; n++) {
-    lock.unlock();
+    lock.Unlock();
     const bool status_now = n % status_every == 0;
     bool progress_now = progress_ && (terminal_ || (n > 0 && n % plain_every == 0));
     if (status_now || progress_now || plain) {
@@ -65,18 +65,18 @@ void Reporter::Run() {
       if (status_now) (void)Report(snap);
       if (progress_now) progress_->Print(snap);
     }
-    lock.lock();
-    wake_.wait_for(lock, tick, [&] { return stop_; });
+    lock.Lock();
+    wake_.WaitFor(&mu_, tick, [&]() REQUIRES(mu_) { return stop_; });
   }
 }
 
 Status Reporter::Stop(const Snapshot& final_snapshot) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (stopped_) return Status::OK();
     stopped_ = stop_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   if (thread_.joinable()) thread_.join();
   Status s = Report(final_snapshot);
   if (progress_) progress_->Print(final_snapshot);

@@ -5,10 +5,8 @@
 #ifndef FANOUT_REPORT_REPORTER_H
 #define FANOUT_REPORT_REPORTER_H
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -16,6 +14,7 @@
 #include "report/progress.h"
 #include "report/snapshot.h"
 #include "util/status.h"
+#include "util/mutex.h"
 
 namespace fanout {
 
@@ -46,10 +45,10 @@ class Reporter {
   const bool terminal_;
   Logger* const log_;
   std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stop_ = false;           // GUARDED_BY(mu_)
-  bool stopped_ = false;        // GUARDED_BY(mu_): Stop() was called
+  Mutex mu_;
+  CondVar wake_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool stopped_ GUARDED_BY(mu_) = false;  // Stop() was called
   bool status_error_ = false;   // reported once; reporter thread only
 };
 

@@ -11,9 +11,9 @@ bool Overlap(uint64_t a_start, uint64_t a_end, uint64_t b_start, uint64_t b_end)
 }  // namespace
 
 RangeLock::Guard RangeLock::Lock(uint64_t offset, uint64_t length) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const auto mine = entries_.insert(entries_.end(), Entry{offset, offset + length});
-  released_.wait(lock, [&] {
+  released_.Wait(&mu_, [&]() REQUIRES(mu_) {
     for (auto it = entries_.begin(); it != mine; ++it)
       if (Overlap(it->start, it->end, mine->start, mine->end)) return false;
     return true;
@@ -23,16 +23,16 @@ RangeLock::Guard RangeLock::Lock(uint64_t offset, uint64_t length) {
 
 void RangeLock::Unlock(std::list<Entry>::iterator entry) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     entries_.erase(entry);
   }
   // Any waiter behind this one may now be free; there are at most as many
   // as nbdkit has worker threads.
-  released_.notify_all();
+  released_.SignalAll();
 }
 
 size_t RangeLock::in_flight() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return entries_.size();
 }
 

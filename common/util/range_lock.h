@@ -17,10 +17,10 @@
 #ifndef FANOUT_UTIL_RANGE_LOCK_H
 #define FANOUT_UTIL_RANGE_LOCK_H
 
-#include <condition_variable>
 #include <cstdint>
 #include <list>
-#include <mutex>
+
+#include "util/mutex.h"
 
 namespace fanout {
 
@@ -66,9 +66,9 @@ class RangeLock {
  private:
   void Unlock(std::list<Entry>::iterator entry);
 
-  mutable std::mutex mu_;
-  std::condition_variable released_;
-  std::list<Entry> entries_;  // GUARDED_BY(mu_): in arrival order
+  mutable Mutex mu_;
+  CondVar released_;
+  std::list<Entry> entries_ GUARDED_BY(mu_);  // in arrival order
 };
 
 }  // namespace fanout

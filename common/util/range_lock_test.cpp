@@ -68,17 +68,17 @@ TEST(RangeLockTest, OverlappingRequestsKeepArrivalOrder) {
   Watchdog dog(kTimeout);
   RangeLock lock;
   std::optional<RangeLock::Guard> held(lock.Lock(0, 100));
-  std::mutex mu;
+  Mutex mu;
   std::vector<char> order;
   Background a([&] {
     auto g = lock.Lock(50, 100);  // [50, 150): overlaps held
-    std::lock_guard<std::mutex> l(mu);
+    MutexLock l(&mu);
     order.push_back('A');
   });
   ASSERT_TRUE(WaitInFlight(lock, 2));
   Background b([&] {
     auto g = lock.Lock(120, 100);  // [120, 220): overlaps A only
-    std::lock_guard<std::mutex> l(mu);
+    MutexLock l(&mu);
     order.push_back('B');
   });
   ASSERT_TRUE(WaitInFlight(lock, 3));

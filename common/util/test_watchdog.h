@@ -6,14 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <future>
-#include <mutex>
 #include <string>
 #include <thread>
+
+#include "util/mutex.h"
 
 namespace fanout {
 namespace testing_support {
@@ -32,8 +32,8 @@ class Watchdog {
  public:
   explicit Watchdog(seconds limit)
       : name_(CurrentTestName()), thread_([this, limit] {
-          std::unique_lock<std::mutex> lock(mu_);
-          if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
+          MutexLock lock(&mu_);
+          if (!cv_.WaitFor(&mu_, limit, [this]() REQUIRES(mu_) { return done_; })) {
             std::fprintf(stderr, "%s hung for %llds; aborting\n", name_.c_str(),
                          static_cast<long long>(limit.count()));
             std::abort();
@@ -41,10 +41,10 @@ class Watchdog {
         }) {}
   ~Watchdog() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       done_ = true;
     }
-    cv_.notify_one();
+    cv_.Signal();
     thread_.join();
   }
 
@@ -55,9 +55,9 @@ class Watchdog {
   }
 
   const std::string name_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  bool done_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

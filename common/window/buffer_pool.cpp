@@ -6,6 +6,8 @@
 
 #include <sys/mman.h>
 
+#include "util/mutex.h"
+
 namespace fanout {
 
 namespace {
@@ -24,11 +26,11 @@ Buffer::Buffer(size_t size) : size_(size) {
 Buffer::~Buffer() { free(data_); }
 
 struct BufferPool::State {
-  std::mutex mu;
-  std::condition_variable returned;
-  std::vector<std::unique_ptr<Buffer>> free;  // GUARDED_BY(mu)
-  size_t in_use = 0;                          // GUARDED_BY(mu)
-  size_t peak = 0;                            // GUARDED_BY(mu)
+  Mutex mu;
+  CondVar returned;
+  std::vector<std::unique_ptr<Buffer>> free GUARDED_BY(mu);
+  size_t in_use GUARDED_BY(mu) = 0;
+  size_t peak GUARDED_BY(mu) = 0;
 };
 
 BufferPool::BufferPool(size_t buffer_size, size_t max_buffers)
@@ -39,8 +41,8 @@ BufferPool::BufferPool(size_t buffer_size, size_t max_buffers)
 std::shared_ptr<Buffer> BufferPool::Acquire() {
   std::unique_ptr<Buffer> buf;
   {
-    std::unique_lock<std::mutex> lock(state_->mu);
-    state_->returned.wait(lock, [&] { return state_->in_use < max_buffers_; });
+    MutexLock lock(&state_->mu);
+    state_->returned.Wait(&state_->mu, [&]() REQUIRES(state_->mu) { return state_->in_use < max_buffers_; });
     state_->in_use++;
     if (state_->in_use > state_->peak) state_->peak = state_->in_use;
     if (!state_->free.empty()) {
@@ -57,21 +59,21 @@ std::shared_ptr<Buffer> BufferPool::Acquire() {
   return std::shared_ptr<Buffer>(buf.release(), [state](Buffer* b) {
     std::unique_ptr<Buffer> owned(b);
     {
-      std::lock_guard<std::mutex> lock(state->mu);
+      MutexLock lock(&state->mu);
       state->free.push_back(std::move(owned));
       state->in_use--;
     }
-    state->returned.notify_one();
+    state->returned.Signal();
   });
 }
 
 size_t BufferPool::in_use() const {
-  std::lock_guard<std::mutex> lock(state_->mu);
+  MutexLock lock(&state_->mu);
   return state_->in_use;
 }
 
 size_t BufferPool::peak_in_use() const {
-  std::lock_guard<std::mutex> lock(state_->mu);
+  MutexLock lock(&state_->mu);
   return state_->peak;
 }
 

@@ -15,11 +15,9 @@
 #ifndef FANOUT_WINDOW_BUFFER_POOL_H
 #define FANOUT_WINDOW_BUFFER_POOL_H
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "util/rounding.h"

@@ -41,7 +41,7 @@ Status SpillFile::Write(const uint8_t* buf, uint64_t length, uint64_t offset) {
                                  " bytes at offset " + std::to_string(offset) +
                                  " to the spill file failed, so the window cannot hold them",
                              s.err());
-  bytes_written_ += length;
+  bytes_written_.fetch_add(length, std::memory_order_relaxed);
   return Status::OK();
 }
 
@@ -54,7 +54,7 @@ Status SpillFile::Read(uint8_t* buf, uint64_t length, uint64_t offset) const {
                                  " bytes at offset " + std::to_string(offset) +
                                  " back from the spill file failed, so the window lost them",
                              s.ok() ? EIO : s.err());
-  bytes_read_ += length;
+  bytes_read_.fetch_add(length, std::memory_order_relaxed);
   return Status::OK();
 }
 

@@ -7,11 +7,12 @@
 // (so the two never share a byte).  Only bytes written take room in DIR, and
 // Discard() gives room back once bytes leave the window.
 //
-// Thread-safe (pread/pwrite at explicit offsets); the window calls it under
-// the engine's lock anyway.
+// Thread-safe (pread/pwrite at explicit offsets, and counters that are
+// atomics); the window calls it under the engine's lock anyway.
 #ifndef FANOUT_WINDOW_SPILL_FILE_H
 #define FANOUT_WINDOW_SPILL_FILE_H
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,15 +41,15 @@ class SpillFile {
 
   const std::string& dir() const { return dir_; }
   // Bytes written and read back so far (tests, debug).
-  uint64_t bytes_written() const { return bytes_written_; }
-  uint64_t bytes_read() const { return bytes_read_; }
+  uint64_t bytes_written() const { return bytes_written_.load(std::memory_order_relaxed); }
+  uint64_t bytes_read() const { return bytes_read_.load(std::memory_order_relaxed); }
 
  private:
   SpillFile(std::string dir, int fd) : dir_(std::move(dir)), fd_(fd) {}
   const std::string dir_;
   const int fd_;
-  uint64_t bytes_written_ = 0;
-  mutable uint64_t bytes_read_ = 0;
+  std::atomic<uint64_t> bytes_written_{0};
+  mutable std::atomic<uint64_t> bytes_read_{0};
 };
 
 }  // namespace fanout
