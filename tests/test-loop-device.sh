@@ -6,7 +6,7 @@
 # sizes the export, and a device in use (mounted) is refused: it is opened
 # with O_EXCL.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires_root
 requires losetup --version
 requires nbdcopy --version

@@ -4,7 +4,7 @@
 # quorum=N") once fewer are.  A quorum larger than the number of
 # destinations is refused at start.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires /usr/bin/python3 -c 'import json'
 set -e
