@@ -4,7 +4,7 @@
 # of two terabytes of zeros (about 20 minutes) are for nobody: nbdkit must
 # end within seconds of SIGTERM, print no digest, and exit 1.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 set -e
 set -x

@@ -4,7 +4,7 @@
 # nbdkit's per-thread request buffers stay bounded.  nbdcopy and qemu-img
 # honour it and copy exactly; a client that ignores it is still served.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires qemu-img --version
 requires nbdinfo --version

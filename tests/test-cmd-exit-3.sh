@@ -4,7 +4,7 @@
 # we got writing to it); a command that reads everything and exits 0, and a
 # file, are done and hold the image.  nbdcopy succeeds, nbdkit exits 1.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires /usr/bin/python3 -c 'import json'
 set -e

@@ -8,7 +8,7 @@
 # in the pipe's buffer and the command exited 0 without reading (all of)
 # it.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires /usr/bin/python3 -c 'import json'
 set -e

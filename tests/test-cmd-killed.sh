@@ -5,7 +5,7 @@
 # ways: the command kills itself after 5 MiB, and the test kills it from
 # outside after it has written some of the image.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires /usr/bin/python3 -c 'import nbd'
 set -e

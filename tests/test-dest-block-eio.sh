@@ -15,7 +15,7 @@
 # need memory the tmpfs does not have: the loop device fails them with EIO
 # (or ENOSPC for direct writes); everything else is written as usual.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires_root
 requires losetup --version
 requires fallocate --version

@@ -8,7 +8,7 @@
 # test-dest-block-eio.sh does the same with a loop device over a full
 # tmpfs, for kernels without device-mapper.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires_root
 requires losetup --version
 requires nbdcopy --version

@@ -4,7 +4,7 @@
 # next to it still receives the whole image.  nbdcopy succeeds, nbdkit
 # exits 1, and the status file and the summary name the full disk.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires_root
 requires nbdcopy --version
 requires /usr/bin/python3 -c 'import json'

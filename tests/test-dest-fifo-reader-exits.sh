@@ -5,7 +5,7 @@
 # (on-error=continue, quorum=1), but nbdkit exits 1 because a destination
 # failed; the status file and the summary say which one and why.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires /usr/bin/python3 -c 'import json'
 set -e

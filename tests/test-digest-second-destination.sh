@@ -8,7 +8,7 @@
 # the image's, read from f.img, e.img is reported a "mismatch" at the page
 # that differs, f.img stays "done", and nbdkit exits 1.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdsh --version
 requires sha256sum --version
 set -e

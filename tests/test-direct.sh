@@ -8,7 +8,7 @@
 # O_DIRECT; a file system that refuses it is refused with one line, see the
 # man page.)
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires qemu-io --version
 set -e

@@ -2,7 +2,7 @@
 # nbdkit-fanout: --dump-plugin prints the plugin's features as name=yes
 # lines, and --help lists every parameter.
 
-source $srcdir/functions.sh
+source ./functions.sh
 set -e
 set -x
 

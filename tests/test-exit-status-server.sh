@@ -5,7 +5,7 @@
 # of the --run command when it failed (7, 5), whether or not a destination
 # failed; 1 when the command succeeded but a destination failed.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 set -e
 set -x

@@ -8,7 +8,7 @@
 # the spill file was used, and nbdkit's peak RSS stays far below the
 # window: spill-memory + (buckets + 1) * bucket = 64 + 20 MiB, plus slack.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires strace -V
 requires parted --version
 requires mkfs.ext4 -V

@@ -10,7 +10,7 @@
 # byte, and nbdkit exits 1.  (A window as large as the image, or spill=,
 # would be needed; the file destination does not care.)
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires strace -V
 requires parted --version
 requires mkfs.ext4 -V

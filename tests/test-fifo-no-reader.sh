@@ -6,7 +6,7 @@
 # holds what was written.  A reader that comes late, but within those 10 s,
 # still gets the whole image.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 set -e
 set -x

@@ -11,7 +11,7 @@
 # present in a container, is often unusable), about 20 s a launch.  The
 # test skips, saying why, only when the appliance cannot boot here.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires guestfish --version
 requires nbdcopy --version
 requires e2fsck -V

@@ -6,7 +6,7 @@
 # run is "interrupted", the FIFO "incomplete" with a short stream, no
 # SHA-256, nbdkit exits 1.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 requires pv --version
 set -e

@@ -6,7 +6,7 @@
 # nbdkit exits non-zero.  Then a --run command that exits 3 after a partial
 # copy: the same, with "exited with status 3".
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires pv --version
 requires /usr/bin/python3 -c 'import json'

@@ -7,7 +7,7 @@
 # the back-pressure of a slow FIFO reader: SIGTERM ends the run within
 # seconds, the reader gets a short stream of the image's first bytes.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 requires gzip --version
 requires nbdcopy --version

@@ -7,7 +7,7 @@
 # never set up closes descriptor 0, and the next file opened then lands
 # there.  The tee filter must start and mirror under the same refusal.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires strace -V
 requires strace -f -qq --seccomp-bpf -o /dev/null -e trace=io_uring_setup \
     -e inject=io_uring_setup:error=EPERM true

@@ -8,7 +8,7 @@
 # fails io_uring_setup, as a kernel that refuses io_uring does), and the
 # output is the same.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires qemu-io --version
 requires strace -f -qq --seccomp-bpf -o /dev/null -e trace=io_uring_setup \

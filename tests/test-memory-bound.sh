@@ -18,7 +18,7 @@
 # Every byte still reaches the file destination exactly.  The peak is
 # nbdkit's VmHWM, read while the client is still connected.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 set -e
 set -x

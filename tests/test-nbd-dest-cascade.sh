@@ -5,7 +5,7 @@
 # inner fanouts; every leaf must be byte-identical to the source, and all
 # three nbdkit processes must exit 0.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 set -e
 set -x

@@ -5,7 +5,7 @@
 # exactly the image, nothing hangs, the status file and the summary say
 # which destination failed and where, and nbdkit exits 1.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires nbdkit memory --version
 requires nbdkit --filter=error memory --version

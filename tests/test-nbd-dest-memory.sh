@@ -7,7 +7,7 @@
 # connections) must return it too.  Then the same in nbdkit's background
 # mode, where it changes to / after the relative socket paths were given.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires nbdkit memory --version
 set -e

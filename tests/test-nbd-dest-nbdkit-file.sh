@@ -4,7 +4,7 @@
 # behind the server must be exactly the source (holes zeroed, not left
 # 0xAA), like the local file written beside it.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires nbdkit file --version
 set -e

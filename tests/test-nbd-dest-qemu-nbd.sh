@@ -4,7 +4,7 @@
 # --persistent: the fanout connects once at start to learn the size and
 # again to write.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires qemu-nbd --version
 set -e

@@ -5,7 +5,7 @@
 # than size=); and without size= the export takes the smallest server's
 # size, as with block devices.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdkit memory --version
 requires nbdsh --version
 set -e

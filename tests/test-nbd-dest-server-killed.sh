@@ -5,7 +5,7 @@
 # The other server and the file hold exactly the image, nbdkit exits 1, and
 # the failure names the URI.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires nbdkit memory --version
 set -e

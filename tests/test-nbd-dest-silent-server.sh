@@ -5,7 +5,7 @@
 # error line naming the dest=, and writes no destination.  (The connect
 # used to block in nbd_connect_uri(3) for ever, with no output.)
 
-source $srcdir/functions.sh
+source ./functions.sh
 set -e
 set -x
 

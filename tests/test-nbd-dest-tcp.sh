@@ -6,7 +6,7 @@
 # written zeros; the end of the stream flushes (NBD_CMD_FLUSH) both.
 # nbdkit's log filter records what each server was sent.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires nbdkit memory --version
 requires nbdkit --filter=log --filter=nozero memory --version

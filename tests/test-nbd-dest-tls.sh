@@ -4,7 +4,7 @@
 # file in its query string: the server must hold the image.  A plain
 # nbd+unix:// URI to the same server is refused at start, naming the dest=.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires nbdkit memory --version
 requires /usr/bin/python3 -c 'import nbd, sys; sys.exit(0 if nbd.NBD().supports_tls() else 1)'

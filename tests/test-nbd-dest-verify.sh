@@ -6,7 +6,7 @@
 # stopped: R1 and the file are verified, R2 is a mismatch at that page, and
 # nbdkit exits 1.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires nbdsh --version
 requires nbdkit memory --version

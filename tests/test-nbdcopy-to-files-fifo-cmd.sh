@@ -3,7 +3,7 @@
 # interleaved 256 KiB writes) into two files, a FIFO and a command at once.
 # Every destination must hold exactly the source.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 set -e
 set -x

@@ -4,7 +4,7 @@
 # region of the disk; three files must hold exactly the source.  With a FIFO
 # or a command among the destinations multi-conn must not be advertised.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 set -e
 set -x

@@ -6,7 +6,7 @@
 # reads back through the export are the same bytes, and xfs_repair -n
 # finds the file system clean.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdfuse --version
 requires fusermount3 --version
 requires mkfs.xfs -V

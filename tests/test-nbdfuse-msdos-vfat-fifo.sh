@@ -7,7 +7,7 @@
 # export are the same bytes, the partition table is there and fsck.vfat
 # finds the file system clean.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdfuse --version
 requires fusermount3 --version
 requires parted --version

@@ -11,7 +11,7 @@
 # start come too late for the FIFO, which fails with a message that names
 # window=; the file still takes everything and nbdkit exits 1.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdfuse --version
 requires fusermount3 --version
 requires parted --version

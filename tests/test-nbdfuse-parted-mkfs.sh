@@ -5,7 +5,7 @@
 # nbdkit exits, both destination files hold the same disk, whose partition
 # table parted reads and whose file system e2fsck finds clean.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdfuse --version
 requires fusermount3 --version
 requires parted --version

@@ -5,7 +5,7 @@
 # come back from a destination, after a flush) and with a FIFO (reads inside
 # the window).
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 set -e
 set -x

@@ -5,7 +5,7 @@
 # the window, and the FIFO receives exactly the export in order (holes as
 # zeros, up to the end of the export).
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 set -e
 set -x

@@ -4,7 +4,7 @@
 # even though a healthy file remains; reads still work.  nbdcopy exits
 # non-zero and so does nbdkit.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires /usr/bin/python3 -c 'import nbd'
 set -e

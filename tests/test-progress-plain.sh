@@ -5,7 +5,7 @@
 # done), then the summary.  A FIFO read by pv -L 10M makes the copy of
 # 64 MiB last about 6 s, long enough for one periodic report.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires pv --version
 set -e

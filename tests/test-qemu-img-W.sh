@@ -3,7 +3,7 @@
 # flight, the first one not at 0) of a random raw image into a file and a
 # FIFO.  The window reorders them; both must equal the source.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires qemu-img --version
 set -e
 set -x

@@ -3,7 +3,7 @@
 # writes, every hole sent as a Zero request) into a file and a FIFO.  Both
 # must equal the image converted to raw locally.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires qemu-img --version
 requires qemu-io --version
 set -e

@@ -4,7 +4,7 @@
 # plugin into a file and a FIFO.  The same commands run on a local raw
 # image give the expected final content.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires qemu-io --version
 set -e
 set -x

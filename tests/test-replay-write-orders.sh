@@ -18,7 +18,7 @@
 # fails the FIFO (window=) while the file is still the tool's image, and
 # nbdkit exits 1.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires strace -V
 requires parted --version
 requires mkfs.vfat --help

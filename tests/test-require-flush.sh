@@ -6,7 +6,7 @@
 # "incomplete", exit 1.  nbdcopy without --flush: the same; with --flush
 # (as qemu-img convert always does): "finished", "done", the SHA-256.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 requires nbdcopy --version
 requires qemu-img --version

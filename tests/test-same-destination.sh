@@ -10,7 +10,7 @@
 # refused start created is removed again, and a file that was there is
 # left as it was.
 
-source $srcdir/functions.sh
+source ./functions.sh
 set -e
 set -x
 
@@ -59,7 +59,7 @@ refused file-hardlink 'dest=x.hard: the same file as dest=x.img; name each desti
 cmp x.img x.orig
 # A new file named twice: the first name creates it, the second is the same
 # file; the refused start removes what it created.
-refused new-file-twice 'dest=./new.img: the same file as dest=new.img' \
+refused new-file-twice 'dest=./new.img: the same file as dest=new.img; name each destination once' \
     new.img ./new.img size=1M
 test ! -e new.img
 
@@ -68,7 +68,8 @@ truncate -s 1M base.img
 refused_target=(--filter="$TEE_FILTER" file base.img)
 refused tee-fifo-symlink 'tee=f1.link: the same FIFO as tee=f1; name each destination once' \
     tee=f1 tee=f1.link
-refused tee-null-twice 'tee=/dev/null: the same character device as tee=/dev/null' \
+refused tee-null-twice \
+    'tee=/dev/null: the same character device as tee=/dev/null; name each destination once' \
     tee=/dev/null tee=/dev/null
 refused_target=()
 

@@ -4,7 +4,7 @@
 # destination ends up exactly that size, and the export starts as zeros
 # whatever the files held before.
 
-source $srcdir/functions.sh
+source ./functions.sh
 set -e
 set -x
 

@@ -5,7 +5,7 @@
 # * bucket + 64 MiB of slack (16 + 24 + 64 = 104 MiB), far below the 256 MiB
 # image.  Nothing fails: every destination holds the image, nbdkit exits 0.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires pv --version
 requires /usr/bin/python3 -c 'import json'

@@ -6,7 +6,7 @@
 # and nbdkit exits 1: nothing the client wrote is dropped silently.  The
 # status file's refused_requests is true.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires_root
 requires /usr/bin/python3 -c 'import nbd'
 set -e

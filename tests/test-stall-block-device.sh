@@ -13,7 +13,7 @@
 # image.  The device is let go afterwards, and nbdkit then exits 1.
 # (Without stall-timeout= the run waited for the device for ever.)
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires_root
 requires /usr/bin/python3 -c 'import nbd'
 requires losetup --version

@@ -6,7 +6,7 @@
 # exits 1 well before the sleep would end.  (Without stall-timeout= nbdkit
 # waited for the command for ever.)
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 set -e
 set -x

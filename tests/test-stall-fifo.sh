@@ -7,7 +7,7 @@
 # nbdkit exits 1.  (Without stall-timeout= the client and the end of the
 # stream waited for the reader for ever.)
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 set -e
 set -x

@@ -8,7 +8,7 @@
 # nbdkit exits 1.  (Without stall-timeout= the client's flush and the end
 # of the stream waited for the server for ever.)
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 requires nbdkit memory --version
 set -e

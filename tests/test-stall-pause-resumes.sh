@@ -5,7 +5,7 @@
 # stall and then as progress again, and nothing fails either.  Both runs:
 # every destination done, the FIFO's reader got the whole image, exit 0.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 set -e
 set -x

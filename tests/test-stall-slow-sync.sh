@@ -6,7 +6,7 @@
 # stall-timeout=2.  The disk's written-sector count moves all along, so
 # the destination is done, not failed.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires_root
 requires nbdcopy --version
 requires nbdfuse --version

@@ -5,7 +5,7 @@
 # destination is done.  The check at start passes: an empty temporary file
 # needs no room.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires_root
 requires nbdcopy --version
 set -e

@@ -8,7 +8,7 @@
 # there is left as it was.  A destination named like the old temporary
 # file (FILE.tmp) is an ordinary destination.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdsh --version
 set -e
 set -x
@@ -28,13 +28,14 @@ refused status-is-dest-link \
     x.img status=x.link
 cmp x.img x.orig
 # A destination the start creates: removed again, as on any refusal.
-refused status-is-new-dest 'status=new.img: the same file as dest=new.img' \
+refused status-is-new-dest \
+    'status=new.img: the same file as dest=new.img; the status file would overwrite it' \
     new.img status=new.img size=1M
 test ! -e new.img
 # The temporary file is a destination.
 cp x.orig .s.json.tmp
 refused status-tmp-is-dest \
-    'status=s.json: its temporary file .s.json.tmp is the same file as dest=.s.json.tmp' \
+    'status=s.json: its temporary file .s.json.tmp is the same file as dest=.s.json.tmp; the status file would destroy it' \
     .s.json.tmp status=s.json
 cmp .s.json.tmp x.orig
 test ! -e s.json
@@ -57,7 +58,9 @@ refused status-dir 'status=dir: is a directory; give the file to write' x.img st
 refused status-missing-dir \
     "status=$tmp/missing/s.json: the directory $tmp/missing does not exist" \
     x.img status="$tmp/missing/s.json"
-refused status-dev-null 'status=/dev/null: is a character device' x.img status=/dev/null
+refused status-dev-null \
+    'status=/dev/null: is a character device; the status file is replaced by rename(2), so it must be a regular file or not exist yet' \
+    x.img status=/dev/null
 test -c /dev/null
 cmp x.img x.orig
 test ! -e missing
@@ -69,24 +72,26 @@ cp base.img base.orig
 ln -s base.img base.link
 refused_target=(--filter="$TEE_FILTER" file base.img)
 refused tee-status-is-plugin-bare \
-    "tee-status=base.img: the same file as the plugin's file=base.img" \
+    "tee-status=base.img: the same file as the plugin's file=base.img; the status file would overwrite it" \
     tee=t.img tee-status=base.img
 refused tee-status-is-plugin-link \
-    "tee-status=base.link: the same file as the plugin's file=base.img" \
+    "tee-status=base.link: the same file as the plugin's file=base.img; the status file would overwrite it" \
     tee=t.img tee-status=base.link
-refused tee-status-is-tee 'tee-status=t.img: the same file as tee=t.img' \
+refused tee-status-is-tee \
+    'tee-status=t.img: the same file as tee=t.img; the status file would overwrite it' \
     tee=t.img tee-status=t.img
-refused tee-status-dir 'tee-status=dir: is a directory' tee=t.img tee-status=dir
+refused tee-status-dir 'tee-status=dir: is a directory; give the file to write' \
+    tee=t.img tee-status=dir
 refused_target=(--filter="$TEE_FILTER" file file=base.img)
 refused tee-status-is-plugin-key \
-    "tee-status=base.img: the same file as the plugin's file=base.img" \
+    "tee-status=base.img: the same file as the plugin's file=base.img; the status file would overwrite it" \
     tee=t.img tee-status=base.img
 refused_target=()
 cmp base.img base.orig
 cp base.orig .st.tmp
 refused_target=(--filter="$TEE_FILTER" file .st.tmp)
 refused tee-tmp-is-plugin \
-    "tee-status=st: its temporary file .st.tmp is the same file as the plugin's file=.st.tmp" \
+    "tee-status=st: its temporary file .st.tmp is the same file as the plugin's file=.st.tmp; the status file would destroy it" \
     tee=t.img tee-status=st
 refused_target=()
 cmp .st.tmp base.orig

@@ -6,7 +6,7 @@
 # end (state "finished", every destination "done" with bytes == size).  A
 # FIFO read by pv -L 32M slows nbdcopy down to a few seconds.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires pv --version
 requires /usr/bin/python3 -c 'import json'

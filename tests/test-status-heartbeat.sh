@@ -5,7 +5,7 @@
 # "running" for ever: the heartbeat is how a reader tells the run is dead
 # (the pid is gone, "updated" goes stale).
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 set -e
 set -x

@@ -5,7 +5,7 @@
 # user wrote it (tee-window=12Q, not window=12Q).  Keys that are not the
 # filter's go to the plugin.
 
-source $srcdir/functions.sh
+source ./functions.sh
 set -e
 set -x
 
@@ -16,20 +16,26 @@ truncate -s 1M base.img
 refused_target=(--filter="$TEE_FILTER" file base.img)
 
 # Values, named as written.
-refused bad-window 'tee-window=12Q: not a size' tee=m.img tee-window=12Q
-refused bad-bucket 'tee-bucket=0: the bucket must be' tee=m.img tee-bucket=0
-refused bad-buckets 'tee-buckets=0: must be a whole number' tee=m.img tee-buckets=0
+refused bad-window \
+    'tee-window=12Q: not a size (a number with an optional k, M, G, T, P or E suffix, for example tee-window=64M)' \
+    tee=m.img tee-window=12Q
+refused bad-bucket \
+    'tee-bucket=0: the bucket must be a multiple of 4096 between 4K and 1G' \
+    tee=m.img tee-bucket=0
+refused bad-buckets 'tee-buckets=0: must be a whole number from 1 to 1024' \
+    tee=m.img tee-buckets=0
 refused bad-on-error "tee-on-error=maybe: must be 'continue' or 'fail'" \
     tee=m.img tee-on-error=maybe
-refused bad-progress 'tee-progress=' tee=m.img tee-progress=sometimes
+refused bad-progress 'tee-progress=sometimes: must be true or false' \
+    tee=m.img tee-progress=sometimes
 refused twice 'tee-window=8M: tee-window= was already given' \
     tee=m.img tee-window=4M tee-window=8M
 refused quorum 'tee-quorum=2: there are only 1 destinations' tee=m.img tee-quorum=2
 refused empty-cmd 'tee-cmd=: the command is empty' tee-cmd=
 refused blank-cmd 'tee-cmd=  : the command is only white space' tee-cmd='  '
-refused stall-timeout-word 'tee-stall-timeout=abc: must be a whole number of seconds' \
+refused stall-timeout-word 'tee-stall-timeout=abc: must be a whole number of seconds (0: never)' \
     tee=m.img tee-stall-timeout=abc
-refused stall-timeout-negative 'tee-stall-timeout=-1: must be a whole number of seconds' \
+refused stall-timeout-negative 'tee-stall-timeout=-1: must be a whole number of seconds (0: never)' \
     tee=m.img tee-stall-timeout=-1
 refused spill-missing "tee-spill=$tmp/missing: No such file or directory" \
     tee=m.img tee-spill="$tmp/missing"
@@ -39,22 +45,23 @@ refused unknown-tee-key "unknown parameter 'tee-frobnicate'" tee=m.img tee-frobn
 refused no-tee-size "unknown parameter 'tee-size'" tee=m.img tee-size=1M
 refused no-tee 'no tee destination: give at least one tee=PATH or tee-cmd=COMMAND'
 # Other keys are the plugin's: the file plugin refuses this one itself.
-refused plugin-key 'frobnicate' tee=m.img frobnicate=1
+refused plugin-key "unknown parameter 'frobnicate'" tee=m.img frobnicate=1
 # Nothing was created by the refused starts.
 test ! -e m.img
 
 # Destinations.
 mkdir dir
-refused tee-dir "tee=$tmp/dir: is a directory" tee=new.img tee="$tmp/dir"
+refused tee-dir "tee=$tmp/dir: is a directory, not a file, block device or FIFO" \
+    tee=new.img tee="$tmp/dir"
 refused tee-missing-parent "tee=$tmp/missing/x.img: the directory $tmp/missing does not exist" \
     tee="$tmp/missing/x.img"
-refused tee-twice "tee=$tmp/new.img: the same file as tee=$tmp/new.img" \
+refused tee-twice "tee=$tmp/new.img: the same file as tee=$tmp/new.img; name each destination once" \
     tee="$tmp/new.img" tee="$tmp/new.img"
 # The plugin's own disk: a tee destination is overwritten, so never that.
-refused tee-is-plugin-file 'tee=base.img: the same file as the plugin'"'"'s file=base.img' \
+refused tee-is-plugin-file 'tee=base.img: the same file as the plugin'"'"'s file=base.img; a tee destination is overwritten' \
     tee=base.img
 ln -s base.img link.img
-refused tee-is-plugin-file-link 'tee=link.img: the same file as the plugin'"'"'s file=base.img' \
+refused tee-is-plugin-file-link 'tee=link.img: the same file as the plugin'"'"'s file=base.img; a tee destination is overwritten' \
     tee=link.img
 test ! -e new.img
 test ! -e missing

@@ -9,7 +9,7 @@
 # A small window keeps nbdcopy close behind the FIFO, so the failure comes
 # while it still has most of the image to send.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires /usr/bin/python3 -c 'import json'
 set -e

@@ -6,7 +6,7 @@
 # lock must give the plugin and the mirror the same order).  When nbdkit
 # has exited, mirror.img is identical to base.img.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 requires cmp --version
 set -e

@@ -7,7 +7,7 @@
 # mirrors byte for byte, also with an export size that is not a multiple of
 # 4096 and unaligned requests.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires qemu-io --version
 requires strace -V

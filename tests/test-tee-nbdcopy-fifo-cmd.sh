@@ -5,7 +5,7 @@
 # memory plugin offers it).  The stream, the command's output and what
 # nbdcopy read back all equal the image.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires /usr/bin/python3 -c 'import nbd'
 set -e

@@ -5,7 +5,7 @@
 # the plugin's disk and the other tee destination hold the image, nbdcopy
 # succeeds and nbdkit exits 1.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires /usr/bin/python3 -c 'import json'
 set -e

@@ -4,7 +4,7 @@
 # more than the engine's cmd=) and for a command name longer than the name
 # column (cut short there, ending in "...").
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdsh --version
 set -e
 set -x

@@ -10,7 +10,7 @@
 # in the order they reached the plugin (the range lock).  mirror.img ends
 # identical to disk.img.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 requires nbdkit eval --version
 requires cmp --version

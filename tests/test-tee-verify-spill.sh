@@ -9,7 +9,7 @@
 # the file is verified, the digest is the in-order one.  Then
 # tee-sha256=false: no digest.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires sha256sum --version
 requires cmp --version

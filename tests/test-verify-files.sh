@@ -13,7 +13,7 @@
 # out of order is read back from a file during the run and checked against
 # the page hashes), and nothing is read back at the end.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires fincore --version
 requires sha256sum --version

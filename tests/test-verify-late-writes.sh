@@ -14,7 +14,7 @@
 #  3. Files only (unordered): the same kind of rewrites after flushes, and
 #     sub-page writes into new ground; verified, the right digest.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 requires sha256sum --version
 set -e

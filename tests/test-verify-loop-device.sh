@@ -7,7 +7,7 @@
 # wrote): the read-back sees the media, so the device is a "mismatch" at
 # that page, and nbdkit exits 1.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires_root
 requires losetup --version
 requires nbdcopy --version

@@ -11,7 +11,7 @@
 # -P are nbdkit's own, resolved after that: given absolute).  Last, without
 # verify=, the file the SHA-256 is read from, changed: no digest, a mismatch.
 
-source $srcdir/functions.sh
+source ./functions.sh
 requires nbdcopy --version
 requires sha256sum --version
 set -e

@@ -8,7 +8,7 @@
 #
 # FANOUT_FUZZ_TIME (seconds, default 30) changes how long it runs.
 
-source $srcdir/functions.sh
+source ./functions.sh
 set -e
 set -x
 

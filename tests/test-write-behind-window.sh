@@ -11,7 +11,7 @@
 
 # ahead=0: the write at 40M must slide the window (not be parked) for the
 # write at 1M to be late.
-source $srcdir/functions.sh
+source ./functions.sh
 requires /usr/bin/python3 -c 'import nbd'
 set -e
 set -x
