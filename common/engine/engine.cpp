@@ -10,12 +10,9 @@
 
 #include <unistd.h>
 
-#include "dest/file_destination.h"
-#include "dest/nbd_destination.h"
 #include "report/status_json.h"
 #include "util/human_units.h"
 #include "report/summary.h"
-#include "dest/uring_queue.h"
 
 namespace fanout {
 
@@ -97,16 +94,14 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
   if (!s.ok()) return s;
 
   // The export size: size=, else the smallest fixed-size destination.
-  std::optional<uint64_t> smallest;
-  for (const auto& d : e->opened_)
-    if (auto fs = d->fixed_size()) smallest = smallest ? std::min(*smallest, *fs) : *fs;
+  const std::optional<uint64_t> smallest = e->opened_.smallest_fixed_size();
   uint64_t size;
   if (config.size) {
     size = *config.size;
   } else if (smallest && *smallest > 0) {
     size = *smallest;
   } else {
-    for (auto& d : e->opened_) d->Abandon();
+    e->opened_.Abandon();
     return Status::InvalidArgument(
         "size=: required, since no destination has a fixed size (a block device, an NBD server "
         "or an existing non-empty file); give size=SIZE");
@@ -124,112 +119,31 @@ Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* 
   // changes to / when it goes to the background, before Prepare()).
   if (!config.status_file.empty()) e->status_path_ = AbsolutePath(config.status_file);
 
-  std::vector<std::unique_ptr<Destination>> dests;
-  // On any error below, leave no trace: remove the files opening created.
-  struct AbandonOnError {
-    std::vector<std::unique_ptr<Destination>>* dests;
-    bool armed = true;
-    ~AbandonOnError() {
-      if (armed)
-        for (auto& d : *dests) d->Abandon();
-    }
-  } abandon{&dests};
-  // Every path destination by what it is (DestinationIdentity), with the
-  // name it was first given.
-  std::map<DestinationIdentity, std::string> seen;
-  auto named_before = [&](const DestinationIdentity& id, const std::string& name) {
-    auto it = seen.find(id);
-    if (it == seen.end()) return Status::OK();
-    return Status::InvalidArgument("dest=" + name + ": the same " + IdentityName(id.what) +
-                                   " as dest=" + it->second + "; name each destination once");
-  };
-  // A loop device (or a partition of one) and the file it is over are one
-  // storage under two identities: the backing file's identity, with the
-  // device's name and whether it is a partition, for each such device.
-  std::map<DestinationIdentity, std::pair<std::string, bool>> loops;
-  auto overlaps = [&](const DestinationIdentity& id, const std::string& name) {
-    if (auto b = LoopBackingOf(id)) {
-      auto it = seen.find(b->file);
-      if (it != seen.end())
-        return Status::InvalidArgument(
-            "dest=" + name + ": " + (b->partition ? "a partition of a loop device" : "a loop device") +
-            " over dest=" + it->second + " (the same storage); name each destination once");
-    } else if (id.what == DestinationIdentity::What::kFile) {
-      auto it = loops.find(id);
-      if (it != loops.end())
-        return Status::InvalidArgument(
-            "dest=" + name + ": the backing file of " +
-            (it->second.second ? "the loop device under " : "") + "dest=" + it->second.first +
-            " (the same storage); name each destination once");
-    }
-    return Status::OK();
-  };
   FileIoOptions io;
   io.uring = config.io == Config::Io::kUring;
   io.drop_cache = config.cache == Config::Cache::kNone;
   io.direct = config.direct;
-  if (io.uring) {
-    // Each writer makes its own ring when it starts; find out now, once,
-    // whether this kernel (or its seccomp policy) allows one at all.
-    std::unique_ptr<UringQueue> probe;
-    Status s = UringQueue::Create(FileDestination::kQueueDepth, &probe);
-    if (!s.ok()) {
-      io.uring = false;
-      log->Debug(LogTopic::kGeneral, "io=uring: " + s.message() + "; falling back to io=sync");
-    }
-  }
-  std::set<std::string> uris;
-  for (const DestinationSpec& spec : config.destinations) {
-    // The same NBD URI twice would write every byte to that export twice
-    // over two connections; paths are compared by what they are.
-    const bool path = spec.source == DestinationSpec::Source::kPath;
-    if (path && IsNbdUri(spec.value) && !uris.insert(spec.value).second)
-      return Status::InvalidArgument("dest=" + spec.value +
-                                     ": named twice; name each destination once");
-    // Before opening: a second open of the same block device would fail
-    // its O_EXCL ("in use"), which is not the reason.
-    if (path && !IsNbdUri(spec.value))
-      if (auto id = IdentityOfPath(spec.value)) {
-        Status s = named_before(*id, spec.value);
-        if (s.ok()) s = overlaps(*id, spec.value);
-        if (!s.ok()) return s;
-      }
-    std::unique_ptr<Destination> d;
-    Status s = OpenDestination(spec, &d, log, io);
-    if (!s.ok()) return s;
-    dests.push_back(std::move(d));
-    const Destination* nd = dests.back().get();
-    // Again as opened (a file that did not exist has an identity only now,
-    // and the path may have changed under us since the stat above).
-    if (auto id = nd->identity()) {
-      s = named_before(*id, nd->name());
-      if (s.ok()) s = overlaps(*id, nd->name());
-      if (!s.ok()) {
-        dests.pop_back();  // the same file as another: not ours to remove
-        return s;
-      }
-      seen.emplace(*id, nd->name());
-      if (auto b = LoopBackingOf(*id)) loops.emplace(b->file, std::make_pair(nd->name(), b->partition));
-    }
-    if (!nd->seekable()) e->all_seekable_ = false;
-  }
+  DestinationSet dests;
+  Status s = DestinationSet::Open(config.destinations, io, log, &dests);
+  if (!s.ok()) return s;
+  e->all_seekable_ = dests.all_seekable();
   // status=FILE is written over and over: it must not be, nor be renamed
   // over, a destination, and a status file that can never be written is a
   // mistake to say now, not a log line once serving.  (A destination that
   // did not exist was created above, so comparing identities covers it.)
   if (!config.status_file.empty()) {
     std::vector<NamedIdentity> taken;
-    for (const auto& [id, name] : seen) taken.push_back({"dest=" + name, id});
-    Status s = CheckStatusFile(config.status_file, taken);
-    if (!s.ok()) return s;
+    for (const auto& [name, id] : dests.identities()) taken.push_back({"dest=" + name, id});
+    s = CheckStatusFile(config.status_file, taken);
   }
   // spill=DIR: opened now, like status=, so a relative DIR is the start
   // directory's and a bad one is refused before serving.
-  if (!config.spill_dir.empty()) {
-    Status s = SpillFile::Open(config.spill_dir, &e->spill_);
-    if (!s.ok()) return s;
+  if (s.ok() && !config.spill_dir.empty()) s = SpillFile::Open(config.spill_dir, &e->spill_);
+  // On any error, leave no trace: remove the files opening created.
+  if (!s.ok()) {
+    dests.Abandon();
+    return s;
   }
-  abandon.armed = false;
   e->opened_ = std::move(dests);
   *out = std::move(e);
   return Status::OK();
@@ -246,14 +160,9 @@ Status Engine::Prepare(uint64_t size) {
   if (!prepare_error_.ok()) return prepare_error_;
   Logger* const log = log_;  // the display-aware logger
 
-  for (const auto& d : opened_) {
-    Status s = d->Prepare(size);
-    if (!s.ok()) {
-      for (auto& od : opened_) od->Abandon();
-      opened_.clear();
-      prepare_error_ = s;
-      return s;
-    }
+  if (Status s = opened_.Prepare(size); !s.ok()) {
+    prepare_error_ = s;
+    return s;
   }
   size_ = size;
 
@@ -329,12 +238,11 @@ Status Engine::Prepare(uint64_t size) {
   sink_ = std::make_unique<BusSink>(bus_.get(), log, &hashes_mu_, hashes_.get(),
                                     digest_follower_.get());
   window_ = std::make_unique<Window>(wc, pool_.get(), sink_.get(), spill_.get());
-  for (auto& d : opened_) {
+  for (auto& d : opened_.Take()) {
     writers_.push_back(std::make_shared<Writer>(std::move(d), bus_.get(), log));
     writers_.back()->KeepAlive(bus_);
     writers_.back()->KeepAlive(progress_log_);
   }
-  opened_.clear();
 
   if (log->DebugEnabled(LogTopic::kGeneral))
     log->Debug(LogTopic::kGeneral,
@@ -686,8 +594,7 @@ Status Engine::Finish() {
     // Nothing was written, and the size is unknown: leave no trace.  A
     // Prepare() that failed is still this run's failure.
     std::lock_guard<std::mutex> setup(setup_mu_);
-    for (auto& d : opened_) d->Abandon();
-    opened_.clear();
+    opened_.Abandon();
     return prepare_error_;
   }
   // require-flush=true: a client that ends without a flush after its

@@ -32,6 +32,7 @@
 #include "integrity/page_hashes.h"
 #include "pipeline/bus.h"
 #include "config/config.h"
+#include "dest/destination_set.h"
 #include "integrity/digest_follower.h"
 #include "integrity/sha256.h"
 #include "util/logger.h"
@@ -187,7 +188,7 @@ class Engine {
   uint64_t size_ = 0;
   bool all_seekable_ = true;
   // Open() to Prepare(): the destinations, opened and checked, not sized.
-  std::vector<std::unique_ptr<Destination>> opened_;  // GUARDED_BY(setup_mu_)
+  DestinationSet opened_;                             // GUARDED_BY(setup_mu_)
   std::mutex setup_mu_;                               // Prepare() and Start()
   std::atomic<bool> prepared_{false};
   Status prepare_error_;                              // GUARDED_BY(setup_mu_)
