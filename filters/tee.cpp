@@ -218,7 +218,7 @@ int tee_can_flush(nbdkit_next* next, void*) {
 // engine's status in s.
 template <typename Both>
 int Mirrored(uint32_t count, uint64_t offset, uint32_t flags, int* err, Both both) {
-  Status s = engine->Admit();
+  Status s = engine->AdmitRequest();
   if (!s.ok()) return Fail(s, err);
   {
     auto held = ranges.Lock(offset, count);

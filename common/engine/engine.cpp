@@ -84,7 +84,10 @@ class Engine::ProgressLogger final : public Logger {
 Engine::Engine(const Config& config, Logger* log)
     : config_(config),
       progress_log_(std::make_shared<ProgressLogger>(log)),
-      log_(progress_log_.get()) {}
+      log_(progress_log_.get()),
+      policy_(config.on_error == Config::OnError::kFail ? FailurePolicy::OnError::kFail
+                                                        : FailurePolicy::OnError::kContinue,
+              config.quorum, &writers_, log_) {}
 
 void Engine::DetachDisplay() { progress_log_->set_display(nullptr); }
 
@@ -293,12 +296,7 @@ void Engine::Start(bool progress_terminal, int progress_width) {
 }
 
 void Engine::Interrupt(const std::string& reason) {
-  {
-    std::lock_guard<std::mutex> lock(interrupt_mu_);
-    if (interrupted_.load()) return;
-    interrupted_reason_ = reason;
-    interrupted_ = true;
-  }
+  if (!policy_.Interrupt(reason)) return;
   log_->Error("interrupted: " + reason);
   if (!prepared_) return;
   run_state_ = RunState::kInterrupted;
@@ -331,14 +329,11 @@ Snapshot Engine::TakeSnapshot() const {
   snap.size = size_;
   snap.committed = window_ ? window_->committed_bytes() : 0;
   snap.state = run_state_.load();
-  {
-    std::lock_guard<std::mutex> lock(interrupt_mu_);
-    snap.interrupted_reason = interrupted_reason_;
-  }
+  snap.interrupted_reason = policy_.interrupted_reason();
   snap.pid = getpid();
   snap.updated = duration<double>(system_clock::now().time_since_epoch()).count();
   if (const int64_t ns = last_write_ns_.load()) snap.last_write = ns / 1e9;
-  snap.refused_requests = refusal_logged_.load() || window_refused_.load();
+  snap.refused_requests = policy_.refused_requests();
   snap.elapsed = started_ ? duration<double>(now - start_time_).count() : 0;
   for (const auto& w : writers_) {
     DestinationSnapshot d;
@@ -434,52 +429,11 @@ Status Engine::Logged(Status s) {
   return s;
 }
 
-void Engine::DoomStreams() {
-  for (auto& w : writers_)
-    if (!w->destination()->seekable()) w->Doom();
-}
-
-Status Engine::Admit() {
-  if (interrupted_) {
-    std::string reason;
-    {
-      std::lock_guard<std::mutex> lock(interrupt_mu_);
-      reason = interrupted_reason_;
-    }
-    Status s = Status::IOError(EIO, "refusing requests: the run was interrupted: " + reason);
-    // Not the failure policy's refusal (snapshot's refused_requests).
-    if (!interrupted_refusal_logged_.exchange(true)) log_->Error(s.message());
-    return s;
-  }
-  size_t healthy = 0;
-  const Writer* failed = nullptr;
-  for (const auto& w : writers_) {
-    if (w->healthy())
-      healthy++;
-    else if (!failed)
-      failed = w.get();
-  }
-  Status s;
-  if (failed && config_.on_error == Config::OnError::kFail) {
-      const std::string why = failed->state() == DestinationState::kFailed
-                                ? failed->failure().message
-                                : "a write behind the stream position";
-    s = Status::IOError(EIO, "refusing requests (on-error=fail): destination " +
-                                 failed->destination()->name() + " failed: " + why);
-  } else if (healthy < config_.quorum) {
-    s = Status::IOError(EIO, "refusing requests: " + std::to_string(healthy) + " of " +
-                                 std::to_string(writers_.size()) +
-                                 " destinations are healthy, fewer than quorum=" +
-                                 std::to_string(config_.quorum));
-  }
-  // Said once: a client retrying would flood the log otherwise.
-  if (!s.ok() && !refusal_logged_.exchange(true)) log_->Error(s.message());
-  return s;
-}
+Status Engine::AdmitRequest() { return policy_.Admit(); }
 
 template <typename Op>
-Status Engine::Admitted(Op op) {
-  Status s = Admit();
+Status Engine::ApplyToWindow(Op op) {
+  Status s = policy_.Admit();
   if (!s.ok()) return s;
   bool late = false;
   {
@@ -489,14 +443,14 @@ Status Engine::Admitted(Op op) {
     const bool was_broken = window_->broken();
     s = op(&late);
     if (!s.ok() && !was_broken) log_->Error(s.message());
-    if (!s.ok() && window_->broken()) window_refused_ = true;
+    if (!s.ok() && window_->broken()) policy_.NoteWindowRefused();
   }
   // A late write reached the seekable destinations; the streams will fail
   // on it.  Count them failed now, not when their threads get there, so
   // this request and every later one see the same policy.
   if (s.ok() && late) {
-    DoomStreams();
-    s = Admit();
+    policy_.DoomStreams();
+    s = policy_.Admit();
   }
   return s;
 }
@@ -506,13 +460,13 @@ uint32_t Engine::max_request() const {
 }
 
 Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
-  Status s = Admitted([&](bool* late) { return window_->Write(buf, length, offset, late); });
+  Status s = ApplyToWindow([&](bool* late) { return window_->Write(buf, length, offset, late); });
   if (s.ok()) NoteWrite(offset);
   return s;
 }
 
 Status Engine::Zero(uint64_t length, uint64_t offset) {
-  Status s = Admitted([&](bool* late) { return window_->Zero(length, offset, late); });
+  Status s = ApplyToWindow([&](bool* late) { return window_->Zero(length, offset, late); });
   if (s.ok()) NoteWrite(offset);
   return s;
 }
@@ -524,7 +478,7 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
     std::lock_guard<TicketLock> lock(mu_);
     const bool was_broken = window_->broken();
     Status s = window_->Read(buf, length, offset, &backing);
-    if (!s.ok() && window_->broken()) window_refused_ = true;
+    if (!s.ok() && window_->broken()) policy_.NoteWindowRefused();
     if (!s.ok()) return was_broken ? s : Logged(s);
     if (backing.empty()) return Status::OK();
     // Taken under the lock, before the destination read: any extent that
@@ -579,7 +533,7 @@ Status Engine::Flush() {
     Status s = w->destination()->Sync();
     if (!s.ok()) w->FailSync(s);
   }
-  Status s = Admit();
+  Status s = policy_.Admit();
   if (s.ok()) {
     uint64_t was = flushed_writes_.load();
     while (was < covered && !flushed_writes_.compare_exchange_weak(was, covered)) {
@@ -599,7 +553,7 @@ Status Engine::Finish() {
   }
   // require-flush=true: a client that ends without a flush after its
   // last write may have died (nothing else tells, in server mode).
-  if (config_.require_flush && !interrupted_) {
+  if (config_.require_flush && !interrupted()) {
     if (writes_.load() > flushed_writes_.load())
       Interrupt("the client's last write (offset " + std::to_string(last_write_offset_.load()) +
                 ") was not followed by a flush (require-flush=true)");
@@ -614,7 +568,7 @@ Status Engine::Finish() {
     // Interrupted: what the window holds was never proven to be the
     // client's last word, and the streams must end short; nothing more is
     // committed.  (Seekable destinations keep what reached them.)
-    if (!interrupted_) {
+    if (!interrupted()) {
       run_state_ = RunState::kFinishing;
       // With every destination failed there is nobody to zero-fill for.
       if (!AnyHealthy() && digest_follower_)
@@ -647,13 +601,10 @@ Status Engine::Finish() {
     }
   }
   if (stall_watch_) stall_watch_->Stop();
-  if (!interrupted_) VerifyAndDigest(std::move(followed));
+  if (!interrupted()) VerifyAndDigest(std::move(followed));
   std::string interrupted_reason;
-  if (interrupted_) {
-    {
-      std::lock_guard<std::mutex> lock(interrupt_mu_);
-      interrupted_reason = interrupted_reason_;
-    }
+  if (interrupted()) {
+    interrupted_reason = policy_.interrupted_reason();
     std::lock_guard<std::mutex> lock(verify_mu_);
     sha256_.reset();
     sha256_unavailable_ = "the run was interrupted: " + interrupted_reason;
@@ -753,7 +704,7 @@ void Engine::VerifyAndDigest(std::optional<std::string> followed) {
     std::lock_guard<std::mutex> lock(verify_mu_);
     verifications_.resize(writers_.size());
     // An interruption from here on cancels what runs (Interrupt()).
-    if (interrupted_) candidates.clear();
+    if (interrupted()) candidates.clear();
     for (size_t i : candidates) {
       const bool feeds = need_digest && i == feeder;
       if (!config_.verify && !feeds && !suspect[i]) continue;
@@ -769,7 +720,7 @@ void Engine::VerifyAndDigest(std::optional<std::string> followed) {
     }
   }
   if (!run.empty()) {
-    if (!interrupted_) run_state_ = RunState::kVerifying;
+    if (!interrupted()) run_state_ = RunState::kVerifying;
     RunInParallel(run);
   }
   {
@@ -783,7 +734,7 @@ void Engine::VerifyAndDigest(std::optional<std::string> followed) {
         verifications_[i] = std::move(v);
   }
 
-  if (need_digest && !interrupted_) {
+  if (need_digest && !interrupted()) {
     if (feeding->state() == DestinationState::kVerified) {
       digest = sha.FinalHex();
     } else {
@@ -802,7 +753,7 @@ void Engine::VerifyAndDigest(std::optional<std::string> followed) {
                                                 &again);
         {
           std::lock_guard<std::mutex> lock(verify_mu_);
-          if (interrupted_) break;
+          if (interrupted()) break;
           running_verifications_.push_back(v.get());
         }
         v->Run();

@@ -4,11 +4,10 @@
 //   client requests ──▶ Window ──commit──▶ Bus ──▶ Writer ──▶ Destination
 //                        (reorder)     (broadcast)   (one thread each)
 //
-// Failure policy: a destination that fails stops alone (its writer detaches
-// from the bus).  With on-error=continue, requests succeed while at least
-// quorum= destinations are healthy; with on-error=fail, every request after
-// the first failure fails.  Either way the failure is in the log, the status
-// file, the summary, and Finish()'s result.
+// A destination that fails stops alone (its writer detaches from the bus);
+// whether requests still succeed is the failure policy's (on-error=,
+// quorum=: failure_policy.h).  Either way the failure is in the log, the
+// status file, the summary, and Finish()'s result.
 //
 // Lock rule: mu_ serialises the window (writes, zeroes, the window half of
 // reads, flush's commit).  It is held while the window commits, so commits
@@ -31,6 +30,7 @@
 #include "window/buffer_pool.h"
 #include "integrity/page_hashes.h"
 #include "pipeline/bus.h"
+#include "pipeline/failure_policy.h"
 #include "config/config.h"
 #include "dest/destination_set.h"
 #include "integrity/digest_follower.h"
@@ -92,7 +92,7 @@ class Engine {
   uint32_t max_request() const;
 
   // The data requests; thread-safe.  Errors are already logged.
-  // REQUIRES (these, Flush and Admit): prepared().
+  // REQUIRES (these, Flush and AdmitRequest): prepared().
   Status Write(const void* buf, uint64_t length, uint64_t offset);
   Status Zero(uint64_t length, uint64_t offset);
   Status Read(void* buf, uint64_t length, uint64_t offset);
@@ -118,12 +118,13 @@ class Engine {
   // short.  Thread-safe and idempotent (the first reason is kept); not
   // async-signal-safe (the glue calls it from a thread of its own).
   void Interrupt(const std::string& reason);
-  bool interrupted() const { return interrupted_.load(); }
+  bool interrupted() const { return policy_.interrupted(); }
 
-  // Whether a request may succeed now under on-error= and quorum=; the
-  // refusal is logged once.  Write, Zero and Flush ask it themselves; the
-  // tee filter also asks before it changes the plugin below.  Thread-safe.
-  Status Admit();
+  // Whether a request may succeed now under on-error= and quorum=
+  // (FailurePolicy); the refusal is logged once.  Write, Zero and Flush ask
+  // it themselves; the tee filter also asks before it changes the plugin
+  // below.  Thread-safe.
+  Status AdmitRequest();
 
   // The run as it is now.  Thread-safe; does not take the engine's lock.
   Snapshot TakeSnapshot() const;
@@ -144,13 +145,11 @@ class Engine {
   Engine(const Config& config, Logger* log);
   // Messages go below the bars again (the final bars stay on screen).
   void DetachDisplay();
-  // A late extent went out: every stream destination will fail on it.
-  void DoomStreams();
-  // Runs a write or zero on the window under the policy: admitted first;
-  // if part of it went out late, the streams are doomed and the policy
-  // asked again.  op(bool* late) runs with the lock held.
+  // Runs a write or zero on the window under the failure policy: admitted
+  // first; if part of it went out late, the streams are doomed and the
+  // policy asked again.  op(bool* late) runs with the lock held.
   template <typename Op>
-  Status Admitted(Op op);
+  Status ApplyToWindow(Op op);
   Status Logged(Status s);
   // A write or zero from a client succeeded (require-flush=, heartbeat).
   void NoteWrite(uint64_t offset);
@@ -225,14 +224,9 @@ class Engine {
   bool started_ = false;
   std::chrono::steady_clock::time_point start_time_;
   std::atomic<RunState> run_state_{RunState::kRunning};
-  std::atomic<bool> refusal_logged_{false};  // the policy's first refusal is logged, once
-  // The window lost what it had to hold (spill=): it refuses every request.
-  std::atomic<bool> window_refused_{false};
-  std::atomic<bool> interrupted_refusal_logged_{false};  // likewise after Interrupt()
-  // Interrupt(): set once, with its reason.
-  std::atomic<bool> interrupted_{false};
-  mutable std::mutex interrupt_mu_;
-  std::string interrupted_reason_;  // GUARDED_BY(interrupt_mu_)
+  // on-error=, quorum=, and the refusals after Interrupt() (which it holds
+  // the reason of) or once the window lost bytes.  Reads writers_.
+  FailurePolicy policy_;
   // Verifications running now (Interrupt cancels them).
   std::vector<Verification*> running_verifications_;  // GUARDED_BY(verify_mu_)
   // Client writes (and zeroes) so far, how many of them a successful flush
