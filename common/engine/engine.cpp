@@ -18,35 +18,26 @@ namespace fanout {
 
 // Publishes what the window commits on the bus.  This is where each
 // committed extent's bytes are in hand, in commit order, which is the order
-// every destination performs them: the expected page hashes and the image's
-// SHA-256 are kept up to date here, before the extent goes out.
+// every destination performs them: the image's integrity (its page hashes
+// and SHA-256) is kept up to date here, before the extent goes out.
 class Engine::BusSink final : public CommitSink {
  public:
-  BusSink(Bus* bus, Logger* log, std::mutex* hashes_mu, PageHashes* hashes,
-          DigestFollower* digest)
-      : bus_(bus), log_(log), hashes_mu_(hashes_mu), hashes_(hashes), digest_(digest) {}
+  BusSink(Bus* bus, Logger* log, ImageIntegrity* integrity)
+      : bus_(bus), log_(log), integrity_(integrity) {}
   void Commit(Extent extent) override {
     if (log_->DebugEnabled(LogTopic::kWindow))
       log_->Debug(LogTopic::kWindow, std::string("commit ") + (extent.is_zero() ? "zero " : "data ") +
                                          std::to_string(extent.offset) + "+" +
                                          std::to_string(extent.length));
-    // The follower first: if this extent changes bytes it has taken, it
-    // gives up before the page hashes change under its check.  Only the
-    // window (under mu_) publishes, so the sequence is the next one.
-    if (digest_) digest_->Commit(extent, bus_->last_published() + 1);
-    if (hashes_) {
-      std::lock_guard<std::mutex> lock(*hashes_mu_);
-      hashes_->Apply(extent.offset, extent.length, extent.is_zero() ? nullptr : extent.bytes());
-    }
+    // Only the window (under mu_) publishes, so the sequence is the next one.
+    integrity_->Committed(extent, bus_->last_published() + 1);
     bus_->Publish(std::move(extent));
   }
 
  private:
   Bus* const bus_;
   Logger* const log_;
-  std::mutex* const hashes_mu_;
-  PageHashes* const hashes_;
-  DigestFollower* const digest_;
+  ImageIntegrity* const integrity_;
 };
 
 // Sends errors and notices through the progress display while there is one,
@@ -193,53 +184,13 @@ Status Engine::Prepare(uint64_t size) {
   // Entries, not bytes, bound zero extents (which hold no memory); data
   // extents are bounded by the pool.
   bus_ = std::make_shared<Bus>(1024);
-  // The expected page hashes are kept when verify= asks for them, and when
-  // every destination is seekable and the SHA-256 is asked for: the
-  // commits may then come in any order, and the digest follower reads
-  // what came out of order back from a destination, which must be checked
-  // to hold the image (so must the one read at the end if the follower
-  // gives up).  They cost 9 bytes per 4 KiB page written, nothing for
-  // pages never written (see page_hashes.h).
-  if (config_.verify || (!wc.ordered && config_.sha256)) {
-    hashes_ = std::make_unique<PageHashes>(
-        size_, [this](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) {
-          return ReadCommittedPage(offset, length, expected, page);
-        });
-  }
-  // The image's SHA-256 is hashed on a thread of its own as the image is
-  // committed (digest_follower.h).  With a stream the window commits in
-  // order and nothing is ever read back.
-  if (config_.sha256) {
-    DigestFollower::Reader reader;
-    DigestFollower::PageCheck check;
-    if (!wc.ordered) {
-      reader = [this](uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out) {
-        // A destination whose whole pages here are not the image's (changed
-        // under the run) is passed over for the next, so the follower
-        // gives up only when none holds them.  Pages this read covers in
-        // part are checked by the follower once they are whole.
-        constexpr uint64_t kPage = PageHashes::kPageSize;
-        const uint64_t first = (offset + kPage - 1) / kPage * kPage;
-        const uint64_t end = offset + length == size_ ? size_ : (offset + length) / kPage * kPage;
-        return ReadApplied(seq, offset, length, out, [&](const Destination& d) {
-          if (first >= end || !PageNotTheImage(first, out + (first - offset), end - first))
-            return true;
-          Suspect(d);
-          return false;
-        });
-      };
-      check = [this](uint64_t offset, const uint8_t* data, uint64_t length) {
-        return PageNotTheImage(offset, data, length);
-      };
-    }
-    digest_follower_ = std::make_unique<DigestFollower>(size_, std::move(reader), std::move(check));
-    // With every destination failed there is nobody to report a digest
-    // for, and hashing the zero-filled rest of a large export would only
-    // keep nbdkit from exiting.
-    digest_follower_->set_still_needed([this] { return AnyHealthy(); });
-  }
-  sink_ = std::make_unique<BusSink>(bus_.get(), log, &hashes_mu_, hashes_.get(),
-                                    digest_follower_.get());
+  ImageIntegrity::Spec spec;
+  spec.size = size_;
+  spec.verify = config_.verify;
+  spec.sha256 = config_.sha256;
+  spec.ordered = wc.ordered;
+  integrity_ = std::make_unique<ImageIntegrity>(spec, &writers_, bus_.get(), log);
+  sink_ = std::make_unique<BusSink>(bus_.get(), log, integrity_.get());
   window_ = std::make_unique<Window>(wc, pool_.get(), sink_.get(), spill_.get());
   for (auto& d : opened_.Take()) {
     writers_.push_back(std::make_shared<Writer>(std::move(d), bus_.get(), log));
@@ -282,7 +233,7 @@ void Engine::Start(bool progress_terminal, int progress_width) {
   stall_watch_ = std::make_unique<StallWatch>(writers_, std::chrono::seconds(config_.stall_timeout),
                                               log_);
   stall_watch_->Start();
-  if (digest_follower_) digest_follower_->Start();
+  integrity_->Start();
   reporter_->Start();
   // The digest covers every byte of the export, zeros included; SHA-256
   // runs at a few GiB/s on one core, so a large sparse export costs
@@ -303,15 +254,7 @@ void Engine::Interrupt(const std::string& reason) {
   // Writers first: leaving the bus frees any request blocked on its
   // back-pressure, and with it the engine's lock.
   for (auto& w : writers_) w->Interrupt(reason);
-  if (digest_follower_) digest_follower_->Abandon("the run was interrupted");
-  std::lock_guard<std::mutex> lock(verify_mu_);
-  for (Verification* v : running_verifications_) v->Cancel(reason);
-}
-
-bool Engine::AnyHealthy() const {
-  for (const auto& w : writers_)
-    if (w->healthy()) return true;
-  return false;
+  integrity_->Interrupt(reason);
 }
 
 void Engine::NoteWrite(uint64_t offset) {
@@ -352,76 +295,19 @@ Snapshot Engine::TakeSnapshot() const {
       d.stalled_seconds = std::max(0.0, duration<double>(now - dest->last_progress()).count());
     snap.destinations.push_back(std::move(d));
   }
-  std::lock_guard<std::mutex> lock(verify_mu_);
-  for (size_t i = 0; i < verifications_.size(); i++) {
-    const Verification* v = verifications_[i].get();
-    if (!v) continue;
-    DestinationSnapshot& d = snap.destinations[i];
-    d.state = v->state();
-    d.verified_bytes = v->verified_bytes();
-    if (d.state != DestinationState::kVerifying && d.state != DestinationState::kVerified)
-      d.failure = v->failure();
+  if (!integrity_) return snap;
+  IntegrityReport integrity = integrity_->Report();
+  // Read back at the end: the verdict is the destination's state.
+  for (IntegrityReport::Verdict& v : integrity.verdicts) {
+    DestinationSnapshot& d = snap.destinations[v.index];
+    d.state = v.state;
+    d.verified_bytes = v.verified_bytes;
+    if (v.failure) d.failure = std::move(v.failure);
   }
-  snap.sha256 = sha256_;
-  snap.sha256_unavailable = sha256_unavailable_;
+  if (snap.state == RunState::kFinishing && integrity.verifying) snap.state = RunState::kVerifying;
+  snap.sha256 = std::move(integrity.sha256);
+  snap.sha256_unavailable = std::move(integrity.sha256_unavailable);
   return snap;
-}
-
-bool Engine::ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected,
-                               uint8_t* out) {
-  // Nothing is published while this runs (we are inside a commit, under
-  // mu_), so once a writer has applied the last published extent its
-  // destination holds every committed byte and keeps holding them.  This
-  // costs a wait for one destination and a 4 KiB read, only when a client
-  // rewrites part of a page it had written whole: rare (a superblock, a
-  // partition table), and exact where keeping every page's bytes would
-  // cost the image's size in memory.
-  return ReadApplied(bus_->last_published(), offset, length, out, [&](const Destination& d) {
-    if (PageHashes::Hash(out, length) == expected) {
-      if (log_->DebugEnabled(LogTopic::kWindow))
-        log_->Debug(LogTopic::kWindow, "page hash at " + std::to_string(offset) +
-                                           ": rewritten in part, earlier bytes read from " +
-                                           d.name());
-      return true;
-    }
-    log_->Error(d.name() + ": the 4 KiB page at offset " + std::to_string(offset) +
-                " no longer holds what was written to it");
-    Suspect(d);
-    return false;
-  });
-}
-
-bool Engine::ReadApplied(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out,
-                         const std::function<bool(const Destination&)>& accept) {
-  for (const auto& w : writers_) {
-    if (!w->healthy() || !w->destination()->seekable()) continue;
-    w->WaitApplied(seq);
-    if (!w->healthy()) continue;
-    if (!w->destination()->Read(out, length, offset).ok()) continue;
-    if (!accept || accept(*w->destination())) return true;
-  }
-  return false;
-}
-
-void Engine::Suspect(const Destination& d) {
-  std::lock_guard<std::mutex> lock(suspects_mu_);
-  suspects_.insert(&d);
-}
-
-std::optional<uint64_t> Engine::PageNotTheImage(uint64_t offset, const uint8_t* data,
-                                                uint64_t length) {
-  constexpr uint64_t kPage = PageHashes::kPageSize;
-  std::vector<uint64_t> got;
-  got.reserve((length + kPage - 1) / kPage);
-  for (uint64_t pos = 0; pos < length; pos += kPage)
-    got.push_back(PageHashes::Hash(data + pos, std::min(kPage, length - pos)));
-  std::lock_guard<std::mutex> lock(hashes_mu_);
-  for (size_t i = 0; i < got.size(); i++) {
-    uint64_t expected;
-    if (!hashes_->Expected(offset / kPage + i, &expected) || expected != got[i])
-      return offset + i * kPage;
-  }
-  return std::nullopt;
 }
 
 Status Engine::Logged(Status s) {
@@ -571,8 +457,7 @@ Status Engine::Finish() {
     if (!interrupted()) {
       run_state_ = RunState::kFinishing;
       // With every destination failed there is nobody to zero-fill for.
-      if (!AnyHealthy() && digest_follower_)
-        digest_follower_->Abandon("no destination can hold the image (every one failed)");
+      integrity_->StreamEnding();
       window_status = window_->Finish();
     }
   }
@@ -583,8 +468,7 @@ Status Engine::Finish() {
   // Everything is committed: the digest follower hashes what is left,
   // reading back from destinations that are still open (their writers
   // close them once the bus is closed and drained).
-  std::optional<std::string> followed;
-  if (digest_follower_) followed = digest_follower_->Finish();
+  integrity_->AllCommitted();
   bus_->Close();
   // A FIFO still without a reader gives up by itself (Writer::kOpenGrace);
   // a stalled destination fails at stall-timeout= (the watch runs on), and
@@ -601,13 +485,11 @@ Status Engine::Finish() {
     }
   }
   if (stall_watch_) stall_watch_->Stop();
-  if (!interrupted()) VerifyAndDigest(std::move(followed));
+  if (!interrupted()) integrity_->Finish();
   std::string interrupted_reason;
   if (interrupted()) {
     interrupted_reason = policy_.interrupted_reason();
-    std::lock_guard<std::mutex> lock(verify_mu_);
-    sha256_.reset();
-    sha256_unavailable_ = "the run was interrupted: " + interrupted_reason;
+    integrity_->WithdrawDigest("the run was interrupted: " + interrupted_reason);
     run_state_ = RunState::kInterrupted;
   } else {
     run_state_ = RunState::kFinished;
@@ -640,151 +522,6 @@ Status Engine::Finish() {
   std::lock_guard<TicketLock> lock(mu_);
   final_status_ = result;
   return result;
-}
-
-void Engine::VerifyAndDigest(std::optional<std::string> followed) {
-  // Seekable destinations that hold the whole image, if all went well.
-  std::vector<size_t> candidates;
-  for (size_t i = 0; i < writers_.size(); i++)
-    if (writers_[i]->destination()->seekable() && writers_[i]->state() == DestinationState::kDone)
-      candidates.push_back(i);
-
-  // The digest hashed while the image was written is the image's if every
-  // byte went into it in order and nothing changed behind it.
-  std::optional<std::string> digest;
-  std::string unavailable;
-  if (digest_follower_) {
-    digest = std::move(followed);
-    if (log_->DebugEnabled(LogTopic::kGeneral))
-      log_->Debug(LogTopic::kGeneral,
-                  digest ? "sha256: hashed while written, " +
-                               std::to_string(digest_follower_->bytes_from_memory()) +
-                               " bytes as committed and " +
-                               std::to_string(digest_follower_->bytes_read_back()) +
-                               " read back from a destination"
-                         : "sha256: not hashed while written (" + digest_follower_->gave_up() +
-                               ")" +
-                               (hashes_ && !candidates.empty() ? ": reading a destination at the end"
-                                                               : ""));
-    if (!digest)
-      unavailable = hashes_ ? "no destination could be verified to hold the image"
-                            : "a write behind the stream position changed bytes already hashed "
-                              "(verify=true reads the digest back from a verified destination)";
-  }
-
-  // The digest needs one full read of a destination: with verify= it is the
-  // verification's own read of one candidate.  Without, that one read
-  // is checked against the page hashes all the same (a digest is printed
-  // only for bytes known to be the image's); the destination stays "done"
-  // unless the read shows it does not hold the image, which is then
-  // reported like any verification's verdict rather than kept quiet.
-  // A destination that was read back while the image was written and did
-  // not hold what was written to it (see Suspect()) is read back in full
-  // too, so that it is reported unless later writes made it whole again;
-  // and the digest is read from one that was not suspect, if any.
-  Sha256 sha;
-  const bool need_digest = config_.sha256 && !digest && hashes_ && !candidates.empty();
-  std::vector<bool> suspect(writers_.size(), false);
-  {
-    std::lock_guard<std::mutex> lock(suspects_mu_);
-    for (size_t i : candidates) suspect[i] = suspects_.count(writers_[i]->destination()) > 0;
-  }
-  size_t feeder = candidates.empty() ? 0 : candidates.front();
-  for (size_t i : candidates)
-    if (!suspect[i]) {
-      feeder = i;
-      break;
-    }
-  // Without verify=: the reads above, kept only for a verdict that is not
-  // "verified" (a destination read without verify= stays "done").
-  std::vector<std::pair<size_t, std::unique_ptr<Verification>>> checks;
-  std::vector<Verification*> run;
-  Verification* feeding = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(verify_mu_);
-    verifications_.resize(writers_.size());
-    // An interruption from here on cancels what runs (Interrupt()).
-    if (interrupted()) candidates.clear();
-    for (size_t i : candidates) {
-      const bool feeds = need_digest && i == feeder;
-      if (!config_.verify && !feeds && !suspect[i]) continue;
-      auto v = std::make_unique<Verification>(writers_[i]->destination(), hashes_.get(), log_,
-                                              feeds ? &sha : nullptr);
-      run.push_back(v.get());
-      if (feeds) feeding = v.get();
-      running_verifications_.push_back(v.get());
-      if (config_.verify)
-        verifications_[i] = std::move(v);
-      else
-        checks.emplace_back(i, std::move(v));
-    }
-  }
-  if (!run.empty()) {
-    if (!interrupted()) run_state_ = RunState::kVerifying;
-    RunInParallel(run);
-  }
-  {
-    std::lock_guard<std::mutex> lock(verify_mu_);
-    running_verifications_.clear();
-    // A read cut short by an interruption says nothing about the
-    // destination, which holds the image all the same.
-    for (auto& [i, v] : checks)
-      if (v->state() != DestinationState::kVerified &&
-          v->state() != DestinationState::kIncomplete)
-        verifications_[i] = std::move(v);
-  }
-
-  if (need_digest && !interrupted()) {
-    if (feeding->state() == DestinationState::kVerified) {
-      digest = sha.FinalHex();
-    } else {
-      // The one read does not hold the image; another may.  With verify=
-      // every candidate has been read already: read the digest again from
-      // one that verified.  Without, read the others in turn until one
-      // holds the image; one that does not is reported, as the first was.
-      for (size_t i : candidates) {
-        if (i == feeder) continue;
-        if (config_.verify ? !verifications_[i] ||
-                                 verifications_[i]->state() != DestinationState::kVerified
-                           : verifications_[i] != nullptr)  // read already: not the image
-          continue;
-        Sha256 again;
-        auto v = std::make_unique<Verification>(writers_[i]->destination(), hashes_.get(), log_,
-                                                &again);
-        {
-          std::lock_guard<std::mutex> lock(verify_mu_);
-          if (interrupted()) break;
-          running_verifications_.push_back(v.get());
-        }
-        v->Run();
-        {
-          std::lock_guard<std::mutex> lock(verify_mu_);
-          running_verifications_.clear();
-        }
-        if (v->state() == DestinationState::kIncomplete) break;
-        if (v->state() == DestinationState::kVerified) {
-          digest = again.FinalHex();
-          break;
-        }
-        if (!config_.verify) {
-          std::lock_guard<std::mutex> lock(verify_mu_);
-          verifications_[i] = std::move(v);
-        }
-      }
-    }
-    if (!digest) unavailable = "no destination could be verified to hold the image";
-  } else if (!digest && candidates.empty()) {
-    unavailable = "no seekable destination finished to read it from";
-  }
-
-  if (!digest && std::none_of(writers_.begin(), writers_.end(), [](const auto& w) {
-        return w->state() == DestinationState::kDone;
-      }))
-    unavailable = "no destination holds the image (every one failed)";
-  if (!config_.sha256) unavailable = "not computed (sha256=false)";
-  std::lock_guard<std::mutex> lock(verify_mu_);
-  sha256_ = digest;
-  sha256_unavailable_ = digest ? "" : unavailable;
 }
 
 }  // namespace fanout

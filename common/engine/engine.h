@@ -28,20 +28,17 @@
 #include <vector>
 
 #include "window/buffer_pool.h"
-#include "integrity/page_hashes.h"
 #include "pipeline/bus.h"
 #include "pipeline/failure_policy.h"
 #include "config/config.h"
+#include "integrity/image_integrity.h"
 #include "dest/destination_set.h"
-#include "integrity/digest_follower.h"
-#include "integrity/sha256.h"
 #include "util/logger.h"
 #include "report/reporter.h"
 #include "pipeline/stall_watch.h"
 #include "report/snapshot.h"
 #include "util/status.h"
 #include "util/ticket_lock.h"
-#include "integrity/verification.h"
 #include "window/window.h"
 #include "pipeline/writer.h"
 
@@ -153,29 +150,6 @@ class Engine {
   Status Logged(Status s);
   // A write or zero from a client succeeded (require-flush=, heartbeat).
   void NoteWrite(uint64_t offset);
-  // Some destination may still end up holding the image.
-  bool AnyHealthy() const;
-  // PageHashes' page source: the page [offset, offset + length) as a
-  // healthy seekable destination holds it once every extent committed so
-  // far has reached it, if its bytes hash to expected.  REQUIRES: mu_ held
-  // (it runs inside a commit).
-  bool ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected, uint8_t* out);
-  // [offset, offset + length) from the first healthy seekable destination,
-  // once it has applied extent seq, whose bytes accept (if given) takes; the
-  // digest follower's reader, and ReadCommittedPage's.
-  bool ReadApplied(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out,
-                   const std::function<bool(const Destination&)>& accept = nullptr);
-  // The digest follower's check: whole pages against the page hashes; the
-  // first that differs.
-  std::optional<uint64_t> PageNotTheImage(uint64_t offset, const uint8_t* data, uint64_t length);
-  // d was read back while the image was written and did not hold what was
-  // written to it: it is read back in full at the end (verify= or not) and
-  // reported if it still does not hold the image.  Thread-safe.
-  void Suspect(const Destination& d);
-  // Finish()'s verify= step, and the SHA-256 when the one hashed while
-  // the image was written (followed, from the digest follower) is not
-  // there.  Runs after the writers are joined.
-  void VerifyAndDigest(std::optional<std::string> followed);
 
   const Config config_;
   // status=, made absolute while nbdkit is still in its start directory.
@@ -204,22 +178,9 @@ class Engine {
 
   TicketLock mu_;  // requests take turns in arrival order (ticket_lock.h)
   std::unique_ptr<Window> window_;  // GUARDED_BY(mu_)
-  // Expected page hashes of the image (verify=, or when the SHA-256 may
-  // have to be read from a destination): fed by the sink under mu_, and
-  // read by the digest follower, under hashes_mu_ until the writers are
-  // joined.  (hashes_mu_ is never held while waiting for the pool.)
-  std::mutex hashes_mu_;
-  std::unique_ptr<PageHashes> hashes_;
-  // The image's SHA-256, hashed while it is written (sha256=); fed by the
-  // sink.  Declared after writers_ and hashes_, which its thread uses.
-  std::unique_ptr<DigestFollower> digest_follower_;
-  std::mutex suspects_mu_;
-  std::set<const Destination*> suspects_;  // GUARDED_BY(suspects_mu_); see Suspect()
-  mutable std::mutex verify_mu_;
-  // One per writer (null: not read back), once verification begins.
-  std::vector<std::unique_ptr<Verification>> verifications_;  // GUARDED_BY(verify_mu_)
-  std::optional<std::string> sha256_;                         // GUARDED_BY(verify_mu_)
-  std::string sha256_unavailable_;                            // GUARDED_BY(verify_mu_)
+  // The page hashes, the SHA-256, verify= (image_integrity.h).  Reads
+  // back from writers_; from Prepare() on.
+  std::unique_ptr<ImageIntegrity> integrity_;
   std::unique_ptr<Reporter> reporter_;
   bool started_ = false;
   std::chrono::steady_clock::time_point start_time_;
@@ -227,8 +188,6 @@ class Engine {
   // on-error=, quorum=, and the refusals after Interrupt() (which it holds
   // the reason of) or once the window lost bytes.  Reads writers_.
   FailurePolicy policy_;
-  // Verifications running now (Interrupt cancels them).
-  std::vector<Verification*> running_verifications_;  // GUARDED_BY(verify_mu_)
   // Client writes (and zeroes) so far, how many of them a successful flush
   // covered, the last one's offset and its wall-clock time (ns since the
   // epoch; 0: none): require-flush= and the status file's heartbeat.
