@@ -106,7 +106,7 @@ int tee_config(nbdkit_next_config* next, nbdkit_backend* nxdata, const char* key
 
 int tee_config_complete(nbdkit_next_config_complete* next, nbdkit_backend* nxdata) {
   Status s = parser->Complete();
-  if (s.ok()) s = fanout::Engine::Open(parser->config(), &logger, &engine);
+  if (s.ok()) s = fanout::Engine::OpenUnsized(parser->config(), &logger, &engine);
   if (s.ok()) fanout::glue::PrepareExitStatus();
   if (Report(s) == -1) return -1;
   return next(nxdata);

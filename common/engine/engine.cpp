@@ -82,9 +82,9 @@ Engine::Engine(const Config& config, Logger* log)
 
 void Engine::DetachDisplay() { progress_log_->set_display(nullptr); }
 
-Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
+Status Engine::OpenAndSize(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e;
-  Status s = Open(config, log, &e);
+  Status s = OpenUnsized(config, log, &e);
   if (!s.ok()) return s;
 
   // The export size: size=, else the smallest fixed-size destination.
@@ -106,7 +106,7 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
   return Status::OK();
 }
 
-Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
+Status Engine::OpenUnsized(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e(new Engine(config, log));
   log = e->log_;  // everything below logs through the display-aware logger
   // Made absolute now, while nbdkit is still in its start directory (it
@@ -169,7 +169,7 @@ Status Engine::Prepare(uint64_t size) {
   wc.ordered = !all_seekable_;
   wc.ahead = config_.ahead;
   wc.max_open_chunks = std::max<uint64_t>(1, config_.window / config_.bucket);
-  if (spill_) {  // spill=DIR, opened by Open()
+  if (spill_) {  // spill=DIR, opened by OpenUnsized()
     // Ordered, the window spills; unordered, nothing needs holding, so
     // fewer chunks stay open.
     wc.spill = true;

@@ -46,17 +46,19 @@ namespace fanout {
 
 class Engine {
  public:
-  // Opens and checks every destination and settles the export size.  Runs
-  // at configuration time, so every mistake is reported before serving.
-  // REQUIRES: log outlives the engine.
-  static Status Create(const Config& config, Logger* log, std::unique_ptr<Engine>* out);
+  // Serving the plugin: opens and checks every destination and settles the
+  // export size (size=, else the smallest fixed-size destination) at once.
+  // Runs at configuration time, so every mistake is reported before
+  // serving.  REQUIRES: log outlives the engine.
+  static Status OpenAndSize(const Config& config, Logger* log, std::unique_ptr<Engine>* out);
 
   // Serving a filter (nbdkit-tee-filter) in two steps, since the export size
-  // is the plugin's below, known only once a client connects.  Open() opens
-  // and checks every destination at configuration time, as Create() does,
-  // so a bad one is refused before serving; config.size is ignored.
+  // is the plugin's below, known only once a client connects.
+  // OpenUnsized() opens and checks every destination at configuration time,
+  // as OpenAndSize() does, so a bad one is refused before serving;
+  // config.size is ignored.  Prepare() sizes them later.
   // REQUIRES: log outlives the engine.
-  static Status Open(const Config& config, Logger* log, std::unique_ptr<Engine>* out);
+  static Status OpenUnsized(const Config& config, Logger* log, std::unique_ptr<Engine>* out);
   // Settles the export size: sizes the destinations (Destination::Prepare)
   // and builds the window, the bus and the writers.  Idempotent for the same
   // size; another size is an error.  If it fails, the destinations are
@@ -128,13 +130,10 @@ class Engine {
 
 
 
-  const std::vector<std::shared_ptr<Writer>>& writers() const { return writers_; }
-
   // How long Finish() waits for the thread of a writer that failed (a
   // stall timed out) before it abandons it (Writer::JoinUntil): a thread
   // that was cancelled where it could be woken ends at once.
   static constexpr std::chrono::seconds kAbandonGrace{2};
-  const BufferPool& pool() const { return *pool_; }
 
  private:
   class BusSink;
@@ -160,12 +159,12 @@ class Engine {
   Logger* const log_;
   uint64_t size_ = 0;
   bool all_seekable_ = true;
-  // Open() to Prepare(): the destinations, opened and checked, not sized.
+  // OpenUnsized() to Prepare(): the destinations, opened and checked, not sized.
   DestinationSet opened_;                             // GUARDED_BY(setup_mu_)
   std::mutex setup_mu_;                               // Prepare() and Start()
   std::atomic<bool> prepared_{false};
   Status prepare_error_;                              // GUARDED_BY(setup_mu_)
-  // spill=DIR, else null; opened by Open() (config time), used from
+  // spill=DIR, else null; opened by OpenUnsized() (config time), used from
   // Prepare() on.  Outlives window_.
   std::unique_ptr<SpillFile> spill_;
   std::unique_ptr<BufferPool> pool_;
