@@ -122,11 +122,20 @@ bool DestinationSet::all_seekable() const {
   return std::all_of(dests_.begin(), dests_.end(), [](const auto& d) { return d->seekable(); });
 }
 
-std::optional<uint64_t> DestinationSet::smallest_fixed_size() const {
+Status DestinationSet::ExportSize(std::optional<uint64_t> param, uint64_t* size) const {
   std::optional<uint64_t> smallest;
   for (const auto& d : dests_)
     if (auto fs = d->fixed_size()) smallest = smallest ? std::min(*smallest, *fs) : *fs;
-  return smallest;
+  if (param) {
+    *size = *param;
+  } else if (smallest && *smallest > 0) {
+    *size = *smallest;
+  } else {
+    return Status::InvalidArgument(
+        "size=: required, since no destination has a fixed size (a block device, an NBD server "
+        "or an existing non-empty file); give size=SIZE");
+  }
+  return Status::OK();
 }
 
 Status DestinationSet::Prepare(uint64_t size) {

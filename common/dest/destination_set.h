@@ -42,8 +42,10 @@ class DestinationSet {
   bool empty() const { return dests_.empty(); }
   // No stream destination among them.
   bool all_seekable() const;
-  // The smallest size a destination imposes (Destination::fixed_size()).
-  std::optional<uint64_t> smallest_fixed_size() const;
+  // The export size: size= (param) if given, else the smallest size a
+  // destination imposes (Destination::fixed_size()); an error naming
+  // size= if there is neither.
+  Status ExportSize(std::optional<uint64_t> param, uint64_t* size) const;
   // Each destination that has an identity, with the name it was given.
   const std::vector<std::pair<std::string, DestinationIdentity>>& identities() const {
     return identities_;

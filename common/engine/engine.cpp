@@ -2,83 +2,26 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cinttypes>
 #include <cstring>
-#include <map>
-#include <set>
 #include <thread>
 
 #include <unistd.h>
 
+#include "engine/specs.h"
+#include "pipeline/committed_read.h"
+#include "report/run_result.h"
+#include "report/snapshot_parts.h"
 #include "report/status_json.h"
 #include "util/human_units.h"
 #include "report/summary.h"
 
 namespace fanout {
 
-// Publishes what the window commits on the bus.  This is where each
-// committed extent's bytes are in hand, in commit order, which is the order
-// every destination performs them: the image's integrity (its page hashes
-// and SHA-256) is kept up to date here, before the extent goes out.
-class Engine::BusSink final : public CommitSink {
- public:
-  BusSink(Bus* bus, Logger* log, ImageIntegrity* integrity)
-      : bus_(bus), log_(log), integrity_(integrity) {}
-  void Commit(Extent extent) override {
-    if (log_->DebugEnabled(LogTopic::kWindow))
-      log_->Debug(LogTopic::kWindow, std::string("commit ") + (extent.is_zero() ? "zero " : "data ") +
-                                         std::to_string(extent.offset) + "+" +
-                                         std::to_string(extent.length));
-    // Only the window (under mu_) publishes, so the sequence is the next one.
-    integrity_->Committed(extent, bus_->last_published() + 1);
-    bus_->Publish(std::move(extent));
-  }
-
- private:
-  Bus* const bus_;
-  Logger* const log_;
-  ImageIntegrity* const integrity_;
-};
-
-// Sends errors and notices through the progress display while there is one,
-// so a message printed between two redraws is neither overwritten nor
-// leaves a stale bar behind.
-class Engine::ProgressLogger final : public Logger {
- public:
-  explicit ProgressLogger(Logger* inner) : inner_(inner) {}
-  void set_display(ProgressDisplay* d) { display_ = d; }
-
-  void Error(const std::string& msg) override {
-    Through([&] { inner_->Error(msg); });
-  }
-  void Notice(const std::string& msg) override {
-    Through([&] { inner_->Notice(msg); });
-  }
-  bool DebugEnabled(LogTopic topic) const override { return inner_->DebugEnabled(topic); }
-  std::string Spelled(const std::string& msg) const override { return inner_->Spelled(msg); }
-  void Debug(LogTopic topic, const std::string& msg) override {
-    Through([&] { inner_->Debug(topic, msg); });
-  }
-
- private:
-  void Through(const std::function<void()>& print) {
-    ProgressDisplay* d = display_.load();
-    if (d)
-      d->Above(print);
-    else
-      print();
-  }
-  Logger* const inner_;
-  std::atomic<ProgressDisplay*> display_{nullptr};
-};
-
 Engine::Engine(const Config& config, Logger* log)
     : config_(config),
       progress_log_(std::make_shared<ProgressLogger>(log)),
       log_(progress_log_.get()),
-      policy_(config.on_error == Config::OnError::kFail ? FailurePolicy::OnError::kFail
-                                                        : FailurePolicy::OnError::kContinue,
-              config.quorum, &writers_, log_) {}
+      policy_(OnErrorOf(config), config.quorum, &writers_, log_) {}
 
 void Engine::DetachDisplay() { progress_log_->set_display(nullptr); }
 
@@ -87,18 +30,11 @@ Status Engine::OpenAndSize(const Config& config, Logger* log, std::unique_ptr<En
   Status s = OpenUnsized(config, log, &e);
   if (!s.ok()) return s;
 
-  // The export size: size=, else the smallest fixed-size destination.
-  const std::optional<uint64_t> smallest = e->opened_.smallest_fixed_size();
   uint64_t size;
-  if (config.size) {
-    size = *config.size;
-  } else if (smallest && *smallest > 0) {
-    size = *smallest;
-  } else {
+  s = e->opened_.ExportSize(config.size, &size);
+  if (!s.ok()) {
     e->opened_.Abandon();
-    return Status::InvalidArgument(
-        "size=: required, since no destination has a fixed size (a block device, an NBD server "
-        "or an existing non-empty file); give size=SIZE");
+    return s;
   }
   s = e->Prepare(size);
   if (!s.ok()) return s;
@@ -113,12 +49,8 @@ Status Engine::OpenUnsized(const Config& config, Logger* log, std::unique_ptr<En
   // changes to / when it goes to the background, before Prepare()).
   if (!config.status_file.empty()) e->status_path_ = AbsolutePath(config.status_file);
 
-  FileIoOptions io;
-  io.uring = config.io == Config::Io::kUring;
-  io.drop_cache = config.cache == Config::Cache::kNone;
-  io.direct = config.direct;
   DestinationSet dests;
-  Status s = DestinationSet::Open(config.destinations, io, log, &dests);
+  Status s = DestinationSet::Open(config.destinations, FileIoOf(config), log, &dests);
   if (!s.ok()) return s;
   e->all_seekable_ = dests.all_seekable();
   // status=FILE is written over and over: it must not be, nor be renamed
@@ -162,35 +94,14 @@ Status Engine::Prepare(uint64_t size) {
 
   // Memory: the window's chunks plus `buckets` buffers on the bus.  The
   // pool is the hard bound (see buffer_pool.h).
-  WindowConfig wc;
-  wc.size = size_;
-  wc.window = config_.window;
-  wc.chunk = config_.bucket;
-  wc.ordered = !all_seekable_;
-  wc.ahead = config_.ahead;
-  wc.max_open_chunks = std::max<uint64_t>(1, config_.window / config_.bucket);
-  if (spill_) {  // spill=DIR, opened by OpenUnsized()
-    // Ordered, the window spills; unordered, nothing needs holding, so
-    // fewer chunks stay open.
-    wc.spill = true;
-    wc.spill_memory = config_.spill_memory;
-    wc.max_open_chunks = std::min<uint64_t>(
-        wc.max_open_chunks, std::max<uint64_t>(1, config_.spill_memory / config_.bucket));
-  }
-  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
-  if (pages > 0 && page_size > 0) wc.memory_hint = static_cast<uint64_t>(pages) * page_size;
-  // With spill, MaxChunks() is the resident chunks, not window / bucket.
-  pool_ = std::make_unique<BufferPool>(config_.bucket, Window::MaxChunks(wc) + config_.buckets);
+  const WindowConfig wc = PlanWindow(config_, size_, !all_seekable_, spill_ != nullptr);
+  pool_ = std::make_unique<BufferPool>(config_.bucket, PoolBuffers(config_, wc));
   // Entries, not bytes, bound zero extents (which hold no memory); data
   // extents are bounded by the pool.
   bus_ = std::make_shared<Bus>(1024);
-  ImageIntegrity::Spec spec;
-  spec.size = size_;
-  spec.verify = config_.verify;
-  spec.sha256 = config_.sha256;
-  spec.ordered = wc.ordered;
-  integrity_ = std::make_unique<ImageIntegrity>(spec, &writers_, bus_.get(), log);
-  sink_ = std::make_unique<BusSink>(bus_.get(), log, integrity_.get());
+  integrity_ = std::make_unique<ImageIntegrity>(IntegritySpecOf(config_, size_, wc.ordered),
+                                                &writers_, bus_.get(), log);
+  sink_ = std::make_unique<BusSink>(bus_.get(), integrity_.get(), log);
   window_ = std::make_unique<Window>(wc, pool_.get(), sink_.get(), spill_.get());
   for (auto& d : opened_.Take()) {
     writers_.push_back(std::make_shared<Writer>(std::move(d), bus_.get(), log));
@@ -199,17 +110,7 @@ Status Engine::Prepare(uint64_t size) {
   }
 
   if (log->DebugEnabled(LogTopic::kGeneral))
-    log->Debug(LogTopic::kGeneral,
-               "size " + std::to_string(size_) + ", " + std::to_string(writers_.size()) +
-                   " destinations, " + (wc.ordered ? "ordered (window)" : "unordered") +
-                   ", pool of " + std::to_string(pool_->max_buffers()) + " x " +
-                   std::to_string(config_.bucket) + " bytes" +
-                   (wc.spill && wc.ordered ? ", spilling to " + config_.spill_dir + " beyond " +
-                                                 std::to_string(Window::ResidentChunks(wc)) +
-                                                 " chunks and " +
-                                                 std::to_string(Window::AheadMemory(wc)) +
-                                                 " parked bytes"
-                                           : ""));
+    log->Debug(LogTopic::kGeneral, DescribePlan(config_, wc, writers_.size()));
   prepared_ = true;
   return Status::OK();
 }
@@ -278,35 +179,9 @@ Snapshot Engine::TakeSnapshot() const {
   if (const int64_t ns = last_write_ns_.load()) snap.last_write = ns / 1e9;
   snap.refused_requests = policy_.refused_requests();
   snap.elapsed = started_ ? duration<double>(now - start_time_).count() : 0;
-  for (const auto& w : writers_) {
-    DestinationSnapshot d;
-    const Destination* dest = w->destination();
-    d.name = dest->name();
-    d.kind = dest->kind();
-    d.state = w->state();
-    d.bytes = w->bytes();
-    const auto end = w->ended().value_or(now);
-    d.seconds = started_ ? duration<double>(end - start_time_).count() : 0;
-    d.rate = d.seconds > 0 ? d.bytes / d.seconds : 0;
-    if (d.state == DestinationState::kFailed || d.state == DestinationState::kIncomplete)
-      d.failure = w->failure();
-    d.exit_status = dest->exit_status();
-    if (w->stalled())
-      d.stalled_seconds = std::max(0.0, duration<double>(now - dest->last_progress()).count());
-    snap.destinations.push_back(std::move(d));
-  }
-  if (!integrity_) return snap;
-  IntegrityReport integrity = integrity_->Report();
-  // Read back at the end: the verdict is the destination's state.
-  for (IntegrityReport::Verdict& v : integrity.verdicts) {
-    DestinationSnapshot& d = snap.destinations[v.index];
-    d.state = v.state;
-    d.verified_bytes = v.verified_bytes;
-    if (v.failure) d.failure = std::move(v.failure);
-  }
-  if (snap.state == RunState::kFinishing && integrity.verifying) snap.state = RunState::kVerifying;
-  snap.sha256 = std::move(integrity.sha256);
-  snap.sha256_unavailable = std::move(integrity.sha256_unavailable);
+  const auto start = started_ ? std::optional(start_time_) : std::nullopt;
+  for (const auto& w : writers_) snap.destinations.push_back(WriterSnapshot(*w, now, start));
+  if (integrity_) AddIntegrity(integrity_->Report(), &snap);
   return snap;
 }
 
@@ -372,27 +247,8 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
     // destination, so destination + overlay is never older than the window.
     overlay = bus_->Overlapping(offset, length);
   }
-  uint8_t* dst = static_cast<uint8_t*>(buf);
-  for (const auto& w : writers_) {
-    if (!w->healthy() || !w->destination()->seekable()) continue;
-    Status s;
-    for (const ByteRange& r : backing) {
-      s = w->destination()->Read(dst + (r.start - offset), r.end - r.start, r.start);
-      if (!s.ok()) break;
-      for (const Extent& e : overlay) {
-        const uint64_t a = std::max(e.offset, r.start), b = std::min(e.end(), r.end);
-        if (a >= b) continue;
-        if (e.is_zero())
-          memset(dst + (a - offset), 0, b - a);
-        else
-          memcpy(dst + (a - offset), e.bytes() + (a - e.offset), b - a);
-      }
-    }
-    // A destination that failed meanwhile may hold less than the bus
-    // assumed: try the next one.
-    if (s.ok() && w->healthy()) return Status::OK();
-    if (!s.ok()) log_->Error(s.message());
-  }
+  if (ReadCommitted(writers_, backing, overlay, static_cast<uint8_t*>(buf), offset, log_))
+    return Status::OK();
   // Only stream destinations (or no healthy seekable one) hold these bytes.
   if (all_seekable_)
     return Logged(Status::IOError(
@@ -437,15 +293,7 @@ Status Engine::Finish() {
     opened_.Abandon();
     return prepare_error_;
   }
-  // require-flush=true: a client that ends without a flush after its
-  // last write may have died (nothing else tells, in server mode).
-  if (config_.require_flush && !interrupted()) {
-    if (writes_.load() > flushed_writes_.load())
-      Interrupt("the client's last write (offset " + std::to_string(last_write_offset_.load()) +
-                ") was not followed by a flush (require-flush=true)");
-    else if (flushes_.load() == 0)
-      Interrupt("the client never flushed (require-flush=true)");
-  }
+  InterruptUnlessFlushed();
   Status window_status;
   {
     std::lock_guard<TicketLock> lock(mu_);
@@ -470,20 +318,7 @@ Status Engine::Finish() {
   // close them once the bus is closed and drained).
   integrity_->AllCommitted();
   bus_->Close();
-  // A FIFO still without a reader gives up by itself (Writer::kOpenGrace);
-  // a stalled destination fails at stall-timeout= (the watch runs on), and
-  // its thread, if the kernel holds it, is abandoned rather than waited for.
-  // An interruption ends the wait for a writer at once (WaitEndedOrFailed
-  // returns), and one whose thread does not end within the grace is
-  // incomplete.
-  for (auto& w : writers_) {
-    w->WaitEndedOrFailed();
-    if (!w->JoinUntil(std::chrono::steady_clock::now() + kAbandonGrace)) {
-      log_->Notice(w->destination()->name() +
-                   ": not waited for: its writer is still blocked (in the kernel)");
-      w->EndAbandoned();
-    }
-  }
+  JoinWriters();
   if (stall_watch_) stall_watch_->Stop();
   if (!interrupted()) integrity_->Finish();
   std::string interrupted_reason;
@@ -502,26 +337,38 @@ Status Engine::Finish() {
        SummaryLines(snap, [this](const std::string& name) { return log_->Spelled(name); }))
     log_->Notice(line);
 
-  // The window could not hold what clients wrote (spill=): the
-  // destinations miss it, and the run must not look successful.
-  Status result = window_status;
-  if (!interrupted_reason.empty())
-    result = Status::IOError(EINTR, "interrupted: " + interrupted_reason + "; " +
-                                        std::to_string(snap.failed()) + " of " +
-                                        std::to_string(snap.destinations.size()) +
-                                        " destinations incomplete or failed");
-  if (result.ok() && snap.failed() > 0)
-    result = Status::IOError(EIO, std::to_string(snap.failed()) + " of " +
-                                      std::to_string(snap.destinations.size()) +
-                                      " destinations failed");
-  // A status file that does not say how the run ended (a full disk, say):
-  // whoever watches it cannot tell, so the run must not look successful.
-  if (result.ok() && !status_written.ok())
-    result = Status::IOError(status_written.err(),
-                             "the final status was not written: " + status_written.message());
+  const Status result = RunResult(snap, window_status, interrupted_reason, status_written);
   std::lock_guard<TicketLock> lock(mu_);
   final_status_ = result;
   return result;
+}
+
+void Engine::InterruptUnlessFlushed() {
+  // require-flush=true: a client that ends without a flush after its
+  // last write may have died (nothing else tells, in server mode).
+  if (!config_.require_flush || interrupted()) return;
+  if (writes_.load() > flushed_writes_.load())
+    Interrupt("the client's last write (offset " + std::to_string(last_write_offset_.load()) +
+              ") was not followed by a flush (require-flush=true)");
+  else if (flushes_.load() == 0)
+    Interrupt("the client never flushed (require-flush=true)");
+}
+
+void Engine::JoinWriters() {
+  // A FIFO still without a reader gives up by itself (Writer::kOpenGrace);
+  // a stalled destination fails at stall-timeout= (the watch runs on), and
+  // its thread, if the kernel holds it, is abandoned rather than waited for.
+  // An interruption ends the wait for a writer at once (WaitEndedOrFailed
+  // returns), and one whose thread does not end within the grace is
+  // incomplete.
+  for (auto& w : writers_) {
+    w->WaitEndedOrFailed();
+    if (!w->JoinUntil(std::chrono::steady_clock::now() + kAbandonGrace)) {
+      log_->Notice(w->destination()->name() +
+                   ": not waited for: its writer is still blocked (in the kernel)");
+      w->EndAbandoned();
+    }
+  }
 }
 
 }  // namespace fanout

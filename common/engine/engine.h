@@ -31,9 +31,11 @@
 #include "pipeline/bus.h"
 #include "pipeline/failure_policy.h"
 #include "config/config.h"
+#include "engine/bus_sink.h"
 #include "integrity/image_integrity.h"
 #include "dest/destination_set.h"
 #include "util/logger.h"
+#include "report/progress_logger.h"
 #include "report/reporter.h"
 #include "pipeline/stall_watch.h"
 #include "report/snapshot.h"
@@ -136,8 +138,6 @@ class Engine {
   static constexpr std::chrono::seconds kAbandonGrace{2};
 
  private:
-  class BusSink;
-  class ProgressLogger;
   Engine(const Config& config, Logger* log);
   // Messages go below the bars again (the final bars stay on screen).
   void DetachDisplay();
@@ -149,6 +149,11 @@ class Engine {
   Status Logged(Status s);
   // A write or zero from a client succeeded (require-flush=, heartbeat).
   void NoteWrite(uint64_t offset);
+  // Finish()'s steps.  require-flush=true: a client that ended without a
+  // flush after its last write is an interruption.
+  void InterruptUnlessFlushed();
+  // Waits for every writer to end, abandoning one stuck in the kernel.
+  void JoinWriters();
 
   const Config config_;
   // status=, made absolute while nbdkit is still in its start directory.
