@@ -130,8 +130,6 @@ class Engine {
   // The run as it is now.  Thread-safe; does not take the engine's lock.
   Snapshot TakeSnapshot() const;
 
-
-
   // How long Finish() waits for the thread of a writer that failed (a
   // stall timed out) before it abandons it (Writer::JoinUntil): a thread
   // that was cancelled where it could be woken ends at once.

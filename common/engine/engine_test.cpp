@@ -7,7 +7,6 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -61,22 +60,6 @@ TEST_F(EngineTest, OpenRefusesABadDestinationBeforeTheSizeIsKnown) {
   EXPECT_NE(std::string::npos, s.message().find("dest=" + Path("d") + ": is a directory"))
       << s.message();
   EXPECT_FALSE(Exists(Path("a.img")));  // created, then abandoned
-}
-
-TEST_F(EngineTest, OnlyALoopDeviceHasABackingFile) {
-  // (A loop device over a file is covered by tests/test-same-destination.sh:
-  // it needs root.)  A file, a FIFO, a character device and a block device
-  // that is no loop device are over no file.
-  ASSERT_EQ(0, mkfifo(Path("f").c_str(), 0644));
-  { std::ofstream(Path("x.img")) << "x"; }
-  for (const std::string& p : {Path("x.img"), Path("f"), std::string("/dev/null")}) {
-    auto id = IdentityOfPath(p);
-    ASSERT_TRUE(id.has_value()) << p;
-    EXPECT_FALSE(LoopBackingOf(*id).has_value()) << p;
-  }
-  // A device number with no sysfs entry at all.
-  DestinationIdentity none{DestinationIdentity::What::kBlockDevice, makedev(4095, 1048575), 0};
-  EXPECT_FALSE(LoopBackingOf(none).has_value());
 }
 
 TEST_F(EngineTest, OpenThenPrepareWritesTheExport) {
