@@ -109,7 +109,7 @@ int tee_config(nbdkit_next_config* next, nbdkit_backend* nxdata, const char* key
 
 int tee_config_complete(nbdkit_next_config_complete* next, nbdkit_backend* nxdata) {
   Status s = parser->Complete();
-  if (s.ok()) s = fanout::Engine::Open(parser->config(), &logger, &engine);
+  if (s.ok()) s = fanout::Engine::OpenUnsized(parser->config(), &logger, &engine);
   if (s.ok()) fanout::glue::PrepareExitStatus();
   if (Report(s) == -1) return -1;
   return next(nxdata);
@@ -219,7 +219,7 @@ int tee_can_flush(nbdkit_next* next, void*) {
 // engine's status in s.
 template <typename Both>
 int Mirrored(uint32_t count, uint64_t offset, uint32_t flags, int* err, Both both) {
-  Status s = engine->Admit();
+  Status s = engine->AdmitRequest();
   if (!s.ok()) return Fail(s, err);
   {
     auto held = ranges.Lock(offset, count);

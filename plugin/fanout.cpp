@@ -67,7 +67,7 @@ int fanout_config(const char* key, const char* value) {
 
 int fanout_config_complete(void) {
   fanout::Status s = parser->Complete();
-  if (s.ok()) s = fanout::Engine::Create(parser->config(), &logger, &engine);
+  if (s.ok()) s = fanout::Engine::OpenAndSize(parser->config(), &logger, &engine);
   if (s.ok()) fanout::glue::PrepareExitStatus();
   return Report(s);
 }

@@ -212,7 +212,7 @@ int CommandDestination::OpenPipeWatch() const {
   if (fd == -1) return -1;
   struct stat ours, theirs;
   if (fstat(fd_, &ours) == -1 || fstat(fd, &theirs) == -1 || !S_ISFIFO(theirs.st_mode) ||
-      ours.st_dev != theirs.st_dev || ours.st_ino != theirs.st_ino) {
+      IdentityOf(ours) != IdentityOf(theirs)) {
     close(fd);
     return -1;
   }

@@ -2,6 +2,8 @@
 // device, FIFO and other streams, command, NBD server), in the manner of
 // nbdcopy's ops table.  Each kind is one file: file_destination,
 // stream_destination, command_destination, nbd_destination.
+// OpenDestination (destination_factory.h) chooses the kind, and
+// DestinationSet (destination_set.h) opens and checks them all.
 //
 // Life cycle, and which thread calls what:
 //   OpenDestination()      config time: classify (URI or stat), validate, open
@@ -75,7 +77,7 @@
 
 #include <vector>
 
-#include "dest/destination_spec.h"
+#include "dest/destination_identity.h"
 #include "window/extent.h"
 #include "util/absolute_path.h"
 #include "util/fd_io.h"
@@ -89,44 +91,6 @@ enum class DestinationKind { kFile, kBlock, kFifo, kCommand, kNbd };
 
 // "file", "block", "fifo", "command", "nbd": the names the status file uses.
 const char* KindName(DestinationKind kind);
-
-// What a destination is, whatever it was called: the same file named by a
-// symlink or a hard link, the same FIFO by a symlink, the same device by a
-// second device node, all have one identity.  Two destinations with the
-// same identity would write the image into one place twice (two writers
-// interleaving in one pipe, or racing on one device), so the engine
-// refuses them by this, and the tee filter and status= are checked by it.
-struct DestinationIdentity {
-  enum class What { kFile, kFifo, kBlockDevice, kCharDevice };
-  What what;
-  dev_t dev;  // st_dev of a file or FIFO; st_rdev of a device (the device it is)
-  ino_t ino;  // st_ino of a file or FIFO; 0 for a device (its node does not matter)
-  auto operator<=>(const DestinationIdentity&) const = default;
-};
-
-// The identity of what st describes; nullopt for what is no destination
-// (a directory, a socket, a symlink's own lstat).
-std::optional<DestinationIdentity> IdentityOf(const struct stat& st);
-// The identity of what path names (symlinks followed), without opening it:
-// nullopt if it does not exist or is no destination.  Checking this before
-// opening keeps the side effects of opening (a FIFO open, O_EXCL on a
-// device, creating a file) from producing a misleading error of their own.
-std::optional<DestinationIdentity> IdentityOfPath(const std::string& path);
-// "file", "FIFO", "block device", "character device", for messages.
-const char* IdentityName(DestinationIdentity::What what);
-// A loop device is the same storage as the file it is over: writing the
-// image to both writes it into that file twice, the device's copy at its
-// offset.  For a block device id that is a loop device, or a partition of
-// one, the identity of its backing file, from
-// /sys/dev/block/MAJ:MIN/loop/backing_file (the parent's for a partition);
-// nullopt for anything else, or where the backing file has been deleted
-// (it has no name left that a destination could give).  Reads sysfs only:
-// no device is opened.
-struct LoopBacking {
-  DestinationIdentity file;
-  bool partition;  // id is a partition of the loop device, not the device
-};
-std::optional<LoopBacking> LoopBackingOf(const DestinationIdentity& id);
 
 // Reads a destination back from its media, past the page cache, for
 // verify=: a reader that sees the page cache would see what was written,
@@ -264,13 +228,6 @@ struct FileIoOptions {
   bool direct = false;      // direct=true: O_DIRECT
 };
 
-// Chooses the kind of spec (an NBD URI, else fstat) and opens it, or
-// returns a one-line error naming the parameter (dest=PATH: is a
-// directory, ...).  log, if given, outlives the destination: kinds that
-// have more to say than the writer's per-extent lines debug through it.
-// io: how files and block devices are written.
-Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out,
-                       Logger* log = nullptr, const FileIoOptions& io = FileIoOptions());
 
 // Writes length zero bytes, in pieces, as WriteFully (fd_io.h) does.
 Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name);

@@ -2,115 +2,40 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cinttypes>
 #include <cstring>
-#include <map>
-#include <set>
 #include <thread>
 
 #include <unistd.h>
 
-#include "dest/file_destination.h"
-#include "dest/nbd_destination.h"
+#include "engine/specs.h"
+#include "pipeline/committed_read.h"
+#include "report/run_result.h"
+#include "report/snapshot_parts.h"
 #include "report/status_json.h"
 #include "util/human_units.h"
 #include "report/summary.h"
 #include "util/absolute_path.h"
-#include "dest/uring_queue.h"
 
 namespace fanout {
-
-// Publishes what the window commits on the bus.  This is where each
-// committed extent's bytes are in hand, in commit order, which is the order
-// every destination performs them: the expected page hashes and the image's
-// SHA-256 are kept up to date here, before the extent goes out.
-class Engine::BusSink final : public CommitSink {
- public:
-  BusSink(Bus* bus, Logger* log, std::mutex* hashes_mu, PageHashes* hashes,
-          DigestFollower* digest)
-      : bus_(bus), log_(log), hashes_mu_(hashes_mu), hashes_(hashes), digest_(digest) {}
-  void Commit(Extent extent) override {
-    if (log_->DebugEnabled(LogTopic::kWindow))
-      log_->Debug(LogTopic::kWindow, std::string("commit ") + (extent.is_zero() ? "zero " : "data ") +
-                                         std::to_string(extent.offset) + "+" +
-                                         std::to_string(extent.length));
-    // The follower first: if this extent changes bytes it has taken, it
-    // gives up before the page hashes change under its check.  Only the
-    // window (under mu_) publishes, so the sequence is the next one.
-    if (digest_) digest_->Commit(extent, bus_->last_published() + 1);
-    if (hashes_) {
-      std::lock_guard<std::mutex> lock(*hashes_mu_);
-      hashes_->Apply(extent.offset, extent.length, extent.is_zero() ? nullptr : extent.bytes());
-    }
-    bus_->Publish(std::move(extent));
-  }
-
- private:
-  Bus* const bus_;
-  Logger* const log_;
-  std::mutex* const hashes_mu_;
-  PageHashes* const hashes_;
-  DigestFollower* const digest_;
-};
-
-// Sends errors and notices through the progress display while there is one,
-// so a message printed between two redraws is neither overwritten nor
-// leaves a stale bar behind.
-class Engine::ProgressLogger final : public Logger {
- public:
-  explicit ProgressLogger(Logger* inner) : inner_(inner) {}
-  void set_display(ProgressDisplay* d) { display_ = d; }
-
-  void Error(const std::string& msg) override {
-    Through([&] { inner_->Error(msg); });
-  }
-  void Notice(const std::string& msg) override {
-    Through([&] { inner_->Notice(msg); });
-  }
-  bool DebugEnabled(LogTopic topic) const override { return inner_->DebugEnabled(topic); }
-  std::string Spelled(const std::string& msg) const override { return inner_->Spelled(msg); }
-  void Debug(LogTopic topic, const std::string& msg) override {
-    Through([&] { inner_->Debug(topic, msg); });
-  }
-
- private:
-  void Through(const std::function<void()>& print) {
-    ProgressDisplay* d = display_.load();
-    if (d)
-      d->Above(print);
-    else
-      print();
-  }
-  Logger* const inner_;
-  std::atomic<ProgressDisplay*> display_{nullptr};
-};
 
 Engine::Engine(const Config& config, Logger* log)
     : config_(config),
       progress_log_(std::make_shared<ProgressLogger>(log)),
-      log_(progress_log_.get()) {}
+      log_(progress_log_.get()),
+      policy_(OnErrorOf(config), config.quorum, &writers_, log_) {}
 
 void Engine::DetachDisplay() { progress_log_->set_display(nullptr); }
 
-Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
+Status Engine::OpenAndSize(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e;
-  Status s = Open(config, log, &e);
+  Status s = OpenUnsized(config, log, &e);
   if (!s.ok()) return s;
 
-  // The export size: size=, else the smallest fixed-size destination.
-  std::optional<uint64_t> smallest;
-  for (const auto& d : e->opened_)
-    if (auto fs = d->fixed_size()) smallest = smallest ? std::min(*smallest, *fs) : *fs;
   uint64_t size;
-  if (config.size) {
-    size = *config.size;
-  } else if (smallest && *smallest > 0) {
-    size = *smallest;
-  } else {
-    for (auto& d : e->opened_) d->Abandon();
-    return Status::InvalidArgument(
-        "size=: required, since no destination has a fixed size (a block device, an NBD server "
-        "or an existing non-empty file); give size=SIZE");
+  s = e->opened_.ExportSize(config.size, &size);
+  if (!s.ok()) {
+    e->opened_.Abandon();
+    return s;
   }
   s = e->Prepare(size);
   if (!s.ok()) return s;
@@ -118,119 +43,34 @@ Status Engine::Create(const Config& config, Logger* log, std::unique_ptr<Engine>
   return Status::OK();
 }
 
-Status Engine::Open(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
+Status Engine::OpenUnsized(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e(new Engine(config, log));
   log = e->log_;  // everything below logs through the display-aware logger
   // Made absolute now, while nbdkit is still in its start directory (it
   // changes to / when it goes to the background, before Prepare()).
   if (!config.status_file.empty()) e->status_path_ = AbsolutePath(config.status_file);
 
-  std::vector<std::unique_ptr<Destination>> dests;
-  // On any error below, leave no trace: remove the files opening created.
-  struct AbandonOnError {
-    std::vector<std::unique_ptr<Destination>>* dests;
-    bool armed = true;
-    ~AbandonOnError() {
-      if (armed)
-        for (auto& d : *dests) d->Abandon();
-    }
-  } abandon{&dests};
-  // Every path destination by what it is (DestinationIdentity), with the
-  // name it was first given.
-  std::map<DestinationIdentity, std::string> seen;
-  auto named_before = [&](const DestinationIdentity& id, const std::string& name) {
-    auto it = seen.find(id);
-    if (it == seen.end()) return Status::OK();
-    return Status::InvalidArgument("dest=" + name + ": the same " + IdentityName(id.what) +
-                                   " as dest=" + it->second + "; name each destination once");
-  };
-  // A loop device (or a partition of one) and the file it is over are one
-  // storage under two identities: the backing file's identity, with the
-  // device's name and whether it is a partition, for each such device.
-  std::map<DestinationIdentity, std::pair<std::string, bool>> loops;
-  auto overlaps = [&](const DestinationIdentity& id, const std::string& name) {
-    if (auto b = LoopBackingOf(id)) {
-      auto it = seen.find(b->file);
-      if (it != seen.end())
-        return Status::InvalidArgument(
-            "dest=" + name + ": " + (b->partition ? "a partition of a loop device" : "a loop device") +
-            " over dest=" + it->second + " (the same storage); name each destination once");
-    } else if (id.what == DestinationIdentity::What::kFile) {
-      auto it = loops.find(id);
-      if (it != loops.end())
-        return Status::InvalidArgument(
-            "dest=" + name + ": the backing file of " +
-            (it->second.second ? "the loop device under " : "") + "dest=" + it->second.first +
-            " (the same storage); name each destination once");
-    }
-    return Status::OK();
-  };
-  FileIoOptions io;
-  io.uring = config.io == Config::Io::kUring;
-  io.drop_cache = config.cache == Config::Cache::kNone;
-  io.direct = config.direct;
-  if (io.uring) {
-    // Each writer makes its own ring when it starts; find out now, once,
-    // whether this kernel (or its seccomp policy) allows one at all.
-    std::unique_ptr<UringQueue> probe;
-    Status s = UringQueue::Create(FileDestination::kQueueDepth, &probe);
-    if (!s.ok()) {
-      io.uring = false;
-      log->Debug(LogTopic::kGeneral, "io=uring: " + s.message() + "; falling back to io=sync");
-    }
-  }
-  std::set<std::string> uris;
-  for (const DestinationSpec& spec : config.destinations) {
-    // The same NBD URI twice would write every byte to that export twice
-    // over two connections; paths are compared by what they are.
-    const bool path = spec.source == DestinationSpec::Source::kPath;
-    if (path && IsNbdUri(spec.value) && !uris.insert(spec.value).second)
-      return Status::InvalidArgument("dest=" + spec.value +
-                                     ": named twice; name each destination once");
-    // Before opening: a second open of the same block device would fail
-    // its O_EXCL ("in use"), which is not the reason.
-    if (path && !IsNbdUri(spec.value))
-      if (auto id = IdentityOfPath(spec.value)) {
-        Status s = named_before(*id, spec.value);
-        if (s.ok()) s = overlaps(*id, spec.value);
-        if (!s.ok()) return s;
-      }
-    std::unique_ptr<Destination> d;
-    Status s = OpenDestination(spec, &d, log, io);
-    if (!s.ok()) return s;
-    dests.push_back(std::move(d));
-    const Destination* nd = dests.back().get();
-    // Again as opened (a file that did not exist has an identity only now,
-    // and the path may have changed under us since the stat above).
-    if (auto id = nd->identity()) {
-      s = named_before(*id, nd->name());
-      if (s.ok()) s = overlaps(*id, nd->name());
-      if (!s.ok()) {
-        dests.pop_back();  // the same file as another: not ours to remove
-        return s;
-      }
-      seen.emplace(*id, nd->name());
-      if (auto b = LoopBackingOf(*id)) loops.emplace(b->file, std::make_pair(nd->name(), b->partition));
-    }
-    if (!nd->seekable()) e->all_seekable_ = false;
-  }
+  DestinationSet dests;
+  Status s = DestinationSet::Open(config.destinations, FileIoOf(config), log, &dests);
+  if (!s.ok()) return s;
+  e->all_seekable_ = dests.all_seekable();
   // status=FILE is written over and over: it must not be, nor be renamed
   // over, a destination, and a status file that can never be written is a
   // mistake to say now, not a log line once serving.  (A destination that
   // did not exist was created above, so comparing identities covers it.)
   if (!config.status_file.empty()) {
     std::vector<NamedIdentity> taken;
-    for (const auto& [id, name] : seen) taken.push_back({"dest=" + name, id});
-    Status s = CheckStatusFile(config.status_file, taken);
-    if (!s.ok()) return s;
+    for (const auto& [name, id] : dests.identities()) taken.push_back({"dest=" + name, id});
+    s = CheckStatusFile(config.status_file, taken);
   }
   // spill=DIR: opened now, like status=, so a relative DIR is the start
   // directory's and a bad one is refused before serving.
-  if (!config.spill_dir.empty()) {
-    Status s = SpillFile::Open(config.spill_dir, &e->spill_);
-    if (!s.ok()) return s;
+  if (s.ok() && !config.spill_dir.empty()) s = SpillFile::Open(config.spill_dir, &e->spill_);
+  // On any error, leave no trace: remove the files opening created.
+  if (!s.ok()) {
+    dests.Abandon();
+    return s;
   }
-  abandon.armed = false;
   e->opened_ = std::move(dests);
   *out = std::move(e);
   return Status::OK();
@@ -247,108 +87,31 @@ Status Engine::Prepare(uint64_t size) {
   if (!prepare_error_.ok()) return prepare_error_;
   Logger* const log = log_;  // the display-aware logger
 
-  for (const auto& d : opened_) {
-    Status s = d->Prepare(size);
-    if (!s.ok()) {
-      for (auto& od : opened_) od->Abandon();
-      opened_.clear();
-      prepare_error_ = s;
-      return s;
-    }
+  if (Status s = opened_.Prepare(size); !s.ok()) {
+    prepare_error_ = s;
+    return s;
   }
   size_ = size;
 
   // Memory: the window's chunks plus `buckets` buffers on the bus.  The
   // pool is the hard bound (see buffer_pool.h).
-  WindowConfig wc;
-  wc.size = size_;
-  wc.window = config_.window;
-  wc.chunk = config_.bucket;
-  wc.ordered = !all_seekable_;
-  wc.ahead = config_.ahead;
-  wc.max_open_chunks = std::max<uint64_t>(1, config_.window / config_.bucket);
-  if (spill_) {  // spill=DIR, opened by Open()
-    // Ordered, the window spills; unordered, nothing needs holding, so
-    // fewer chunks stay open.
-    wc.spill = true;
-    wc.spill_memory = config_.spill_memory;
-    wc.max_open_chunks = std::min<uint64_t>(
-        wc.max_open_chunks, std::max<uint64_t>(1, config_.spill_memory / config_.bucket));
-  }
-  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
-  if (pages > 0 && page_size > 0) wc.memory_hint = static_cast<uint64_t>(pages) * page_size;
-  // With spill, MaxChunks() is the resident chunks, not window / bucket.
-  pool_ = std::make_unique<BufferPool>(config_.bucket, Window::MaxChunks(wc) + config_.buckets);
+  const WindowConfig wc = PlanWindow(config_, size_, !all_seekable_, spill_ != nullptr);
+  pool_ = std::make_unique<BufferPool>(config_.bucket, PoolBuffers(config_, wc));
   // Entries, not bytes, bound zero extents (which hold no memory); data
   // extents are bounded by the pool.
   bus_ = std::make_shared<Bus>(1024);
-  // The expected page hashes are kept when verify= asks for them, and when
-  // every destination is seekable and the SHA-256 is asked for: the
-  // commits may then come in any order, and the digest follower reads
-  // what came out of order back from a destination, which must be checked
-  // to hold the image (so must the one read at the end if the follower
-  // gives up).  They cost 9 bytes per 4 KiB page written, nothing for
-  // pages never written (see page_hashes.h).
-  if (config_.verify || (!wc.ordered && config_.sha256)) {
-    hashes_ = std::make_unique<PageHashes>(
-        size_, [this](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) {
-          return ReadCommittedPage(offset, length, expected, page);
-        });
-  }
-  // The image's SHA-256 is hashed on a thread of its own as the image is
-  // committed (digest_follower.h).  With a stream the window commits in
-  // order and nothing is ever read back.
-  if (config_.sha256) {
-    DigestFollower::Reader reader;
-    DigestFollower::PageCheck check;
-    if (!wc.ordered) {
-      reader = [this](uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out) {
-        // A destination whose whole pages here are not the image's (changed
-        // under the run) is passed over for the next, so the follower
-        // gives up only when none holds them.  Pages this read covers in
-        // part are checked by the follower once they are whole.
-        constexpr uint64_t kPage = PageHashes::kPageSize;
-        const uint64_t first = (offset + kPage - 1) / kPage * kPage;
-        const uint64_t end = offset + length == size_ ? size_ : (offset + length) / kPage * kPage;
-        return ReadApplied(seq, offset, length, out, [&](const Destination& d) {
-          if (first >= end || !PageNotTheImage(first, out + (first - offset), end - first))
-            return true;
-          Suspect(d);
-          return false;
-        });
-      };
-      check = [this](uint64_t offset, const uint8_t* data, uint64_t length) {
-        return PageNotTheImage(offset, data, length);
-      };
-    }
-    digest_follower_ = std::make_unique<DigestFollower>(size_, std::move(reader), std::move(check));
-    // With every destination failed there is nobody to report a digest
-    // for, and hashing the zero-filled rest of a large export would only
-    // keep nbdkit from exiting.
-    digest_follower_->set_still_needed([this] { return AnyHealthy(); });
-  }
-  sink_ = std::make_unique<BusSink>(bus_.get(), log, &hashes_mu_, hashes_.get(),
-                                    digest_follower_.get());
+  integrity_ = std::make_unique<ImageIntegrity>(IntegritySpecOf(config_, size_, wc.ordered),
+                                                &writers_, bus_.get(), log);
+  sink_ = std::make_unique<BusSink>(bus_.get(), integrity_.get(), log);
   window_ = std::make_unique<Window>(wc, pool_.get(), sink_.get(), spill_.get());
-  for (auto& d : opened_) {
+  for (auto& d : opened_.Take()) {
     writers_.push_back(std::make_shared<Writer>(std::move(d), bus_.get(), log));
     writers_.back()->KeepAlive(bus_);
     writers_.back()->KeepAlive(progress_log_);
   }
-  opened_.clear();
 
   if (log->DebugEnabled(LogTopic::kGeneral))
-    log->Debug(LogTopic::kGeneral,
-               "size " + std::to_string(size_) + ", " + std::to_string(writers_.size()) +
-                   " destinations, " + (wc.ordered ? "ordered (window)" : "unordered") +
-                   ", pool of " + std::to_string(pool_->max_buffers()) + " x " +
-                   std::to_string(config_.bucket) + " bytes" +
-                   (wc.spill && wc.ordered ? ", spilling to " + config_.spill_dir + " beyond " +
-                                                 std::to_string(Window::ResidentChunks(wc)) +
-                                                 " chunks and " +
-                                                 std::to_string(Window::AheadMemory(wc)) +
-                                                 " parked bytes"
-                                           : ""));
+    log->Debug(LogTopic::kGeneral, DescribePlan(config_, wc, writers_.size()));
   prepared_ = true;
   return Status::OK();
 }
@@ -372,7 +135,7 @@ void Engine::Start(bool progress_terminal, int progress_width) {
   stall_watch_ = std::make_unique<StallWatch>(writers_, std::chrono::seconds(config_.stall_timeout),
                                               log_);
   stall_watch_->Start();
-  if (digest_follower_) digest_follower_->Start();
+  integrity_->Start();
   reporter_->Start();
   // The digest covers every byte of the export, zeros included; SHA-256
   // runs at a few GiB/s on one core, so a large sparse export costs
@@ -386,27 +149,14 @@ void Engine::Start(bool progress_terminal, int progress_width) {
 }
 
 void Engine::Interrupt(const std::string& reason) {
-  {
-    std::lock_guard<std::mutex> lock(interrupt_mu_);
-    if (interrupted_.load()) return;
-    interrupted_reason_ = reason;
-    interrupted_ = true;
-  }
+  if (!policy_.Interrupt(reason)) return;
   log_->Error("interrupted: " + reason);
   if (!prepared_) return;
   run_state_ = RunState::kInterrupted;
   // Writers first: leaving the bus frees any request blocked on its
   // back-pressure, and with it the engine's lock.
   for (auto& w : writers_) w->Interrupt(reason);
-  if (digest_follower_) digest_follower_->Abandon("the run was interrupted");
-  std::lock_guard<std::mutex> lock(verify_mu_);
-  for (Verification* v : running_verifications_) v->Cancel(reason);
-}
-
-bool Engine::AnyHealthy() const {
-  for (const auto& w : writers_)
-    if (w->healthy()) return true;
-  return false;
+  integrity_->Interrupt(reason);
 }
 
 void Engine::NoteWrite(uint64_t offset) {
@@ -424,102 +174,16 @@ Snapshot Engine::TakeSnapshot() const {
   snap.size = size_;
   snap.committed = window_ ? window_->committed_bytes() : 0;
   snap.state = run_state_.load();
-  {
-    std::lock_guard<std::mutex> lock(interrupt_mu_);
-    snap.interrupted_reason = interrupted_reason_;
-  }
+  snap.interrupted_reason = policy_.interrupted_reason();
   snap.pid = getpid();
   snap.updated = duration<double>(system_clock::now().time_since_epoch()).count();
   if (const int64_t ns = last_write_ns_.load()) snap.last_write = ns / 1e9;
-  snap.refused_requests = refusal_logged_.load() || window_refused_.load();
+  snap.refused_requests = policy_.refused_requests();
   snap.elapsed = started_ ? duration<double>(now - start_time_).count() : 0;
-  for (const auto& w : writers_) {
-    DestinationSnapshot d;
-    const Destination* dest = w->destination();
-    d.name = dest->name();
-    d.kind = dest->kind();
-    d.state = w->state();
-    d.bytes = w->bytes();
-    const auto end = w->ended().value_or(now);
-    d.seconds = started_ ? duration<double>(end - start_time_).count() : 0;
-    d.rate = d.seconds > 0 ? d.bytes / d.seconds : 0;
-    if (d.state == DestinationState::kFailed || d.state == DestinationState::kIncomplete)
-      d.failure = w->failure();
-    d.exit_status = dest->exit_status();
-    if (w->stalled())
-      d.stalled_seconds = std::max(0.0, duration<double>(now - dest->last_progress()).count());
-    snap.destinations.push_back(std::move(d));
-  }
-  std::lock_guard<std::mutex> lock(verify_mu_);
-  for (size_t i = 0; i < verifications_.size(); i++) {
-    const Verification* v = verifications_[i].get();
-    if (!v) continue;
-    DestinationSnapshot& d = snap.destinations[i];
-    d.state = v->state();
-    d.verified_bytes = v->verified_bytes();
-    if (d.state != DestinationState::kVerifying && d.state != DestinationState::kVerified)
-      d.failure = v->failure();
-  }
-  snap.sha256 = sha256_;
-  snap.sha256_unavailable = sha256_unavailable_;
+  const auto start = started_ ? std::optional(start_time_) : std::nullopt;
+  for (const auto& w : writers_) snap.destinations.push_back(WriterSnapshot(*w, now, start));
+  if (integrity_) AddIntegrity(integrity_->Report(), &snap);
   return snap;
-}
-
-bool Engine::ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected,
-                               uint8_t* out) {
-  // Nothing is published while this runs (we are inside a commit, under
-  // mu_), so once a writer has applied the last published extent its
-  // destination holds every committed byte and keeps holding them.  This
-  // costs a wait for one destination and a 4 KiB read, only when a client
-  // rewrites part of a page it had written whole: rare (a superblock, a
-  // partition table), and exact where keeping every page's bytes would
-  // cost the image's size in memory.
-  return ReadApplied(bus_->last_published(), offset, length, out, [&](const Destination& d) {
-    if (PageHashes::Hash(out, length) == expected) {
-      if (log_->DebugEnabled(LogTopic::kWindow))
-        log_->Debug(LogTopic::kWindow, "page hash at " + std::to_string(offset) +
-                                           ": rewritten in part, earlier bytes read from " +
-                                           d.name());
-      return true;
-    }
-    log_->Error(d.name() + ": the 4 KiB page at offset " + std::to_string(offset) +
-                " no longer holds what was written to it");
-    Suspect(d);
-    return false;
-  });
-}
-
-bool Engine::ReadApplied(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out,
-                         const std::function<bool(const Destination&)>& accept) {
-  for (const auto& w : writers_) {
-    if (!w->healthy() || !w->destination()->seekable()) continue;
-    w->WaitApplied(seq);
-    if (!w->healthy()) continue;
-    if (!w->destination()->Read(out, length, offset).ok()) continue;
-    if (!accept || accept(*w->destination())) return true;
-  }
-  return false;
-}
-
-void Engine::Suspect(const Destination& d) {
-  std::lock_guard<std::mutex> lock(suspects_mu_);
-  suspects_.insert(&d);
-}
-
-std::optional<uint64_t> Engine::PageNotTheImage(uint64_t offset, const uint8_t* data,
-                                                uint64_t length) {
-  constexpr uint64_t kPage = PageHashes::kPageSize;
-  std::vector<uint64_t> got;
-  got.reserve((length + kPage - 1) / kPage);
-  for (uint64_t pos = 0; pos < length; pos += kPage)
-    got.push_back(PageHashes::Hash(data + pos, std::min(kPage, length - pos)));
-  std::lock_guard<std::mutex> lock(hashes_mu_);
-  for (size_t i = 0; i < got.size(); i++) {
-    uint64_t expected;
-    if (!hashes_->Expected(offset / kPage + i, &expected) || expected != got[i])
-      return offset + i * kPage;
-  }
-  return std::nullopt;
 }
 
 Status Engine::Logged(Status s) {
@@ -527,52 +191,11 @@ Status Engine::Logged(Status s) {
   return s;
 }
 
-void Engine::DoomStreams() {
-  for (auto& w : writers_)
-    if (!w->destination()->seekable()) w->Doom();
-}
-
-Status Engine::Admit() {
-  if (interrupted_) {
-    std::string reason;
-    {
-      std::lock_guard<std::mutex> lock(interrupt_mu_);
-      reason = interrupted_reason_;
-    }
-    Status s = Status::IOError(EIO, "refusing requests: the run was interrupted: " + reason);
-    // Not the failure policy's refusal (snapshot's refused_requests).
-    if (!interrupted_refusal_logged_.exchange(true)) log_->Error(s.message());
-    return s;
-  }
-  size_t healthy = 0;
-  const Writer* failed = nullptr;
-  for (const auto& w : writers_) {
-    if (w->healthy())
-      healthy++;
-    else if (!failed)
-      failed = w.get();
-  }
-  Status s;
-  if (failed && config_.on_error == Config::OnError::kFail) {
-      const std::string why = failed->state() == DestinationState::kFailed
-                                ? failed->failure().message
-                                : "a write behind the stream position";
-    s = Status::IOError(EIO, "refusing requests (on-error=fail): destination " +
-                                 failed->destination()->name() + " failed: " + why);
-  } else if (healthy < config_.quorum) {
-    s = Status::IOError(EIO, "refusing requests: " + std::to_string(healthy) + " of " +
-                                 std::to_string(writers_.size()) +
-                                 " destinations are healthy, fewer than quorum=" +
-                                 std::to_string(config_.quorum));
-  }
-  // Said once: a client retrying would flood the log otherwise.
-  if (!s.ok() && !refusal_logged_.exchange(true)) log_->Error(s.message());
-  return s;
-}
+Status Engine::AdmitRequest() { return policy_.Admit(); }
 
 template <typename Op>
-Status Engine::Admitted(Op op) {
-  Status s = Admit();
+Status Engine::ApplyToWindow(Op op) {
+  Status s = policy_.Admit();
   if (!s.ok()) return s;
   bool late = false;
   {
@@ -582,14 +205,14 @@ Status Engine::Admitted(Op op) {
     const bool was_broken = window_->broken();
     s = op(&late);
     if (!s.ok() && !was_broken) log_->Error(s.message());
-    if (!s.ok() && window_->broken()) window_refused_ = true;
+    if (!s.ok() && window_->broken()) policy_.NoteWindowRefused();
   }
   // A late write reached the seekable destinations; the streams will fail
   // on it.  Count them failed now, not when their threads get there, so
   // this request and every later one see the same policy.
   if (s.ok() && late) {
-    DoomStreams();
-    s = Admit();
+    policy_.DoomStreams();
+    s = policy_.Admit();
   }
   return s;
 }
@@ -599,13 +222,13 @@ uint32_t Engine::max_request() const {
 }
 
 Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
-  Status s = Admitted([&](bool* late) { return window_->Write(buf, length, offset, late); });
+  Status s = ApplyToWindow([&](bool* late) { return window_->Write(buf, length, offset, late); });
   if (s.ok()) NoteWrite(offset);
   return s;
 }
 
 Status Engine::Zero(uint64_t length, uint64_t offset) {
-  Status s = Admitted([&](bool* late) { return window_->Zero(length, offset, late); });
+  Status s = ApplyToWindow([&](bool* late) { return window_->Zero(length, offset, late); });
   if (s.ok()) NoteWrite(offset);
   return s;
 }
@@ -617,7 +240,7 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
     std::lock_guard<TicketLock> lock(mu_);
     const bool was_broken = window_->broken();
     Status s = window_->Read(buf, length, offset, &backing);
-    if (!s.ok() && window_->broken()) window_refused_ = true;
+    if (!s.ok() && window_->broken()) policy_.NoteWindowRefused();
     if (!s.ok()) return was_broken ? s : Logged(s);
     if (backing.empty()) return Status::OK();
     // Taken under the lock, before the destination read: any extent that
@@ -625,27 +248,8 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
     // destination, so destination + overlay is never older than the window.
     overlay = bus_->Overlapping(offset, length);
   }
-  uint8_t* dst = static_cast<uint8_t*>(buf);
-  for (const auto& w : writers_) {
-    if (!w->healthy() || !w->destination()->seekable()) continue;
-    Status s;
-    for (const ByteRange& r : backing) {
-      s = w->destination()->Read(dst + (r.start - offset), r.end - r.start, r.start);
-      if (!s.ok()) break;
-      for (const Extent& e : overlay) {
-        const uint64_t a = std::max(e.offset, r.start), b = std::min(e.end(), r.end);
-        if (a >= b) continue;
-        if (e.is_zero())
-          memset(dst + (a - offset), 0, b - a);
-        else
-          memcpy(dst + (a - offset), e.bytes() + (a - e.offset), b - a);
-      }
-    }
-    // A destination that failed meanwhile may hold less than the bus
-    // assumed: try the next one.
-    if (s.ok() && w->healthy()) return Status::OK();
-    if (!s.ok()) log_->Error(s.message());
-  }
+  if (ReadCommitted(writers_, backing, overlay, static_cast<uint8_t*>(buf), offset, log_))
+    return Status::OK();
   // Only stream destinations (or no healthy seekable one) hold these bytes.
   if (all_seekable_)
     return Logged(Status::IOError(
@@ -672,7 +276,7 @@ Status Engine::Flush() {
     Status s = w->destination()->Sync();
     if (!s.ok()) w->FailSync(s);
   }
-  Status s = Admit();
+  Status s = policy_.Admit();
   if (s.ok()) {
     uint64_t was = flushed_writes_.load();
     while (was < covered && !flushed_writes_.compare_exchange_weak(was, covered)) {
@@ -687,19 +291,10 @@ Status Engine::Finish() {
     // Nothing was written, and the size is unknown: leave no trace.  A
     // Prepare() that failed is still this run's failure.
     std::lock_guard<std::mutex> setup(setup_mu_);
-    for (auto& d : opened_) d->Abandon();
-    opened_.clear();
+    opened_.Abandon();
     return prepare_error_;
   }
-  // require-flush=true: a client that ends without a flush after its
-  // last write may have died (nothing else tells, in server mode).
-  if (config_.require_flush && !interrupted_) {
-    if (writes_.load() > flushed_writes_.load())
-      Interrupt("the client's last write (offset " + std::to_string(last_write_offset_.load()) +
-                ") was not followed by a flush (require-flush=true)");
-    else if (flushes_.load() == 0)
-      Interrupt("the client never flushed (require-flush=true)");
-  }
+  InterruptUnlessFlushed();
   Status window_status;
   {
     std::lock_guard<TicketLock> lock(mu_);
@@ -708,11 +303,10 @@ Status Engine::Finish() {
     // Interrupted: what the window holds was never proven to be the
     // client's last word, and the streams must end short; nothing more is
     // committed.  (Seekable destinations keep what reached them.)
-    if (!interrupted_) {
+    if (!interrupted()) {
       run_state_ = RunState::kFinishing;
       // With every destination failed there is nobody to zero-fill for.
-      if (!AnyHealthy() && digest_follower_)
-        digest_follower_->Abandon("no destination can hold the image (every one failed)");
+      integrity_->StreamEnding();
       window_status = window_->Finish();
     }
   }
@@ -723,9 +317,45 @@ Status Engine::Finish() {
   // Everything is committed: the digest follower hashes what is left,
   // reading back from destinations that are still open (their writers
   // close them once the bus is closed and drained).
-  std::optional<std::string> followed;
-  if (digest_follower_) followed = digest_follower_->Finish();
+  integrity_->AllCommitted();
   bus_->Close();
+  JoinWriters();
+  if (stall_watch_) stall_watch_->Stop();
+  if (!interrupted()) integrity_->Finish();
+  std::string interrupted_reason;
+  if (interrupted()) {
+    interrupted_reason = policy_.interrupted_reason();
+    integrity_->WithdrawDigest("the run was interrupted: " + interrupted_reason);
+    run_state_ = RunState::kInterrupted;
+  } else {
+    run_state_ = RunState::kFinished;
+  }
+
+  const Snapshot snap = TakeSnapshot();
+  const Status status_written = reporter_ ? reporter_->Stop(snap) : Status::OK();
+  DetachDisplay();
+  for (const std::string& line :
+       SummaryLines(snap, [this](const std::string& name) { return log_->Spelled(name); }))
+    log_->Notice(line);
+
+  const Status result = RunResult(snap, window_status, interrupted_reason, status_written);
+  std::lock_guard<TicketLock> lock(mu_);
+  final_status_ = result;
+  return result;
+}
+
+void Engine::InterruptUnlessFlushed() {
+  // require-flush=true: a client that ends without a flush after its
+  // last write may have died (nothing else tells, in server mode).
+  if (!config_.require_flush || interrupted()) return;
+  if (writes_.load() > flushed_writes_.load())
+    Interrupt("the client's last write (offset " + std::to_string(last_write_offset_.load()) +
+              ") was not followed by a flush (require-flush=true)");
+  else if (flushes_.load() == 0)
+    Interrupt("the client never flushed (require-flush=true)");
+}
+
+void Engine::JoinWriters() {
   // A FIFO still without a reader gives up by itself (Writer::kOpenGrace);
   // a stalled destination fails at stall-timeout= (the watch runs on), and
   // its thread, if the kernel holds it, is abandoned rather than waited for.
@@ -740,194 +370,6 @@ Status Engine::Finish() {
       w->EndAbandoned();
     }
   }
-  if (stall_watch_) stall_watch_->Stop();
-  if (!interrupted_) VerifyAndDigest(std::move(followed));
-  std::string interrupted_reason;
-  if (interrupted_) {
-    {
-      std::lock_guard<std::mutex> lock(interrupt_mu_);
-      interrupted_reason = interrupted_reason_;
-    }
-    std::lock_guard<std::mutex> lock(verify_mu_);
-    sha256_.reset();
-    sha256_unavailable_ = "the run was interrupted: " + interrupted_reason;
-    run_state_ = RunState::kInterrupted;
-  } else {
-    run_state_ = RunState::kFinished;
-  }
-
-  const Snapshot snap = TakeSnapshot();
-  const Status status_written = reporter_ ? reporter_->Stop(snap) : Status::OK();
-  DetachDisplay();
-  for (const std::string& line :
-       SummaryLines(snap, [this](const std::string& name) { return log_->Spelled(name); }))
-    log_->Notice(line);
-
-  // The window could not hold what clients wrote (spill=): the
-  // destinations miss it, and the run must not look successful.
-  Status result = window_status;
-  if (!interrupted_reason.empty())
-    result = Status::IOError(EINTR, "interrupted: " + interrupted_reason + "; " +
-                                        std::to_string(snap.failed()) + " of " +
-                                        std::to_string(snap.destinations.size()) +
-                                        " destinations incomplete or failed");
-  if (result.ok() && snap.failed() > 0)
-    result = Status::IOError(EIO, std::to_string(snap.failed()) + " of " +
-                                      std::to_string(snap.destinations.size()) +
-                                      " destinations failed");
-  // A status file that does not say how the run ended (a full disk, say):
-  // whoever watches it cannot tell, so the run must not look successful.
-  if (result.ok() && !status_written.ok())
-    result = Status::IOError(status_written.err(),
-                             "the final status was not written: " + status_written.message());
-  std::lock_guard<TicketLock> lock(mu_);
-  final_status_ = result;
-  return result;
-}
-
-void Engine::VerifyAndDigest(std::optional<std::string> followed) {
-  // Seekable destinations that hold the whole image, if all went well.
-  std::vector<size_t> candidates;
-  for (size_t i = 0; i < writers_.size(); i++)
-    if (writers_[i]->destination()->seekable() && writers_[i]->state() == DestinationState::kDone)
-      candidates.push_back(i);
-
-  // The digest hashed while the image was written is the image's if every
-  // byte went into it in order and nothing changed behind it.
-  std::optional<std::string> digest;
-  std::string unavailable;
-  if (digest_follower_) {
-    digest = std::move(followed);
-    if (log_->DebugEnabled(LogTopic::kGeneral))
-      log_->Debug(LogTopic::kGeneral,
-                  digest ? "sha256: hashed while written, " +
-                               std::to_string(digest_follower_->bytes_from_memory()) +
-                               " bytes as committed and " +
-                               std::to_string(digest_follower_->bytes_read_back()) +
-                               " read back from a destination"
-                         : "sha256: not hashed while written (" + digest_follower_->gave_up() +
-                               ")" +
-                               (hashes_ && !candidates.empty() ? ": reading a destination at the end"
-                                                               : ""));
-    if (!digest)
-      unavailable = hashes_ ? "no destination could be verified to hold the image"
-                            : "a write behind the stream position changed bytes already hashed "
-                              "(verify=true reads the digest back from a verified destination)";
-  }
-
-  // The digest needs one full read of a destination: with verify= it is the
-  // verification's own read of one candidate.  Without, that one read
-  // is checked against the page hashes all the same (a digest is printed
-  // only for bytes known to be the image's); the destination stays "done"
-  // unless the read shows it does not hold the image, which is then
-  // reported like any verification's verdict rather than kept quiet.
-  // A destination that was read back while the image was written and did
-  // not hold what was written to it (see Suspect()) is read back in full
-  // too, so that it is reported unless later writes made it whole again;
-  // and the digest is read from one that was not suspect, if any.
-  Sha256 sha;
-  const bool need_digest = config_.sha256 && !digest && hashes_ && !candidates.empty();
-  std::vector<bool> suspect(writers_.size(), false);
-  {
-    std::lock_guard<std::mutex> lock(suspects_mu_);
-    for (size_t i : candidates) suspect[i] = suspects_.count(writers_[i]->destination()) > 0;
-  }
-  size_t feeder = candidates.empty() ? 0 : candidates.front();
-  for (size_t i : candidates)
-    if (!suspect[i]) {
-      feeder = i;
-      break;
-    }
-  // Without verify=: the reads above, kept only for a verdict that is not
-  // "verified" (a destination read without verify= stays "done").
-  std::vector<std::pair<size_t, std::unique_ptr<Verification>>> checks;
-  std::vector<Verification*> run;
-  Verification* feeding = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(verify_mu_);
-    verifications_.resize(writers_.size());
-    // An interruption from here on cancels what runs (Interrupt()).
-    if (interrupted_) candidates.clear();
-    for (size_t i : candidates) {
-      const bool feeds = need_digest && i == feeder;
-      if (!config_.verify && !feeds && !suspect[i]) continue;
-      auto v = std::make_unique<Verification>(writers_[i]->destination(), hashes_.get(), log_,
-                                              feeds ? &sha : nullptr);
-      run.push_back(v.get());
-      if (feeds) feeding = v.get();
-      running_verifications_.push_back(v.get());
-      if (config_.verify)
-        verifications_[i] = std::move(v);
-      else
-        checks.emplace_back(i, std::move(v));
-    }
-  }
-  if (!run.empty()) {
-    if (!interrupted_) run_state_ = RunState::kVerifying;
-    RunInParallel(run);
-  }
-  {
-    std::lock_guard<std::mutex> lock(verify_mu_);
-    running_verifications_.clear();
-    // A read cut short by an interruption says nothing about the
-    // destination, which holds the image all the same.
-    for (auto& [i, v] : checks)
-      if (v->state() != DestinationState::kVerified &&
-          v->state() != DestinationState::kIncomplete)
-        verifications_[i] = std::move(v);
-  }
-
-  if (need_digest && !interrupted_) {
-    if (feeding->state() == DestinationState::kVerified) {
-      digest = sha.FinalHex();
-    } else {
-      // The one read does not hold the image; another may.  With verify=
-      // every candidate has been read already: read the digest again from
-      // one that verified.  Without, read the others in turn until one
-      // holds the image; one that does not is reported, as the first was.
-      for (size_t i : candidates) {
-        if (i == feeder) continue;
-        if (config_.verify ? !verifications_[i] ||
-                                 verifications_[i]->state() != DestinationState::kVerified
-                           : verifications_[i] != nullptr)  // read already: not the image
-          continue;
-        Sha256 again;
-        auto v = std::make_unique<Verification>(writers_[i]->destination(), hashes_.get(), log_,
-                                                &again);
-        {
-          std::lock_guard<std::mutex> lock(verify_mu_);
-          if (interrupted_) break;
-          running_verifications_.push_back(v.get());
-        }
-        v->Run();
-        {
-          std::lock_guard<std::mutex> lock(verify_mu_);
-          running_verifications_.clear();
-        }
-        if (v->state() == DestinationState::kIncomplete) break;
-        if (v->state() == DestinationState::kVerified) {
-          digest = again.FinalHex();
-          break;
-        }
-        if (!config_.verify) {
-          std::lock_guard<std::mutex> lock(verify_mu_);
-          verifications_[i] = std::move(v);
-        }
-      }
-    }
-    if (!digest) unavailable = "no destination could be verified to hold the image";
-  } else if (!digest && candidates.empty()) {
-    unavailable = "no seekable destination finished to read it from";
-  }
-
-  if (!digest && std::none_of(writers_.begin(), writers_.end(), [](const auto& w) {
-        return w->state() == DestinationState::kDone;
-      }))
-    unavailable = "no destination holds the image (every one failed)";
-  if (!config_.sha256) unavailable = "not computed (sha256=false)";
-  std::lock_guard<std::mutex> lock(verify_mu_);
-  sha256_ = digest;
-  sha256_unavailable_ = digest ? "" : unavailable;
 }
 
 }  // namespace fanout

@@ -4,11 +4,10 @@
 //   client requests ──▶ Window ──commit──▶ Bus ──▶ Writer ──▶ Destination
 //                        (reorder)     (broadcast)   (one thread each)
 //
-// Failure policy: a destination that fails stops alone (its writer detaches
-// from the bus).  With on-error=continue, requests succeed while at least
-// quorum= destinations are healthy; with on-error=fail, every request after
-// the first failure fails.  Either way the failure is in the log, the status
-// file, the summary, and Finish()'s result.
+// A destination that fails stops alone (its writer detaches from the bus);
+// whether requests still succeed is the failure policy's (on-error=,
+// quorum=: failure_policy.h).  Either way the failure is in the log, the
+// status file, the summary, and Finish()'s result.
 //
 // Lock rule: mu_ serialises the window (writes, zeroes, the window half of
 // reads, flush's commit).  It is held while the window commits, so commits
@@ -29,18 +28,19 @@
 #include <vector>
 
 #include "window/buffer_pool.h"
-#include "integrity/page_hashes.h"
 #include "pipeline/bus.h"
+#include "pipeline/failure_policy.h"
 #include "config/config.h"
-#include "integrity/digest_follower.h"
-#include "integrity/sha256.h"
+#include "engine/bus_sink.h"
+#include "integrity/image_integrity.h"
+#include "dest/destination_set.h"
 #include "util/logger.h"
+#include "report/progress_logger.h"
 #include "report/reporter.h"
 #include "pipeline/stall_watch.h"
 #include "report/snapshot.h"
 #include "util/status.h"
 #include "util/ticket_lock.h"
-#include "integrity/verification.h"
 #include "window/window.h"
 #include "pipeline/writer.h"
 
@@ -48,17 +48,19 @@ namespace fanout {
 
 class Engine {
  public:
-  // Opens and checks every destination and settles the export size.  Runs
-  // at configuration time, so every mistake is reported before serving.
-  // REQUIRES: log outlives the engine.
-  static Status Create(const Config& config, Logger* log, std::unique_ptr<Engine>* out);
+  // Serving the plugin: opens and checks every destination and settles the
+  // export size (size=, else the smallest fixed-size destination) at once.
+  // Runs at configuration time, so every mistake is reported before
+  // serving.  REQUIRES: log outlives the engine.
+  static Status OpenAndSize(const Config& config, Logger* log, std::unique_ptr<Engine>* out);
 
   // Serving a filter (nbdkit-tee-filter) in two steps, since the export size
-  // is the plugin's below, known only once a client connects.  Open() opens
-  // and checks every destination at configuration time, as Create() does,
-  // so a bad one is refused before serving; config.size is ignored.
+  // is the plugin's below, known only once a client connects.
+  // OpenUnsized() opens and checks every destination at configuration time,
+  // as OpenAndSize() does, so a bad one is refused before serving;
+  // config.size is ignored.  Prepare() sizes them later.
   // REQUIRES: log outlives the engine.
-  static Status Open(const Config& config, Logger* log, std::unique_ptr<Engine>* out);
+  static Status OpenUnsized(const Config& config, Logger* log, std::unique_ptr<Engine>* out);
   // Settles the export size: sizes the destinations (Destination::Prepare)
   // and builds the window, the bus and the writers.  Idempotent for the same
   // size; another size is an error.  If it fails, the destinations are
@@ -91,7 +93,7 @@ class Engine {
   uint32_t max_request() const;
 
   // The data requests; thread-safe.  Errors are already logged.
-  // REQUIRES (these, Flush and Admit): prepared().
+  // REQUIRES (these, Flush and AdmitRequest): prepared().
   Status Write(const void* buf, uint64_t length, uint64_t offset);
   Status Zero(uint64_t length, uint64_t offset);
   Status Read(void* buf, uint64_t length, uint64_t offset);
@@ -117,65 +119,39 @@ class Engine {
   // short.  Thread-safe and idempotent (the first reason is kept); not
   // async-signal-safe (the glue calls it from a thread of its own).
   void Interrupt(const std::string& reason);
-  bool interrupted() const { return interrupted_.load(); }
+  bool interrupted() const { return policy_.interrupted(); }
 
-  // Whether a request may succeed now under on-error= and quorum=; the
-  // refusal is logged once.  Write, Zero and Flush ask it themselves; the
-  // tee filter also asks before it changes the plugin below.  Thread-safe.
-  Status Admit();
+  // Whether a request may succeed now under on-error= and quorum=
+  // (FailurePolicy); the refusal is logged once.  Write, Zero and Flush ask
+  // it themselves; the tee filter also asks before it changes the plugin
+  // below.  Thread-safe.
+  Status AdmitRequest();
 
   // The run as it is now.  Thread-safe; does not take the engine's lock.
   Snapshot TakeSnapshot() const;
-
-
-
-  const std::vector<std::shared_ptr<Writer>>& writers() const { return writers_; }
 
   // How long Finish() waits for the thread of a writer that failed (a
   // stall timed out) before it abandons it (Writer::JoinUntil): a thread
   // that was cancelled where it could be woken ends at once.
   static constexpr std::chrono::seconds kAbandonGrace{2};
-  const BufferPool& pool() const { return *pool_; }
 
  private:
-  class BusSink;
-  class ProgressLogger;
   Engine(const Config& config, Logger* log);
   // Messages go below the bars again (the final bars stay on screen).
   void DetachDisplay();
-  // A late extent went out: every stream destination will fail on it.
-  void DoomStreams();
-  // Runs a write or zero on the window under the policy: admitted first;
-  // if part of it went out late, the streams are doomed and the policy
-  // asked again.  op(bool* late) runs with the lock held.
+  // Runs a write or zero on the window under the failure policy: admitted
+  // first; if part of it went out late, the streams are doomed and the
+  // policy asked again.  op(bool* late) runs with the lock held.
   template <typename Op>
-  Status Admitted(Op op);
+  Status ApplyToWindow(Op op);
   Status Logged(Status s);
   // A write or zero from a client succeeded (require-flush=, heartbeat).
   void NoteWrite(uint64_t offset);
-  // Some destination may still end up holding the image.
-  bool AnyHealthy() const;
-  // PageHashes' page source: the page [offset, offset + length) as a
-  // healthy seekable destination holds it once every extent committed so
-  // far has reached it, if its bytes hash to expected.  REQUIRES: mu_ held
-  // (it runs inside a commit).
-  bool ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected, uint8_t* out);
-  // [offset, offset + length) from the first healthy seekable destination,
-  // once it has applied extent seq, whose bytes accept (if given) takes; the
-  // digest follower's reader, and ReadCommittedPage's.
-  bool ReadApplied(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out,
-                   const std::function<bool(const Destination&)>& accept = nullptr);
-  // The digest follower's check: whole pages against the page hashes; the
-  // first that differs.
-  std::optional<uint64_t> PageNotTheImage(uint64_t offset, const uint8_t* data, uint64_t length);
-  // d was read back while the image was written and did not hold what was
-  // written to it: it is read back in full at the end (verify= or not) and
-  // reported if it still does not hold the image.  Thread-safe.
-  void Suspect(const Destination& d);
-  // Finish()'s verify= step, and the SHA-256 when the one hashed while
-  // the image was written (followed, from the digest follower) is not
-  // there.  Runs after the writers are joined.
-  void VerifyAndDigest(std::optional<std::string> followed);
+  // Finish()'s steps.  require-flush=true: a client that ended without a
+  // flush after its last write is an interruption.
+  void InterruptUnlessFlushed();
+  // Waits for every writer to end, abandoning one stuck in the kernel.
+  void JoinWriters();
 
   const Config config_;
   // status=, made absolute while nbdkit is still in its start directory.
@@ -186,12 +162,12 @@ class Engine {
   Logger* const log_;
   uint64_t size_ = 0;
   bool all_seekable_ = true;
-  // Open() to Prepare(): the destinations, opened and checked, not sized.
-  std::vector<std::unique_ptr<Destination>> opened_;  // GUARDED_BY(setup_mu_)
+  // OpenUnsized() to Prepare(): the destinations, opened and checked, not sized.
+  DestinationSet opened_;                             // GUARDED_BY(setup_mu_)
   std::mutex setup_mu_;                               // Prepare() and Start()
   std::atomic<bool> prepared_{false};
   Status prepare_error_;                              // GUARDED_BY(setup_mu_)
-  // spill=DIR, else null; opened by Open() (config time), used from
+  // spill=DIR, else null; opened by OpenUnsized() (config time), used from
   // Prepare() on.  Outlives window_.
   std::unique_ptr<SpillFile> spill_;
   std::unique_ptr<BufferPool> pool_;
@@ -204,36 +180,16 @@ class Engine {
 
   TicketLock mu_;  // requests take turns in arrival order (ticket_lock.h)
   std::unique_ptr<Window> window_;  // GUARDED_BY(mu_)
-  // Expected page hashes of the image (verify=, or when the SHA-256 may
-  // have to be read from a destination): fed by the sink under mu_, and
-  // read by the digest follower, under hashes_mu_ until the writers are
-  // joined.  (hashes_mu_ is never held while waiting for the pool.)
-  std::mutex hashes_mu_;
-  std::unique_ptr<PageHashes> hashes_;
-  // The image's SHA-256, hashed while it is written (sha256=); fed by the
-  // sink.  Declared after writers_ and hashes_, which its thread uses.
-  std::unique_ptr<DigestFollower> digest_follower_;
-  std::mutex suspects_mu_;
-  std::set<const Destination*> suspects_;  // GUARDED_BY(suspects_mu_); see Suspect()
-  mutable std::mutex verify_mu_;
-  // One per writer (null: not read back), once verification begins.
-  std::vector<std::unique_ptr<Verification>> verifications_;  // GUARDED_BY(verify_mu_)
-  std::optional<std::string> sha256_;                         // GUARDED_BY(verify_mu_)
-  std::string sha256_unavailable_;                            // GUARDED_BY(verify_mu_)
+  // The page hashes, the SHA-256, verify= (image_integrity.h).  Reads
+  // back from writers_; from Prepare() on.
+  std::unique_ptr<ImageIntegrity> integrity_;
   std::unique_ptr<Reporter> reporter_;
   bool started_ = false;
   std::chrono::steady_clock::time_point start_time_;
   std::atomic<RunState> run_state_{RunState::kRunning};
-  std::atomic<bool> refusal_logged_{false};  // the policy's first refusal is logged, once
-  // The window lost what it had to hold (spill=): it refuses every request.
-  std::atomic<bool> window_refused_{false};
-  std::atomic<bool> interrupted_refusal_logged_{false};  // likewise after Interrupt()
-  // Interrupt(): set once, with its reason.
-  std::atomic<bool> interrupted_{false};
-  mutable std::mutex interrupt_mu_;
-  std::string interrupted_reason_;  // GUARDED_BY(interrupt_mu_)
-  // Verifications running now (Interrupt cancels them).
-  std::vector<Verification*> running_verifications_;  // GUARDED_BY(verify_mu_)
+  // on-error=, quorum=, and the refusals after Interrupt() (which it holds
+  // the reason of) or once the window lost bytes.  Reads writers_.
+  FailurePolicy policy_;
   // Client writes (and zeroes) so far, how many of them a successful flush
   // covered, the last one's offset and its wall-clock time (ns since the
   // epoch; 0: none): require-flush= and the status file's heartbeat.

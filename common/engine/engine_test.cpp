@@ -1,5 +1,5 @@
-// Tests for the Engine's two-step start, as the tee filter uses it: Open()
-// checks the destinations before the size is known, Prepare(size) sizes
+// Tests for the Engine's two-step start, as the tee filter uses it:
+// OpenUnsized() checks the destinations before the size is known, Prepare(size) sizes
 // them once a client has connected.  Real file destinations in a temporary
 // directory.
 
@@ -7,7 +7,6 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -56,33 +55,17 @@ class EngineTest : public ::testing::Test {
 TEST_F(EngineTest, OpenRefusesABadDestinationBeforeTheSizeIsKnown) {
   ASSERT_EQ(0, mkdir(Path("d").c_str(), 0755));
   std::unique_ptr<Engine> e;
-  Status s = Engine::Open(FileConfig({"a.img", "d"}), &log_, &e);
+  Status s = Engine::OpenUnsized(FileConfig({"a.img", "d"}), &log_, &e);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(std::string::npos, s.message().find("dest=" + Path("d") + ": is a directory"))
       << s.message();
   EXPECT_FALSE(Exists(Path("a.img")));  // created, then abandoned
 }
 
-TEST_F(EngineTest, OnlyALoopDeviceHasABackingFile) {
-  // (A loop device over a file is covered by tests/test-same-destination.sh:
-  // it needs root.)  A file, a FIFO, a character device and a block device
-  // that is no loop device are over no file.
-  ASSERT_EQ(0, mkfifo(Path("f").c_str(), 0644));
-  { std::ofstream(Path("x.img")) << "x"; }
-  for (const std::string& p : {Path("x.img"), Path("f"), std::string("/dev/null")}) {
-    auto id = IdentityOfPath(p);
-    ASSERT_TRUE(id.has_value()) << p;
-    EXPECT_FALSE(LoopBackingOf(*id).has_value()) << p;
-  }
-  // A device number with no sysfs entry at all.
-  DestinationIdentity none{DestinationIdentity::What::kBlockDevice, makedev(4095, 1048575), 0};
-  EXPECT_FALSE(LoopBackingOf(none).has_value());
-}
-
 TEST_F(EngineTest, OpenThenPrepareWritesTheExport) {
   Watchdog dog(seconds(30));
   std::unique_ptr<Engine> e;
-  ASSERT_TRUE(Engine::Open(FileConfig({"a.img", "b.img"}), &log_, &e).ok());
+  ASSERT_TRUE(Engine::OpenUnsized(FileConfig({"a.img", "b.img"}), &log_, &e).ok());
   EXPECT_TRUE(e->all_seekable());
   EXPECT_FALSE(e->prepared());
 
@@ -115,7 +98,7 @@ TEST_F(EngineTest, OpenThenPrepareWritesTheExport) {
 TEST_F(EngineTest, ConnectionsRacingToPrepareAgree) {
   Watchdog dog(seconds(30));
   std::unique_ptr<Engine> e;
-  ASSERT_TRUE(Engine::Open(FileConfig({"a.img"}), &log_, &e).ok());
+  ASSERT_TRUE(Engine::OpenUnsized(FileConfig({"a.img"}), &log_, &e).ok());
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
   for (int i = 0; i < 8; i++)
@@ -132,7 +115,7 @@ TEST_F(EngineTest, ConnectionsRacingToPrepareAgree) {
 TEST_F(EngineTest, FinishWithoutPrepareLeavesNoTrace) {
   { std::ofstream(Path("old.img")) << "keep me"; }
   std::unique_ptr<Engine> e;
-  ASSERT_TRUE(Engine::Open(FileConfig({"new.img", "old.img"}), &log_, &e).ok());
+  ASSERT_TRUE(Engine::OpenUnsized(FileConfig({"new.img", "old.img"}), &log_, &e).ok());
   EXPECT_TRUE(Exists(Path("new.img")));
   ASSERT_TRUE(e->Finish().ok());
   EXPECT_FALSE(Exists(Path("new.img")));  // created by Open: removed
@@ -142,7 +125,7 @@ TEST_F(EngineTest, FinishWithoutPrepareLeavesNoTrace) {
 
 TEST_F(EngineTest, FailedPrepareAbandonsAndRepeatsItsError) {
   std::unique_ptr<Engine> e;
-  ASSERT_TRUE(Engine::Open(FileConfig({"a.img"}), &log_, &e).ok());
+  ASSERT_TRUE(Engine::OpenUnsized(FileConfig({"a.img"}), &log_, &e).ok());
   // Far beyond any file system's largest file: ftruncate fails (EFBIG).
   Status s = e->Prepare(uint64_t{1} << 62);
   ASSERT_FALSE(s.ok());
@@ -156,16 +139,16 @@ TEST_F(EngineTest, FailedPrepareAbandonsAndRepeatsItsError) {
   EXPECT_EQ(s.message(), e->Finish().message());
 }
 
-TEST_F(EngineTest, CreateStillSettlesTheSizeAtOnce) {
+TEST_F(EngineTest, OpenAndSizeSettlesTheSizeAtOnce) {
   Config c = FileConfig({"a.img"});
   c.size = 8192;
   std::unique_ptr<Engine> e;
-  ASSERT_TRUE(Engine::Create(c, &log_, &e).ok());
+  ASSERT_TRUE(Engine::OpenAndSize(c, &log_, &e).ok());
   EXPECT_TRUE(e->prepared());
   EXPECT_EQ(8192u, e->size());
 
   std::unique_ptr<Engine> f;
-  Status s = Engine::Create(FileConfig({"b.img"}), &log_, &f);
+  Status s = Engine::OpenAndSize(FileConfig({"b.img"}), &log_, &f);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(std::string::npos, s.message().find("size=: required")) << s.message();
   EXPECT_FALSE(Exists(Path("b.img")));

@@ -37,12 +37,12 @@ void DigestFollower::Commit(const Extent& extent, uint64_t seq) {
     } else if (extent.offset > prefix_) {
       // Remember only where: the bytes are read back from a destination
       // when the prefix gets here.
-      ahead_.Set(extent.offset, extent.end(), extent.is_zero() ? kZero : kData);
+      beyond_prefix_.Set(extent.offset, extent.end(), extent.is_zero() ? kZero : kData);
       return;
     } else {
       queue_.push_back(Item{extent.offset, extent.length, extent});
       prefix_ = extent.end();
-      ahead_.Erase(extent.offset, extent.end());
+      beyond_prefix_.Erase(extent.offset, extent.end());
       AbsorbLocked(seq);
     }
   }
@@ -51,8 +51,8 @@ void DigestFollower::Commit(const Extent& extent, uint64_t seq) {
 
 void DigestFollower::AbsorbLocked(uint64_t seq) {
   RangeMap::Range r;
-  while (ahead_.StartingAt(prefix_, &r)) {
-    ahead_.Erase(r.start, r.end);
+  while (beyond_prefix_.StartingAt(prefix_, &r)) {
+    beyond_prefix_.Erase(r.start, r.end);
     const uint64_t length = r.end - r.start;
     if (r.value == kZero)
       queue_.push_back(Item{r.start, length, Extent::Zero(r.start, length)});
@@ -76,7 +76,7 @@ void DigestFollower::QueueReadBackLocked(uint64_t offset, uint64_t length, uint6
 
 void DigestFollower::GiveUpLocked(const std::string& why) {
   if (gave_up_.empty()) gave_up_ = why;
-  ahead_.Clear();
+  beyond_prefix_.Clear();
   // The buffers go back to the pool on the next pop (outside this lock).
 }
 

@@ -136,7 +136,7 @@ class DigestFollower {
   CondVar wake_;
   std::deque<Item> queue_ GUARDED_BY(mu_);
   uint64_t prefix_ GUARDED_BY(mu_) = 0;  // [0, prefix_) is queued or hashed
-  RangeMap ahead_ GUARDED_BY(mu_);  // committed ranges beyond prefix_
+  RangeMap beyond_prefix_ GUARDED_BY(mu_);  // committed ranges beyond prefix_
   std::string gave_up_ GUARDED_BY(mu_);  // empty while following
   bool stop_ GUARDED_BY(mu_) = false;
   std::atomic<bool> abandoned_{false};  // see Abandon()

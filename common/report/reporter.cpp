@@ -28,7 +28,7 @@ void Reporter::Start() {
   thread_ = std::thread([this] { Run(); });
 }
 
-Status Reporter::Report(const Snapshot& snap) {
+Status Reporter::UpdateStatusFile(const Snapshot& snap) {
   if (status_file_.empty()) return Status::OK();
   Status s = WriteStatusFile(status_file_, snap);
   if (!s.ok() && !status_error_) {
@@ -62,7 +62,7 @@ void Reporter::Run() {
         if (stalled > stalled_shown) progress_now = true;
         stalled_shown = stalled;
       }
-      if (status_now) (void)Report(snap);
+      if (status_now) (void)UpdateStatusFile(snap);
       if (progress_now) progress_->Print(snap);
     }
     lock.Lock();
@@ -78,7 +78,7 @@ Status Reporter::Stop(const Snapshot& final_snapshot) {
   }
   wake_.SignalAll();
   if (thread_.joinable()) thread_.join();
-  Status s = Report(final_snapshot);
+  Status s = UpdateStatusFile(final_snapshot);
   if (progress_) progress_->Print(final_snapshot);
   return s;
 }

@@ -37,7 +37,7 @@ class Reporter {
  private:
   void Run();
   // Writes the status file (if any); the first error is logged once.
-  Status Report(const Snapshot& snap);
+  Status UpdateStatusFile(const Snapshot& snap);
 
   const std::function<Snapshot()> take_;
   const std::string status_file_;

@@ -1,0 +1,353 @@
+#include "integrity/image_integrity.h"
+
+#include <algorithm>
+
+namespace fanout {
+
+ImageIntegrity::ImageIntegrity(const Spec& spec,
+                               const std::vector<std::shared_ptr<Writer>>* writers,
+                               const Bus* bus, Logger* log)
+    : verify_(spec.verify),
+      want_sha256_(spec.sha256),
+      size_(spec.size),
+      writers_(writers),
+      bus_(bus),
+      log_(log) {
+  // The expected page hashes are kept when verify= asks for them, and when
+  // every destination is seekable and the SHA-256 is asked for: the
+  // commits may then come in any order, and the digest follower reads
+  // what came out of order back from a destination, which must be checked
+  // to hold the image (so must the one read at the end if the follower
+  // gives up).  They cost 9 bytes per 4 KiB page written, nothing for
+  // pages never written (see page_hashes.h).
+  if (spec.verify || (!spec.ordered && spec.sha256)) {
+    hashes_ = std::make_unique<PageHashes>(
+        size_, [this](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) {
+          return ReadCommittedPage(offset, length, expected, page);
+        });
+  }
+  // The image's SHA-256 is hashed on a thread of its own as the image is
+  // committed (digest_follower.h).  With a stream the window commits in
+  // order and nothing is ever read back.
+  if (!spec.sha256) return;
+  DigestFollower::Reader reader;
+  DigestFollower::PageCheck check;
+  if (!spec.ordered) {
+    reader = [this](uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out) {
+      return ReadImagePiece(seq, offset, length, out);
+    };
+    check = [this](uint64_t offset, const uint8_t* data, uint64_t length) {
+      return PageNotTheImage(offset, data, length);
+    };
+  }
+  follower_ = std::make_unique<DigestFollower>(size_, std::move(reader), std::move(check));
+  // With every destination failed there is nobody to report a digest
+  // for, and hashing the zero-filled rest of a large export would only
+  // keep nbdkit from exiting.
+  follower_->set_still_needed([this] { return AnyHealthy(); });
+}
+
+void ImageIntegrity::Start() {
+  if (follower_) follower_->Start();
+}
+
+void ImageIntegrity::Committed(const Extent& extent, uint64_t seq) {
+  // The follower first: if this extent changes bytes it has taken, it
+  // gives up before the page hashes change under its check.
+  if (follower_) follower_->Commit(extent, seq);
+  if (hashes_) {
+    std::lock_guard<std::mutex> lock(hashes_mu_);
+    hashes_->Apply(extent.offset, extent.length, extent.is_zero() ? nullptr : extent.bytes());
+  }
+}
+
+void ImageIntegrity::StreamEnding() {
+  if (!AnyHealthy() && follower_)
+    follower_->Abandon("no destination can hold the image (every one failed)");
+}
+
+void ImageIntegrity::AllCommitted() {
+  if (follower_) followed_ = follower_->Finish();
+}
+
+void ImageIntegrity::Interrupt(const std::string& reason) {
+  if (follower_) follower_->Abandon("the run was interrupted");
+  std::lock_guard<std::mutex> lock(verify_mu_);
+  interrupted_ = true;
+  for (Verification* v : running_) v->Cancel(reason);
+}
+
+void ImageIntegrity::WithdrawDigest(const std::string& why) {
+  std::lock_guard<std::mutex> lock(verify_mu_);
+  digest_.reset();
+  digest_unavailable_ = why;
+}
+
+IntegrityReport ImageIntegrity::Report() const {
+  IntegrityReport r;
+  r.verifying = verifying_.load();
+  std::lock_guard<std::mutex> lock(verify_mu_);
+  for (size_t i = 0; i < verifications_.size(); i++) {
+    const Verification* v = verifications_[i].get();
+    if (!v) continue;
+    IntegrityReport::Verdict d{i, v->state(), v->verified_bytes(), std::nullopt};
+    if (d.state != DestinationState::kVerifying && d.state != DestinationState::kVerified)
+      d.failure = v->failure();
+    r.verdicts.push_back(std::move(d));
+  }
+  r.sha256 = digest_;
+  r.sha256_unavailable = digest_unavailable_;
+  return r;
+}
+
+bool ImageIntegrity::ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected,
+                                       uint8_t* out) {
+  // Nothing is published while this runs (we are inside a commit, under
+  // the engine's lock), so once a writer has applied the last published
+  // extent its destination holds every committed byte and keeps holding
+  // them.  This costs a wait for one destination and a 4 KiB read, only
+  // when a client rewrites part of a page it had written whole: rare (a
+  // superblock, a partition table), and exact where keeping every page's
+  // bytes would cost the image's size in memory.
+  return ReadApplied(bus_->last_published(), offset, length, out, [&](const Destination& d) {
+    if (PageHashes::Hash(out, length) == expected) {
+      if (log_->DebugEnabled(LogTopic::kWindow))
+        log_->Debug(LogTopic::kWindow, "page hash at " + std::to_string(offset) +
+                                           ": rewritten in part, earlier bytes read from " +
+                                           d.name());
+      return true;
+    }
+    log_->Error(d.name() + ": the 4 KiB page at offset " + std::to_string(offset) +
+                " no longer holds what was written to it");
+    Suspect(d);
+    return false;
+  });
+}
+
+bool ImageIntegrity::ReadImagePiece(uint64_t seq, uint64_t offset, uint64_t length,
+                                    uint8_t* out) {
+  // A destination whose whole pages here are not the image's (changed
+  // under the run) is passed over for the next, so the follower gives up
+  // only when none holds them.  Pages this read covers in part are checked
+  // by the follower once they are whole.
+  constexpr uint64_t kPage = PageHashes::kPageSize;
+  const uint64_t first = (offset + kPage - 1) / kPage * kPage;
+  const uint64_t end = offset + length == size_ ? size_ : (offset + length) / kPage * kPage;
+  return ReadApplied(seq, offset, length, out, [&](const Destination& d) {
+    if (first >= end || !PageNotTheImage(first, out + (first - offset), end - first)) return true;
+    Suspect(d);
+    return false;
+  });
+}
+
+bool ImageIntegrity::ReadApplied(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out,
+                                 const std::function<bool(const Destination&)>& accept) {
+  for (const auto& w : *writers_) {
+    if (!w->healthy() || !w->destination()->seekable()) continue;
+    w->WaitApplied(seq);
+    if (!w->healthy()) continue;
+    if (!w->destination()->Read(out, length, offset).ok()) continue;
+    if (!accept || accept(*w->destination())) return true;
+  }
+  return false;
+}
+
+std::optional<uint64_t> ImageIntegrity::PageNotTheImage(uint64_t offset, const uint8_t* data,
+                                                        uint64_t length) {
+  constexpr uint64_t kPage = PageHashes::kPageSize;
+  std::vector<uint64_t> got;
+  got.reserve((length + kPage - 1) / kPage);
+  for (uint64_t pos = 0; pos < length; pos += kPage)
+    got.push_back(PageHashes::Hash(data + pos, std::min(kPage, length - pos)));
+  std::lock_guard<std::mutex> lock(hashes_mu_);
+  for (size_t i = 0; i < got.size(); i++) {
+    uint64_t expected;
+    if (!hashes_->Expected(offset / kPage + i, &expected) || expected != got[i])
+      return offset + i * kPage;
+  }
+  return std::nullopt;
+}
+
+void ImageIntegrity::Suspect(const Destination& d) {
+  std::lock_guard<std::mutex> lock(suspects_mu_);
+  suspects_.insert(&d);
+}
+
+bool ImageIntegrity::AnyHealthy() const {
+  for (const auto& w : *writers_)
+    if (w->healthy()) return true;
+  return false;
+}
+
+// The digest needs one full read of a destination: with verify= it is the
+// verification's own read of one candidate.  Without, that one read is
+// checked against the page hashes all the same (a digest is printed only
+// for bytes known to be the image's); the destination stays "done" unless
+// the read shows it does not hold the image, which is then reported like
+// any verification's verdict rather than kept quiet.  A destination that
+// was read back while the image was written and did not hold what was
+// written to it (see Suspect()) is read back in full too, so that it is
+// reported unless later writes made it whole again; and the digest is
+// read from one that was not suspect, if any.
+void ImageIntegrity::Finish() {
+  std::vector<size_t> candidates = DoneSeekable();
+  // The digest hashed while the image was written is the image's if every
+  // byte went into it in order and nothing changed behind it.
+  std::optional<std::string> digest;
+  std::string unavailable;
+  if (follower_) {
+    digest = std::move(followed_);
+    LogFollowed(digest.has_value(), hashes_ && !candidates.empty());
+    if (!digest)
+      unavailable = hashes_ ? "no destination could be verified to hold the image"
+                            : "a write behind the stream position changed bytes already hashed "
+                              "(verify=true reads the digest back from a verified destination)";
+  }
+  const bool need_digest = want_sha256_ && !digest && hashes_ && !candidates.empty();
+  const std::vector<bool> suspect = Suspects(candidates);
+  size_t feeder = candidates.empty() ? 0 : candidates.front();
+  for (size_t i : candidates)
+    if (!suspect[i]) {
+      feeder = i;
+      break;
+    }
+  Sha256 sha;
+  const bool fed = ReadBackAtEnd(&candidates, suspect,
+                                 need_digest ? std::optional<size_t>(feeder) : std::nullopt, &sha);
+  bool interrupted;
+  {
+    std::lock_guard<std::mutex> lock(verify_mu_);
+    interrupted = interrupted_;
+  }
+  if (need_digest && !interrupted) {
+    digest = fed ? std::optional<std::string>(sha.FinalHex()) : DigestFromAnother(candidates, feeder);
+    if (!digest) unavailable = "no destination could be verified to hold the image";
+  } else if (!digest && candidates.empty()) {
+    unavailable = "no seekable destination finished to read it from";
+  }
+  Settle(digest, std::move(unavailable));
+}
+
+std::vector<size_t> ImageIntegrity::DoneSeekable() const {
+  std::vector<size_t> done;
+  for (size_t i = 0; i < writers_->size(); i++)
+    if ((*writers_)[i]->destination()->seekable() &&
+        (*writers_)[i]->state() == DestinationState::kDone)
+      done.push_back(i);
+  return done;
+}
+
+void ImageIntegrity::LogFollowed(bool hashed, bool can_read_back) const {
+  if (!log_->DebugEnabled(LogTopic::kGeneral)) return;
+  log_->Debug(LogTopic::kGeneral,
+              hashed ? "sha256: hashed while written, " +
+                           std::to_string(follower_->bytes_from_memory()) +
+                           " bytes as committed and " +
+                           std::to_string(follower_->bytes_read_back()) +
+                           " read back from a destination"
+                     : "sha256: not hashed while written (" + follower_->gave_up() + ")" +
+                           (can_read_back ? ": reading a destination at the end" : ""));
+}
+
+std::vector<bool> ImageIntegrity::Suspects(const std::vector<size_t>& candidates) {
+  std::vector<bool> suspect(writers_->size(), false);
+  std::lock_guard<std::mutex> lock(suspects_mu_);
+  for (size_t i : candidates) suspect[i] = suspects_.count((*writers_)[i]->destination()) > 0;
+  return suspect;
+}
+
+bool ImageIntegrity::ReadBackAtEnd(std::vector<size_t>* candidates,
+                                   const std::vector<bool>& suspect,
+                                   std::optional<size_t> feeder, Sha256* sha) {
+  // Without verify=: the reads, kept only for a verdict that is not
+  // "verified" (a destination read without verify= stays "done").
+  std::vector<std::pair<size_t, std::unique_ptr<Verification>>> checks;
+  std::vector<Verification*> run;
+  Verification* feeding = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(verify_mu_);
+    verifications_.resize(writers_->size());
+    // An interruption from here on cancels what runs (Interrupt()).
+    if (interrupted_) candidates->clear();
+    for (size_t i : *candidates) {
+      const bool feeds = feeder && i == *feeder;
+      if (!verify_ && !feeds && !suspect[i]) continue;
+      auto v = std::make_unique<Verification>((*writers_)[i]->destination(), hashes_.get(), log_,
+                                              feeds ? sha : nullptr);
+      run.push_back(v.get());
+      if (feeds) feeding = v.get();
+      running_.push_back(v.get());
+      if (verify_)
+        verifications_[i] = std::move(v);
+      else
+        checks.emplace_back(i, std::move(v));
+    }
+  }
+  if (!run.empty()) {
+    verifying_ = true;
+    RunInParallel(run);
+  }
+  const bool fed = feeding && feeding->state() == DestinationState::kVerified;
+  std::lock_guard<std::mutex> lock(verify_mu_);
+  running_.clear();
+  // A read cut short by an interruption says nothing about the
+  // destination, which holds the image all the same.
+  for (auto& [i, v] : checks)
+    if (v->state() != DestinationState::kVerified && v->state() != DestinationState::kIncomplete)
+      verifications_[i] = std::move(v);
+  return fed;
+}
+
+std::optional<std::string> ImageIntegrity::DigestFromAnother(const std::vector<size_t>& candidates,
+                                                             size_t feeder) {
+  // With verify= every candidate has been read already: read the digest
+  // again from one that verified.  Without, read the others in turn until
+  // one holds the image; one that does not is reported, as the first was.
+  for (size_t i : candidates) {
+    if (i == feeder) continue;
+    bool skip;
+    {
+      std::lock_guard<std::mutex> lock(verify_mu_);
+      const Verification* done = verifications_[i].get();
+      skip = verify_ ? !done || done->state() != DestinationState::kVerified
+                     : done != nullptr;  // read already: not the image
+    }
+    if (skip) continue;
+    Sha256 again;
+    auto v = std::make_unique<Verification>((*writers_)[i]->destination(), hashes_.get(), log_,
+                                            &again);
+    if (!RunCancellable(v.get())) break;
+    if (v->state() == DestinationState::kIncomplete) break;
+    if (v->state() == DestinationState::kVerified) return again.FinalHex();
+    if (!verify_) {
+      std::lock_guard<std::mutex> lock(verify_mu_);
+      verifications_[i] = std::move(v);
+    }
+  }
+  return std::nullopt;
+}
+
+bool ImageIntegrity::RunCancellable(Verification* v) {
+  {
+    std::lock_guard<std::mutex> lock(verify_mu_);
+    if (interrupted_) return false;
+    running_.push_back(v);
+  }
+  v->Run();
+  std::lock_guard<std::mutex> lock(verify_mu_);
+  running_.clear();
+  return true;
+}
+
+void ImageIntegrity::Settle(const std::optional<std::string>& digest, std::string unavailable) {
+  if (!digest && std::none_of(writers_->begin(), writers_->end(), [](const auto& w) {
+        return w->state() == DestinationState::kDone;
+      }))
+    unavailable = "no destination holds the image (every one failed)";
+  if (!want_sha256_) unavailable = "not computed (sha256=false)";
+  std::lock_guard<std::mutex> lock(verify_mu_);
+  digest_ = digest;
+  digest_unavailable_ = digest ? "" : unavailable;
+}
+
+}  // namespace fanout
