@@ -32,10 +32,13 @@ Status Engine::OpenAndSize(const Config& config, Logger* log, std::unique_ptr<En
   if (!s.ok()) return s;
 
   uint64_t size;
-  s = e->opened_.ExportSize(config.size, &size);
-  if (!s.ok()) {
-    e->opened_.Abandon();
-    return s;
+  {
+    MutexLock setup(&e->setup_mu_);
+    s = e->opened_.ExportSize(config.size, &size);
+    if (!s.ok()) {
+      e->opened_.Abandon();
+      return s;
+    }
   }
   s = e->Prepare(size);
   if (!s.ok()) return s;
@@ -71,13 +74,14 @@ Status Engine::OpenUnsized(const Config& config, Logger* log, std::unique_ptr<En
     dests.Abandon();
     return s;
   }
+  MutexLock setup(&e->setup_mu_);
   e->opened_ = std::move(dests);
   *out = std::move(e);
   return Status::OK();
 }
 
 Status Engine::Prepare(uint64_t size) {
-  std::lock_guard<std::mutex> setup(setup_mu_);
+  MutexLock setup(&setup_mu_);
   if (prepared_) {
     if (size == size_) return Status::OK();
     return Status::InvalidArgument("the export is " + std::to_string(size) +
@@ -121,7 +125,7 @@ Engine::~Engine() {
 }
 
 void Engine::Start(bool progress_terminal, int progress_width) {
-  std::lock_guard<std::mutex> setup(setup_mu_);
+  MutexLock setup(&setup_mu_);
   if (started_ || !prepared_) return;
   started_ = true;
   start_time_ = std::chrono::steady_clock::now();
@@ -172,7 +176,7 @@ Snapshot Engine::TakeSnapshot() const {
   const auto now = steady_clock::now();
   Snapshot snap;
   snap.size = size_;
-  snap.committed = window_ ? window_->committed_bytes() : 0;
+  snap.committed = window_ ? WindowUnlocked().committed_bytes() : 0;
   snap.state = run_state_.load();
   snap.interrupted_reason = policy_.interrupted_reason();
   snap.pid = getpid();
@@ -199,7 +203,7 @@ Status Engine::ApplyToWindow(Op op) {
   if (!s.ok()) return s;
   bool late = false;
   {
-    std::lock_guard<TicketLock> lock(mu_);
+    TicketLockGuard lock(&mu_);
     // A window that has lost bytes (spill=) refuses every request with the
     // error it failed with; that was logged once, when it happened.
     const bool was_broken = window_->broken();
@@ -222,13 +226,14 @@ uint32_t Engine::max_request() const {
 }
 
 Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
-  Status s = ApplyToWindow([&](bool* late) { return window_->Write(buf, length, offset, late); });
+  Status s = ApplyToWindow(
+      [&](bool* late) REQUIRES(mu_) { return window_->Write(buf, length, offset, late); });
   if (s.ok()) NoteWrite(offset);
   return s;
 }
 
 Status Engine::Zero(uint64_t length, uint64_t offset) {
-  Status s = ApplyToWindow([&](bool* late) { return window_->Zero(length, offset, late); });
+  Status s = ApplyToWindow([&](bool* late) REQUIRES(mu_) { return window_->Zero(length, offset, late); });
   if (s.ok()) NoteWrite(offset);
   return s;
 }
@@ -237,7 +242,7 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
   std::vector<ByteRange> backing;
   std::vector<Extent> overlay;
   {
-    std::lock_guard<TicketLock> lock(mu_);
+    TicketLockGuard lock(&mu_);
     const bool was_broken = window_->broken();
     Status s = window_->Read(buf, length, offset, &backing);
     if (!s.ok() && window_->broken()) policy_.NoteWindowRefused();
@@ -254,7 +259,7 @@ Status Engine::Read(void* buf, uint64_t length, uint64_t offset) {
   if (all_seekable_)
     return Logged(Status::IOError(
         EIO, "read at offset " + std::to_string(offset) + ": no healthy destination to read from"));
-  std::lock_guard<TicketLock> lock(mu_);
+  TicketLockGuard lock(&mu_);
   return Logged(window_->LateError("read", length, offset));
 }
 
@@ -264,7 +269,7 @@ Status Engine::Flush() {
   const uint64_t covered = writes_.load();
   uint64_t seq;
   {
-    std::lock_guard<TicketLock> lock(mu_);
+    TicketLockGuard lock(&mu_);
     window_->Flush();
     seq = bus_->last_published();
   }
@@ -290,14 +295,14 @@ Status Engine::Finish() {
   if (!prepared_) {
     // Nothing was written, and the size is unknown: leave no trace.  A
     // Prepare() that failed is still this run's failure.
-    std::lock_guard<std::mutex> setup(setup_mu_);
+    MutexLock setup(&setup_mu_);
     opened_.Abandon();
     return prepare_error_;
   }
   InterruptUnlessFlushed();
   Status window_status;
   {
-    std::lock_guard<TicketLock> lock(mu_);
+    TicketLockGuard lock(&mu_);
     if (finished_) return final_status_;
     finished_ = true;
     // Interrupted: what the window holds was never proven to be the
@@ -339,7 +344,7 @@ Status Engine::Finish() {
     log_->Notice(line);
 
   const Status result = RunResult(snap, window_status, interrupted_reason, status_written);
-  std::lock_guard<TicketLock> lock(mu_);
+  TicketLockGuard lock(&mu_);
   final_status_ = result;
   return result;
 }

@@ -23,7 +23,6 @@
 #include <string>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <vector>
 
@@ -35,6 +34,7 @@
 #include "integrity/image_integrity.h"
 #include "dest/destination_set.h"
 #include "util/logger.h"
+#include "util/mutex.h"
 #include "report/progress_logger.h"
 #include "report/reporter.h"
 #include "pipeline/stall_watch.h"
@@ -152,6 +152,9 @@ class Engine {
   void InterruptUnlessFlushed();
   // Waits for every writer to end, abandoning one stuck in the kernel.
   void JoinWriters();
+  // The window, for its thread-safe accessors only (committed_bytes()):
+  // the snapshot reads them without mu_, which the requests hold for long.
+  const Window& WindowUnlocked() const NO_THREAD_SAFETY_ANALYSIS { return *window_; }
 
   const Config config_;
   // status=, made absolute while nbdkit is still in its start directory.
@@ -163,10 +166,10 @@ class Engine {
   uint64_t size_ = 0;
   bool all_seekable_ = true;
   // OpenUnsized() to Prepare(): the destinations, opened and checked, not sized.
-  DestinationSet opened_;                             // GUARDED_BY(setup_mu_)
-  std::mutex setup_mu_;                               // Prepare() and Start()
+  Mutex setup_mu_;  // Prepare() and Start()
+  DestinationSet opened_ GUARDED_BY(setup_mu_);
   std::atomic<bool> prepared_{false};
-  Status prepare_error_;                              // GUARDED_BY(setup_mu_)
+  Status prepare_error_ GUARDED_BY(setup_mu_);
   // spill=DIR, else null; opened by OpenUnsized() (config time), used from
   // Prepare() on.  Outlives window_.
   std::unique_ptr<SpillFile> spill_;
@@ -179,7 +182,9 @@ class Engine {
   std::unique_ptr<StallWatch> stall_watch_;  // from Start() to the end of Finish()
 
   TicketLock mu_;  // requests take turns in arrival order (ticket_lock.h)
-  std::unique_ptr<Window> window_;  // GUARDED_BY(mu_)
+  // Set once by Prepare() (under setup_mu_, before prepared_ is), then
+  // only used: the pointer is read without mu_, the window only with it.
+  std::unique_ptr<Window> window_ PT_GUARDED_BY(mu_);
   // The page hashes, the SHA-256, verify= (image_integrity.h).  Reads
   // back from writers_; from Prepare() on.
   std::unique_ptr<ImageIntegrity> integrity_;
@@ -198,8 +203,8 @@ class Engine {
   std::atomic<uint64_t> flushes_{0};
   std::atomic<uint64_t> last_write_offset_{0};
   std::atomic<int64_t> last_write_ns_{0};
-  bool finished_ = false;  // GUARDED_BY(mu_)
-  Status final_status_;    // GUARDED_BY(mu_)
+  bool finished_ GUARDED_BY(mu_) = false;
+  Status final_status_ GUARDED_BY(mu_);
 };
 
 }  // namespace fanout

@@ -22,7 +22,8 @@ ImageIntegrity::ImageIntegrity(const Spec& spec,
   // pages never written (see page_hashes.h).
   if (spec.verify || (!spec.ordered && spec.sha256)) {
     hashes_ = std::make_unique<PageHashes>(
-        size_, [this](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) {
+        size_, [this](uint64_t offset, size_t length, uint64_t expected, uint8_t* page)
+                   REQUIRES(hashes_mu_) {
           return ReadCommittedPage(offset, length, expected, page);
         });
   }
@@ -56,7 +57,7 @@ void ImageIntegrity::Committed(const Extent& extent, uint64_t seq) {
   // gives up before the page hashes change under its check.
   if (follower_) follower_->Commit(extent, seq);
   if (hashes_) {
-    std::lock_guard<std::mutex> lock(hashes_mu_);
+    MutexLock lock(&hashes_mu_);
     hashes_->Apply(extent.offset, extent.length, extent.is_zero() ? nullptr : extent.bytes());
   }
 }
@@ -72,13 +73,13 @@ void ImageIntegrity::AllCommitted() {
 
 void ImageIntegrity::Interrupt(const std::string& reason) {
   if (follower_) follower_->Abandon("the run was interrupted");
-  std::lock_guard<std::mutex> lock(verify_mu_);
+  MutexLock lock(&verify_mu_);
   interrupted_ = true;
   for (Verification* v : running_) v->Cancel(reason);
 }
 
 void ImageIntegrity::WithdrawDigest(const std::string& why) {
-  std::lock_guard<std::mutex> lock(verify_mu_);
+  MutexLock lock(&verify_mu_);
   digest_.reset();
   digest_unavailable_ = why;
 }
@@ -86,7 +87,7 @@ void ImageIntegrity::WithdrawDigest(const std::string& why) {
 IntegrityReport ImageIntegrity::Report() const {
   IntegrityReport r;
   r.verifying = verifying_.load();
-  std::lock_guard<std::mutex> lock(verify_mu_);
+  MutexLock lock(&verify_mu_);
   for (size_t i = 0; i < verifications_.size(); i++) {
     const Verification* v = verifications_[i].get();
     if (!v) continue;
@@ -159,7 +160,7 @@ std::optional<uint64_t> ImageIntegrity::PageNotTheImage(uint64_t offset, const u
   got.reserve((length + kPage - 1) / kPage);
   for (uint64_t pos = 0; pos < length; pos += kPage)
     got.push_back(PageHashes::Hash(data + pos, std::min(kPage, length - pos)));
-  std::lock_guard<std::mutex> lock(hashes_mu_);
+  MutexLock lock(&hashes_mu_);
   for (size_t i = 0; i < got.size(); i++) {
     uint64_t expected;
     if (!hashes_->Expected(offset / kPage + i, &expected) || expected != got[i])
@@ -169,7 +170,7 @@ std::optional<uint64_t> ImageIntegrity::PageNotTheImage(uint64_t offset, const u
 }
 
 void ImageIntegrity::Suspect(const Destination& d) {
-  std::lock_guard<std::mutex> lock(suspects_mu_);
+  MutexLock lock(&suspects_mu_);
   suspects_.insert(&d);
 }
 
@@ -216,7 +217,7 @@ void ImageIntegrity::Finish() {
                                  need_digest ? std::optional<size_t>(feeder) : std::nullopt, &sha);
   bool interrupted;
   {
-    std::lock_guard<std::mutex> lock(verify_mu_);
+    MutexLock lock(&verify_mu_);
     interrupted = interrupted_;
   }
   if (need_digest && !interrupted) {
@@ -251,7 +252,7 @@ void ImageIntegrity::LogFollowed(bool hashed, bool can_read_back) const {
 
 std::vector<bool> ImageIntegrity::Suspects(const std::vector<size_t>& candidates) {
   std::vector<bool> suspect(writers_->size(), false);
-  std::lock_guard<std::mutex> lock(suspects_mu_);
+  MutexLock lock(&suspects_mu_);
   for (size_t i : candidates) suspect[i] = suspects_.count((*writers_)[i]->destination()) > 0;
   return suspect;
 }
@@ -265,7 +266,7 @@ bool ImageIntegrity::ReadBackAtEnd(std::vector<size_t>* candidates,
   std::vector<Verification*> run;
   Verification* feeding = nullptr;
   {
-    std::lock_guard<std::mutex> lock(verify_mu_);
+    MutexLock lock(&verify_mu_);
     verifications_.resize(writers_->size());
     // An interruption from here on cancels what runs (Interrupt()).
     if (interrupted_) candidates->clear();
@@ -288,7 +289,7 @@ bool ImageIntegrity::ReadBackAtEnd(std::vector<size_t>* candidates,
     RunInParallel(run);
   }
   const bool fed = feeding && feeding->state() == DestinationState::kVerified;
-  std::lock_guard<std::mutex> lock(verify_mu_);
+  MutexLock lock(&verify_mu_);
   running_.clear();
   // A read cut short by an interruption says nothing about the
   // destination, which holds the image all the same.
@@ -307,7 +308,7 @@ std::optional<std::string> ImageIntegrity::DigestFromAnother(const std::vector<s
     if (i == feeder) continue;
     bool skip;
     {
-      std::lock_guard<std::mutex> lock(verify_mu_);
+      MutexLock lock(&verify_mu_);
       const Verification* done = verifications_[i].get();
       skip = verify_ ? !done || done->state() != DestinationState::kVerified
                      : done != nullptr;  // read already: not the image
@@ -320,7 +321,7 @@ std::optional<std::string> ImageIntegrity::DigestFromAnother(const std::vector<s
     if (v->state() == DestinationState::kIncomplete) break;
     if (v->state() == DestinationState::kVerified) return again.FinalHex();
     if (!verify_) {
-      std::lock_guard<std::mutex> lock(verify_mu_);
+      MutexLock lock(&verify_mu_);
       verifications_[i] = std::move(v);
     }
   }
@@ -329,12 +330,12 @@ std::optional<std::string> ImageIntegrity::DigestFromAnother(const std::vector<s
 
 bool ImageIntegrity::RunCancellable(Verification* v) {
   {
-    std::lock_guard<std::mutex> lock(verify_mu_);
+    MutexLock lock(&verify_mu_);
     if (interrupted_) return false;
     running_.push_back(v);
   }
   v->Run();
-  std::lock_guard<std::mutex> lock(verify_mu_);
+  MutexLock lock(&verify_mu_);
   running_.clear();
   return true;
 }
@@ -345,7 +346,7 @@ void ImageIntegrity::Settle(const std::optional<std::string>& digest, std::strin
       }))
     unavailable = "no destination holds the image (every one failed)";
   if (!want_sha256_) unavailable = "not computed (sha256=false)";
-  std::lock_guard<std::mutex> lock(verify_mu_);
+  MutexLock lock(&verify_mu_);
   digest_ = digest;
   digest_unavailable_ = digest ? "" : unavailable;
 }

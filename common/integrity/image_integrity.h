@@ -22,7 +22,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -38,6 +37,7 @@
 #include "pipeline/destination_state.h"
 #include "pipeline/writer.h"
 #include "util/logger.h"
+#include "util/mutex.h"
 #include "window/extent.h"
 
 namespace fanout {
@@ -108,9 +108,10 @@ class ImageIntegrity {
  private:
   // The page [offset, offset + length) as a healthy seekable destination
   // holds it once every extent committed so far has reached it, if its
-  // bytes hash to expected (PageHashes' page source).  REQUIRES:
-  // hashes_mu_ held (it runs inside a commit's Apply).
-  bool ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected, uint8_t* out);
+  // bytes hash to expected (PageHashes' page source).  It runs inside a
+  // commit's Apply, with hashes_mu_ held.
+  bool ReadCommittedPage(uint64_t offset, size_t length, uint64_t expected, uint8_t* out)
+      REQUIRES(hashes_mu_);
   // The digest follower's reader: [offset, offset + length) once applied
   // through seq, from a destination whose whole pages there are the image's.
   bool ReadImagePiece(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out);
@@ -163,25 +164,25 @@ class ImageIntegrity {
   // digest follower under hashes_mu_, and by the verifications without it
   // once the writers are joined (nothing applies to it any more).
   // hashes_mu_ is never held while waiting for the pool.
-  std::mutex hashes_mu_;
-  std::unique_ptr<PageHashes> hashes_;
+  Mutex hashes_mu_;
+  std::unique_ptr<PageHashes> hashes_ PT_GUARDED_BY(hashes_mu_);
   // Hashes the image's SHA-256 as it is committed (sha256=).  Declared
   // after hashes_, which its thread uses.
   std::unique_ptr<DigestFollower> follower_;
   // What the follower ended with (AllCommitted() to Finish(), the
   // finishing thread only).
   std::optional<std::string> followed_;
-  std::mutex suspects_mu_;
-  std::set<const Destination*> suspects_;  // GUARDED_BY(suspects_mu_); see Suspect()
+  Mutex suspects_mu_;
+  std::set<const Destination*> suspects_ GUARDED_BY(suspects_mu_);  // see Suspect()
 
-  mutable std::mutex verify_mu_;
+  mutable Mutex verify_mu_;
   // One per writer (null: not read back), once Finish() begins.
-  std::vector<std::unique_ptr<Verification>> verifications_;  // GUARDED_BY(verify_mu_)
+  std::vector<std::unique_ptr<Verification>> verifications_ GUARDED_BY(verify_mu_);
   // The read-backs running now (Interrupt() cancels them).
-  std::vector<Verification*> running_;  // GUARDED_BY(verify_mu_)
-  bool interrupted_ = false;            // GUARDED_BY(verify_mu_)
-  std::optional<std::string> digest_;   // GUARDED_BY(verify_mu_)
-  std::string digest_unavailable_;      // GUARDED_BY(verify_mu_)
+  std::vector<Verification*> running_ GUARDED_BY(verify_mu_);
+  bool interrupted_ GUARDED_BY(verify_mu_) = false;
+  std::optional<std::string> digest_ GUARDED_BY(verify_mu_);
+  std::string digest_unavailable_ GUARDED_BY(verify_mu_);
   std::atomic<bool> verifying_{false};
 };
 

@@ -52,7 +52,7 @@ void FailurePolicy::DoomStreams() {
 }
 
 bool FailurePolicy::Interrupt(const std::string& reason) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (interrupted_.load()) return false;
   interrupted_reason_ = reason;
   interrupted_ = true;
@@ -60,7 +60,7 @@ bool FailurePolicy::Interrupt(const std::string& reason) {
 }
 
 std::string FailurePolicy::interrupted_reason() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return interrupted_reason_;
 }
 

@@ -22,12 +22,12 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "pipeline/writer.h"
 #include "util/logger.h"
+#include "util/mutex.h"
 #include "util/status.h"
 
 namespace fanout {
@@ -77,8 +77,8 @@ class FailurePolicy {
   std::atomic<bool> interrupted_refusal_logged_{false};  // likewise after Interrupt()
   // Set once, with its reason.
   std::atomic<bool> interrupted_{false};
-  mutable std::mutex mu_;
-  std::string interrupted_reason_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::string interrupted_reason_ GUARDED_BY(mu_);
 };
 
 }  // namespace fanout

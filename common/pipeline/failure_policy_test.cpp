@@ -9,13 +9,13 @@
 
 #include <cerrno>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "dest/destination.h"
 #include "pipeline/bus.h"
 #include "pipeline/writer.h"
+#include "util/mutex.h"
 
 namespace fanout {
 namespace {
@@ -45,20 +45,20 @@ class FakeDestination final : public Destination {
 class RecordingLogger final : public Logger {
  public:
   void Error(const std::string& msg) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     errors_.push_back(msg);
   }
   void Notice(const std::string&) override {}
   bool DebugEnabled(LogTopic) const override { return false; }
   void Debug(LogTopic, const std::string&) override {}
   std::vector<std::string> errors() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return errors_;
   }
 
  private:
-  mutable std::mutex mu_;
-  std::vector<std::string> errors_;
+  mutable Mutex mu_;
+  std::vector<std::string> errors_ GUARDED_BY(mu_);
 };
 
 class FailurePolicyTest : public ::testing::Test {
