@@ -1,4 +1,8 @@
 #!/bin/sh
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: every include in the engine points down or sideways, never
 # up.  The layers, lowest first, are the folders of common/ (Makefile.am
 # says what each holds); a file may include its own layer and the layers

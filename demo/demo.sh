@@ -1,4 +1,8 @@
 #!/bin/bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # demo/demo.sh: one read of a disk image, four copies at once.
 #
 # Makes a 512 MiB image shaped like a virtual machine disk (runs of random

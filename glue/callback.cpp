@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 #include "callback.h"
 
 // nbdkit_error and nbdkit_set_error, which plugins and filters share.

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Guarded<F>: an nbdkit callback that no exception leaves.
 //
 // nbdkit is C, and an exception that unwinds through its frames is

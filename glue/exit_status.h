@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // The process-wide parts of the nbdkit glue that the plugin and the tee
 // filter share: signals, the sanitizer exit, and nbdkit's exit status.
 //

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Interruption: telling a run that ends before its client finished from one
 // that ends because the client finished, in the serving process, from what
 // nbdkit 1.32 lets a plugin see.

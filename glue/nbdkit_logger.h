@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // NbdkitLogger: the engine's Logger (common/logger.h) over nbdkit_error and
 // nbdkit_debug, shared by the plugin and the tee filter.  Thread-safe.
 #ifndef FANOUT_GLUE_NBDKIT_LOGGER_H

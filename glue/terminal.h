@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // What the progress line may use of nbdkit's standard error: whether it is
 // a terminal, and how wide.  The plugin and the tee filter both ask, when
 // they start the engine.

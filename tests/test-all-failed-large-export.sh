@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: with every destination failed, the end of the stream of a
 # large export (size=2T) has nothing to do.  The zero-fill and the SHA-256
 # of two terabytes of zeros (about 20 minutes) are for nobody: nbdkit must

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: bad parameters and destinations that cannot be used are
 # refused at start: nbdkit exits non-zero without running the --run
 # command, and exactly one error line names the culprit.

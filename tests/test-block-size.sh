@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: the plugin and the tee filter advertise a maximum request
 # (the NBD block size: minimum 1, preferred 4096, maximum the bucket), so
 # nbdkit's per-thread request buffers stay bounded.  nbdcopy and qemu-img

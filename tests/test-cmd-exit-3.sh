@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: failure isolation.  A command that stops reading after
 # 10 MiB and exits 3 fails (its exit status is reported, not only the EPIPE
 # we got writing to it); a command that reads everything and exits 0, and a

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a command that exits 0 without reading its whole input
 # fails, and its failure says what the command did, not only the broken
 # pipe we got writing to it: its exit status and how much of the stream it

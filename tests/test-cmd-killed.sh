@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: failure isolation.  A command killed by SIGKILL in the
 # middle of the stream fails with exit_status 137 (128 + 9) and "killed by
 # signal 9"; the file next to it holds the image and nbdkit exits 1.  Two

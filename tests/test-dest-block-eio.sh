@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a block device that loses writes (EIO from the device, not
 # from pwrite) must end "failed", never "done", whichever way it is written:
 # cache=default (the error comes back from fdatasync), cache=none (from the

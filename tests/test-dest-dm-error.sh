@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a device-mapper device with an "error" segment in the
 # middle ([16M, 20M) of 64 MiB, linear over a loop device elsewhere) as a
 # destination, next to a file: cache=default, cache=none and direct=true,

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: failure isolation.  One destination is a file on a 64 MiB
 # tmpfs, too small for the 256 MiB image: it fails with ENOSPC and the file
 # next to it still receives the whole image.  nbdcopy succeeds, nbdkit

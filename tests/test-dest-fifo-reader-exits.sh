@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: failure isolation.  The reader of a FIFO goes away after
 # 32 MiB (head -c 32M); that destination fails with EPIPE at once and the
 # two files next to it go on and receive the whole image.  nbdcopy succeeds

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: the image's SHA-256 comes from a destination that holds
 # the image even when the first one read back does not.  Two files; the
 # client changes the first, e.img, behind the plugin's back.  Without

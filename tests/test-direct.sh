@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: direct=true writes files and block devices with O_DIRECT.
 # The aligned middle of each extent goes straight from the pool buffer; the
 # ragged ends go through the page cache.  An export size that is not a

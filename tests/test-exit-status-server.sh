@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: nbdkit's exit status.  As a server (-f, stopped with
 # SIGTERM): 1 when a destination failed (here a command that reads
 # everything, then exits 3), 0 after a clean run.  With --run: the status

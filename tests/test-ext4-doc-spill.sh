@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: issue 6's "must show" 2.  parted writes a GPT on a 512 MiB
 # image and mkfs.ext4 -d /usr/share/doc fills the partition, under strace.
 # mkfs.ext4 goes back to the start of the disk after writing at its end, so

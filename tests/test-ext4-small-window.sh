@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a real write order that no small window can stream.
 # parted writes a GPT on a 512 MiB image file and mkfs.ext4 -d fills the
 # partition from a directory, under strace; mkfs.ext4 writes superblock

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a FIFO that nobody opens must hang neither the end of the
 # stream nor a client held back by it: once data waits for it, the plugin
 # waits 10 s for a reader, then that destination fails ("no reader has

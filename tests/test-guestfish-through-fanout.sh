@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: guestfish (libguestfs: a whole Linux appliance under
 # qemu, its kernel's NBD client writing in whatever order the guest's
 # block layer chooses) partitions the export (GPT), makes an ext4 file

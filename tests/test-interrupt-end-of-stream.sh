@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a signal during a long end of stream.  size=64G, one small
 # write and a flush, then the client leaves and SIGTERM starts the end of
 # the stream: zero-filling 64 GiB into a FIFO whose reader takes 1 MiB/s

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: interrupted runs in --run mode.  nbdcopy killed (SIGKILL)
 # mid-copy: the run is "interrupted" with the command's status as its
 # reason, the file and the FIFO are "incomplete", the FIFO's reader gets a

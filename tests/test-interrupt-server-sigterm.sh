@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: interrupted runs in server mode.  SIGTERM while a client
 # is still writing: the run is "interrupted" ("nbdkit received SIGTERM while
 # 1 client was connected"), the file and the command are "incomplete", the

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a kernel that refuses io_uring (here strace fails every
 # io_uring_setup with EPERM, as kernel.io_uring_disabled or Docker's default
 # seccomp profile do).  io=uring (the default) must fall back to pwrite

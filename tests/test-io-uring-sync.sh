@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: io=uring (the default: several writes in flight per file)
 # and io=sync (one pwrite at a time) must leave byte-identical files (and
 # read back what was written): with

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: failure isolation for a write behind the commit point (a
 # "late" write: at 1M after a write at 40M with window=4M).  With
 # on-error=continue and quorum=1 the write succeeds: the file takes it; the

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a block device (a loop device) as a destination, next to a
 # file.  The device must end up holding exactly the export (zeros where the
 # source has holes, never the device's old contents), reads of never-written

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a tree.  An outer fanout whose two destinations are two
 # other fanouts (NBD servers on Unix sockets), each writing two files:
 # fanout -> 2 fanouts -> 4 files.  The outer export's size comes from the

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: an NBD server that starts failing writes (EIO from nbdkit's
 # error filter, switched on by a trigger file created in the middle of the
 # copy) fails that destination only: the other servers and the file hold

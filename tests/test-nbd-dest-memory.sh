@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: NBD servers as destinations.  Three `nbdkit memory 256M`
 # servers on Unix sockets (relative paths, as a user types them) and a
 # local file; no size=: the export's size comes from the servers.  nbdcopy

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: `nbdkit file` as a destination, in front of a 64 MiB file
 # full of 0xAA, with a sparse source and no size=: afterwards the file
 # behind the server must be exactly the source (holes zeroed, not left

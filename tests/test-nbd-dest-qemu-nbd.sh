@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: qemu-nbd as a destination (a raw image behind it), beside
 # a local file: both must hold exactly the source.  qemu-nbd needs
 # --persistent: the fanout connects once at start to learn the size and

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: NBD destinations that cannot be used are refused at start
 # with one error line naming the dest= (nothing listening on the socket or
 # the port, a URI libnbd cannot parse, a read-only server, a server smaller

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: an NBD server killed (SIGKILL) in the middle of the copy
 # fails that destination only, at once: the commands it had in flight
 # complete with an error instead of waiting for replies that cannot come.

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: an NBD server that accepts the connection but never
 # answers the NBD handshake does not hang nbdkit at start: after the
 # handshake timeout (30 s) nbdkit refuses to start, exit status 1, with one

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: NBD servers over TCP on loopback (nbdkit -p PORT -i
 # 127.0.0.1), one that can zero and one that cannot (nbdkit's nozero
 # filter), and a sparse source.  Both servers must hold the image; the

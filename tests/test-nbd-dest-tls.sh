@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: an NBD server that requires TLS (nbdkit --tls=require with
 # a pre-shared key), written through an nbds+unix:// URI naming the key
 # file in its query string: the server must hold the image.  A plain

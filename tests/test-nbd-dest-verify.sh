@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: verify=true reads NBD destinations back.  Two `nbdkit
 # memory` servers and a local file; nbdcopy writes a 256 MiB image through
 # a fanout server; then 8 bytes at 130 MiB are changed on the second NBD

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: nbdcopy (default options: no flush, 16 requests in flight,
 # interleaved 256 KiB writes) into two files, a FIFO and a command at once.
 # Every destination must hold exactly the source.

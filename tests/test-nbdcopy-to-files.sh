@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: with only seekable destinations the plugin advertises
 # multi-conn, so nbdcopy writes with several connections, each in its own
 # region of the disk; three files must hold exactly the source.  With a FIFO

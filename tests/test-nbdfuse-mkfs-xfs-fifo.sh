@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: mkfs.xfs on the whole 512 MiB export through nbdfuse into
 # a FIFO and a file, window=128M ahead=64M.  mkfs.xfs writes the last
 # 128 KiB of the disk first and then comes back to the start: the ahead

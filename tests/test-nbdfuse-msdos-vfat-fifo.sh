@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: parted (msdos label) and mkfs.vfat through nbdfuse into a
 # FIFO and a file, window=128M ahead=64M.  parted touches the end of the
 # 256 MiB disk before mkfs.vfat writes its FAT32 from 1 MiB: without the

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a real end-first client into a stream.  parted writes a
 # GPT through nbdfuse (4 connections): the protective MBR and primary
 # header at the start, the backup GPT in the last 16.5 KiB of the 512 MiB

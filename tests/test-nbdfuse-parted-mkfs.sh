@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: real tools on the export through nbdfuse (4 connections,
 # multi-conn): parted writes a GPT (both ends of the disk), mkfs.ext4 trims
 # the partition and writes thousands of small pieces and flushes.  After

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: reads of never-written bytes return zeros, never the old
 # contents of a reused destination: an existing file full of 0xAA used with
 # a smaller size=.  With only seekable destinations (reads of committed data

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: writes shuffled inside each 8 MiB span of a 32 MiB export
 # with a 16 MiB window, some 1 MiB blocks never written.  Each block reads
 # back right after it is written, the previous span still reads back from

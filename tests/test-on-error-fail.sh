@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: on-error=fail.  After the first destination failure every
 # write, zero and flush fails with EIO ("refusing requests (on-error=fail)"),
 # even though a healthy file remains; reads still work.  nbdcopy exits

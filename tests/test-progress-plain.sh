@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: progress=true with stderr not a terminal: no bars redrawn
 # in place (no escape sequences), but plain lines "fanout: NAME [###  ] N%
 # ..." for every destination every 5 s, and a last set at the end (100%,

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: qemu-img convert -W -m 16 (out-of-order writes, ~8 in
 # flight, the first one not at 0) of a random raw image into a file and a
 # FIFO.  The window reorders them; both must equal the source.

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: qemu-img convert of a sparse qcow2 image (in order, 2 MiB
 # writes, every hole sent as a Zero request) into a file and a FIFO.  Both
 # must equal the image converted to raw locally.

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: qemu-io requests (writes with patterns and FUA, rewrites,
 # write -z = Zero, discard = Trim, reads with pattern checks) through the
 # plugin into a file and a FIFO.  The same commands run on a local raw

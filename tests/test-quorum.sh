@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: quorum=N with on-error=continue.  Requests succeed while
 # at least N destinations are healthy, and fail with EIO ("... fewer than
 # quorum=N") once fewer are.  A quorum larger than the number of

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: the ahead map on real write orders, replayed
 # deterministically.  Each tool runs on a plain sparse image file under
 # strace, which records the order of its writes and flushes to the image:

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: require-flush=true.  In server mode nothing tells a client
 # that finished from one that died: both just close.  With require-flush=true
 # the run is complete only if a flush covered the client's last write.  A

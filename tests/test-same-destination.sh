@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout and the tee filter: the same destination named twice is
 # refused at start by what it is, not by its name: a FIFO twice or through
 # a symlink (two writers would interleave in one pipe), a character device

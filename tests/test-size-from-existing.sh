@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: without size=, the export size comes from the existing
 # regular files among the destinations (the smallest of them), every file
 # destination ends up exactly that size, and the export starts as zeros

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a slow FIFO reader (pv -L 50M) next to two fast files.
 # The slow reader holds the others back (back-pressure) instead of nbdkit
 # buffering the image: nbdkit's peak RSS stays below window + (buckets + 2)

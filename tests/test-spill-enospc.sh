@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: spill=DIR on a 4 MiB tmpfs, too small for what the window
 # must hold (window=64M, spill-memory=4M, bucket=4M).  The write that finds
 # DIR full fails with ENOSPC and a message naming spill= (logged too), every

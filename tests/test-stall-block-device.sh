@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a block device whose I/O never completes.  Once 16 MiB
 # have reached it (and been flushed), the device stops completing writes:
 # with device-mapper, a linear target over a loop device is suspended

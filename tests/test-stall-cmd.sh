@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a command that never exits.  It reads its whole input and
 # then waits (a background sleep); the end of the stream has nothing but
 # its exit to wait for.  With stall-timeout=3 the command is killed at 3 s

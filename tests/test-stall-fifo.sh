@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a stalled FIFO.  Its reader takes 8 MiB and then stops
 # (SIGSTOP) without closing it: the writer has extents waiting and gets
 # nowhere.  With stall-timeout=3 the FIFO is shown stalled (status file,

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a stalled NBD server.  Once 16 MiB have reached it (and
 # been flushed), the server (nbdkit memory) is stopped with SIGSTOP: it
 # keeps the connection but answers nothing.  With stall-timeout=3 the NBD

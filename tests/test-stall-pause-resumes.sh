@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a FIFO reader that pauses (SIGSTOP) for 2 s after 8 MiB
 # and then resumes (SIGCONT) is slow, not failed.  With stall-timeout=0
 # (never) nothing times out; with stall-timeout=4 the pause is logged as a

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a slow disk is not a stalled one.  The destination is a
 # loop device over a file on a FUSE mount (nbdfuse of nbdkit memory behind
 # the rate filter, 4 MiB/s), written through the page cache: the writes

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: a status file that cannot be written while the run goes
 # (its file system is full) is logged once, and since the status file then
 # does not say how the run ended, nbdkit exits 1 even though every

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout and the tee filter: status=FILE is refused at start, in one
 # line naming status= (tee-status=), where it would destroy something: FILE
 # is a destination (by any name), its temporary file (.FILE.tmp beside it)

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: status=FILE.  Written at start and at least once a second
 # while nbdkit runs (state "running", every destination "writing", counts
 # that only grow), replaced atomically (a new file renamed over the old one:

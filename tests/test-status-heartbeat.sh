@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: the status file's heartbeat.  While nbdkit runs, the file
 # carries its pid, "updated" (rewritten every second) and "last_write" (the
 # time of the client's last write).  After kill -9 of nbdkit the file stays

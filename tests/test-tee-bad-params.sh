@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-tee-filter: bad tee parameters and unusable tee destinations are
 # refused at start, before serving: nbdkit exits non-zero without running
 # the --run command, and exactly one error line names the parameter as the

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-tee-filter: nbdkit --filter=tee file base.img tee=mirror.img.
 # 300 writes of random sizes at random offsets, each read back through the
 # filter, one zero request, a trim, then 64 overlapping writes in flight at

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-tee-filter: tee-io=, tee-cache= and tee-direct=, the twins of the
 # plugin's io=, cache= and direct=.  Bad values are refused at start with
 # one line naming the parameter as written; tee-io=sync writes without a

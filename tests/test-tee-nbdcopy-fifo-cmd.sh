@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-tee-filter: nbdcopy writes a 64 MiB image through the filter into
 # nbdkit memory, and reads it back; the tee destinations are a FIFO and a
 # command (streams: the ordered window, and no multi-conn although the

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-tee-filter: a stalled tee destination.  The FIFO's reader stops
 # itself (SIGSTOP) after 8 MiB without closing it; with
 # tee-stall-timeout=3 the FIFO fails with ETIMEDOUT at 3 s and detaches,

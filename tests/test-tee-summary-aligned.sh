@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-tee-filter: the end-of-stream summary's columns line up as
 # printed, for tee-cmd= rows (the filter names them tee-cmd=, 4 characters
 # more than the engine's cmd=) and for a command name longer than the name

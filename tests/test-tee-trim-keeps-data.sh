@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-tee-filter: a plugin whose trim keeps the data, and a plugin slow
 # to answer.  The eval plugin below stores the disk in disk.img with dd,
 # ignores trim (trim is advisory: the bytes stay), cannot flush, and sleeps

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-tee-filter: tee-verify=, tee-sha256=, tee-spill= and
 # tee-spill-memory= reach the engine as the plugin's verify=, sha256=,
 # spill= and spill-memory= do.  nbdcopy writes an image through the file

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: verify=true with two files (the issue's first "must
 # show"): nbdcopy writes a 256 MiB image, both files are read back and
 # "verified", the status file and the summary carry the image's SHA-256,

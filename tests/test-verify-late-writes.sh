@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: verify=true when the client rewrites part of a page it had
 # already written whole, so the expected hash of that page must be rebuilt
 # from bytes the plugin no longer holds (see common/page_hashes.h: the page

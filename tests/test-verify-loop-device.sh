@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: verify=true on a block device (a loop device; root only),
 # read back with O_DIRECT, and on ramfs, which refuses O_DIRECT (tmpfs takes
 # it since Linux 6.6): there the cache is dropped instead.  Both "verified" with the right SHA-256.  Then

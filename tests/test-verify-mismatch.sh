@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: verify=true finds a destination changed behind the
 # plugin's back (the second "must show").  A server writes two
 # files; after nbdcopy has written the image, 8 bytes of d.img at 130 MiB

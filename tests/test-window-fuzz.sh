@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: the window's libFuzzer target (common/window_fuzz, built by
 # `make check` in common/ when configure found a clang++ that links
 # -fsanitize=fuzzer) runs for a bounded time from its seed corpus

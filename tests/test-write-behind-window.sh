@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout: with a stream destination, a write behind the commit point
 # (here: at 1M after a write at 40M with window=4M) cannot be delivered to
 # the stream.  The file takes it; the FIFO fails, logged once with the

@@ -1,4 +1,8 @@
 #!/usr/bin/python3
+# nbdkit-fanout
+# Copyright (C) 2026 the nbdkit-fanout authors
+# SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 # nbdkit-fanout tests: real write orders, captured with strace and replayed
 # through NBD.
 #

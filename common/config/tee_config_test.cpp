@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for TeeConfigParser: the tee filter's prefixed parameters map onto
 // the fanout ones, and errors name them as the user wrote them.
 

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Command destinations: cmd=COMMAND runs under /bin/sh -c with the stream on
 // its standard input.  Its exit status is part of the result: a command that
 // exits non-zero or is killed failed, whatever it was sent.

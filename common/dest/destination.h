@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Destination: the contract every destination kind fulfils (file and block
 // device, FIFO and other streams, command, NBD server), in the manner of
 // nbdcopy's ops table.  Each kind is one file: file_destination,

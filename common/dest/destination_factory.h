@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // OpenDestination: the one place that knows every destination kind and
 // chooses among them, so the contract (destination.h) knows none of them.
 #ifndef FANOUT_DEST_DESTINATION_FACTORY_H

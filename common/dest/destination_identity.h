@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // DestinationIdentity: what a destination is, whatever it was called.  The
 // one way the engine, the tee filter and status= tell whether two names
 // are the same storage.

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // DestinationSet: every destination of a run, opened and checked at
 // configuration time, before the export size is known.  It refuses a set
 // that would write one storage twice (the same path, inode, device or NBD

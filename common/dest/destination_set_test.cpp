@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for DestinationSet: one storage named twice is refused, and a
 // refused set leaves no trace; the export size comes from size= or the
 // destinations.  (The same NBD URI twice needs a server:

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // DestinationSpec: one destination as the user named it, dest=PATH or
 // cmd=COMMAND, before it is classified and opened (destination.h).
 #ifndef FANOUT_DEST_DESTINATION_SPEC_H

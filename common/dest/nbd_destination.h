@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // NBD destinations: dest=URI, an NBD server (nbdkit, qemu-nbd, another
 // fanout) reached through libnbd (nbd://, nbd+unix://, nbds:// with TLS, and
 // every other URI nbd_connect_uri(3) takes).

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for NbdDestination against a real server: an `nbdkit memory`
 // started by each test on a Unix socket (skipped where nbdkit is missing).
 // The shell tests (tests/test-nbd-dest-*.sh) run it inside nbdkit with real

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Stream destinations: bytes strictly in order, once.  StreamDestination
 // writes the in-order stream to a file descriptor; it is the FIFO kind (and
 // character devices such as /dev/null), and the base of the command kind.

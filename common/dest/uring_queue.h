@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // UringQueue: one io_uring (liburing) for one destination's writes, so its
 // writer thread keeps several writes in flight instead of waiting for each
 // pwrite in turn.

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for UringQueue: a refused ring leaves nothing behind (descriptor 0
 // above all), and a ring that is set up writes what it is given.  The
 // refusal is the kernel's own: io_uring_setup refuses a ring of 0 entries

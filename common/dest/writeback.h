@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Writeback: cache=none.  Drains the dirty pages a destination produces at
 // the rate it produces them, instead of letting gigabytes pile up in the
 // page cache until the kernel's dirty limits throttle everything (and

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for Writeback (cache=none): it writes back and drops what it is
 // told was written, and an error from sync_file_range is kept: returned by
 // that call and every later one, naming the destination and the range,

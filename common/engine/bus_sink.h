@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // BusSink: where the window's commits go.  This is where each committed
 // extent's bytes are in hand, in commit order, which is the order every
 // destination performs them: the image's integrity (its page hashes and

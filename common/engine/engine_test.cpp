@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for the Engine's two-step start, as the tee filter uses it:
 // OpenUnsized() checks the destinations before the size is known, Prepare(size) sizes
 // them once a client has connected.  Real file destinations in a temporary

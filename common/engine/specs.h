@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // What each component of the engine is given, from the parameters: how
 // files are written, the failure policy, the image's integrity, and the
 // window's shape with the memory behind it (how many chunks it may hold,

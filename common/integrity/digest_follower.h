@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // DigestFollower: the image's SHA-256, hashed on a thread of its own while
 // the image is being written, so that the end of the stream does not have
 // to read a destination back for it.

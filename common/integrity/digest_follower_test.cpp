@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for DigestFollower: the SHA-256 hashed while the image is written.
 // A byte model of the image plays the destination it reads back from and
 // the page hashes it checks against; the digest must equal the model's

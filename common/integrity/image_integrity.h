@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // ImageIntegrity: what the run knows of the image it wrote, and the proof
 // that destinations hold it.  It keeps the expected page hashes
 // (PageHashes) and the SHA-256 hashed while the image is written

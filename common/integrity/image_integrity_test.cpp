@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for ImageIntegrity on its own: committed extents, then the end of
 // the stream, give the image's SHA-256 (hashed while written, or read back
 // from a destination); a destination that does not hold the image is

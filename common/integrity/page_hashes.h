@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // PageHashes: the expected content of the final image, as one XXH3-64 hash
 // per 4 KiB page, for verify= (and to check the destination the image's
 // SHA-256 is read from).

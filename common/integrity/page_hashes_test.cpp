@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for PageHashes: the expected page hashes of the image must be
 // exact whatever the extents' granularity and order: never a page wrongly
 // known, and unknown only when no destination held its earlier bytes.

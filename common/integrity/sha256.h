@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Sha256: the SHA-256 of the final image (OpenSSL's EVP), so a user
 // can compare it with sha256sum of the source, or of what a pipe delivered.
 // DigestFollower (digest_follower.h) feeds it while the image is written.

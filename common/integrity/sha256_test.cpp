@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for the image's SHA-256: the bare digest against known values.
 // (digest_follower_test.cpp has the digest taken while the image is written.)
 

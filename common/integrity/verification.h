@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Verification: verify='s read-back of one seekable destination.  After
 // every writer has drained and synced (Engine::Finish), it reads the
 // destination back past the page cache (Destination::OpenReadBack) and

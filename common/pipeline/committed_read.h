@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // ReadCommitted: a client read of bytes the window no longer holds.  They
 // are on the destinations, or still on the bus on their way there: read
 // from a healthy seekable destination, with what is still on the bus laid

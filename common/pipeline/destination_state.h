@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // DestinationState: where a destination's writer is in its life, and what
 // a failed one records.  Its own header, so that what reports states (the
 // snapshot, verification) needs no writer.

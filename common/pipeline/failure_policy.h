@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // FailurePolicy: whether a client request may succeed now.  A destination
 // that fails stops alone (its writer detaches from the bus); what the
 // client hears is decided here, from the writers' health:

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for FailurePolicy: quorum=, on-error=fail, doomed streams, the
 // interruption's refusal, and that each refusal is logged once.  Real
 // writers over fake destinations that are never started: a destination

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // StallWatch: notices a destination that has work but gets nowhere, and
 // fails it at stall-timeout=, so one stuck destination (a FIFO reader that
 // stopped reading, an NBD server that stopped answering, a command that

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for StallWatch and the writer's side of a stall: a destination
 // with work and no progress is shown stalled, then failed with ETIMEDOUT
 // and cancelled; one whose thread cannot be woken is abandoned by

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Writer: one thread per destination.  It takes extents off the bus in
 // order, performs them on its destination, counts what it wrote, and on an
 // error marks the destination failed and detaches from the bus, so one slow

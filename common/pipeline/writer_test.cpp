@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for Writer's pipeline: several extents in flight on an asynchronous
 // destination, completions in any order, the bus told in order, overlapping
 // extents never in flight together, and an operation's failure reported at

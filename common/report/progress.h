@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // ProgressDisplay: progress=true.  On a terminal, one live bar per
 // destination (name, bar, bytes of size, rate, ETA, state; a failed one
 // shows why), redrawn in place.  Elsewhere (a log file, CI), one plain line

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // ProgressLogger: a Logger that sends errors and notices through the
 // progress display while there is one, so a message printed between two
 // redraws is neither overwritten nor leaves a stale bar behind.

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Reporter: a thread that shows the run while it goes: the status file at
 // least once a second, the progress bars a few times a second on a terminal
 // (a plain line every few seconds elsewhere).  Stop() writes both one last

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // RunResult: what Engine::Finish() returns, and so nbdkit's exit status,
 // from the final snapshot.  A run succeeds only if every destination holds
 // the image and the status file says so.

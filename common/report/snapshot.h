@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Snapshot: the state of a run at one moment, as the status file, the
 // progress bars and the summary show it.  Taken by Engine::TakeSnapshot()
 // without the engine's lock, so a client blocked on back-pressure never

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // The parts of a Snapshot that the components below know: a destination's
 // as its writer sees it, and the verdicts and the SHA-256 as the image's
 // integrity sees them.  Engine::TakeSnapshot() puts them together.

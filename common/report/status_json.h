@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // The status file (status=FILE): a JSON document describing the run,
 // replaced atomically (written beside it, then renamed over it) so a reader
 // never sees half of one.

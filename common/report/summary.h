@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // The end-of-stream summary: one line per destination (state, bytes, time,
 // rate, error), then one line of totals.  Printed always, whatever -v says.
 #ifndef FANOUT_REPORT_SUMMARY_H

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Names made absolute at configuration time.
 //
 // nbdkit changes to / when it forks into the background, and FIFOs are

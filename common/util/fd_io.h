@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // WriteFully and ReadFully: all of a buffer to or from a file descriptor,
 // retrying short transfers and EINTR.  Shared by the destinations, the
 // status file and the spill file.

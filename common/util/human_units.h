@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Human-readable quantities for the progress bars and the summary.
 #ifndef FANOUT_UTIL_HUMAN_UNITS_H
 #define FANOUT_UTIL_HUMAN_UNITS_H

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Logger: how the engine speaks.  The nbdkit glue implements it with
 // nbdkit_error / nbdkit_debug (and its debug flags); the unit tests with
 // nothing or a recorder.  Keeps the engine free of nbdkit calls.

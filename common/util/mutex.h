@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Mutex, MutexLock and CondVar: std::mutex and std::condition_variable
 // with the annotations Clang's thread-safety analysis needs
 // (thread_annotations.h).  libstdc++'s own types carry none, so a member

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // RangeMap: a set of disjoint half-open byte ranges [start, end), each with a
 // small value: what those bytes hold (Content: data or zeros).
 //

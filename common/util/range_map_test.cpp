@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for RangeMap: the merged set of [start, end) ranges with values that
 // the window and the engine use to remember what each byte holds.
 

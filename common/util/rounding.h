@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // The page and the sector, and rounding to them, in the manner of nbdkit's
 // common/include/rounding.h.
 //

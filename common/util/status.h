@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Status: the result of an engine operation, in the style of leveldb.
 //
 // The engine never throws across its boundary: every operation that can fail

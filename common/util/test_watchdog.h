@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Bounded waits for the threaded unit tests: a test that hangs fails (the
 // binary aborts naming it) instead of blocking `make check` for ever.
 #ifndef FANOUT_UTIL_TEST_WATCHDOG_H

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // TicketLock: a mutex that admits waiters in the order they arrived.
 //
 // The engine's lock is held while the window commits, which can block on

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // kZeroBlock: one read-only block of zeros, page-aligned (so that an
 // O_DIRECT write may take it as it is), for everything that writes, sends
 // or hashes zeros without allocating them: in pieces of at most

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for AheadMap: the parked writes far beyond the window.
 //
 // The contract: a sparse set of byte ranges with their data, readable,

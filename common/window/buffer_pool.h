@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // BufferPool: a fixed number of page-aligned buffers of one size (the bucket).
 //
 // This is the memory bound of the whole engine.  The window's chunks and the

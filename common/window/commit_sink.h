@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // CommitSink: where the window sends what it commits.
 #ifndef FANOUT_WINDOW_COMMIT_SINK_H
 #define FANOUT_WINDOW_COMMIT_SINK_H

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Extent: one piece of the export's final content on its way to the
 // destinations: {offset, length, data | zeroes}.
 //

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // SpillFile: where the window keeps what it cannot keep in memory (spill=DIR).
 //
 // An unlinked, sparse temporary file in DIR (open(DIR, O_TMPFILE)), so it

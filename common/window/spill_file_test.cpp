@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for SpillFile: the unlinked sparse file behind spill=DIR.
 //
 // The contract: Open() refuses, in one line naming spill=, anything that is

@@ -1,3 +1,7 @@
+// nbdkit-fanout
+// Copyright (C) 2026 the nbdkit-fanout authors
+// SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
+
 // Tests for Window: the reorder buffer between client writes and the bus.
 //
 // Every test drives a Window with a RecordingSink, which plays every
