@@ -11,10 +11,9 @@
 // nbdkit_error() + errno.
 //
 // A failed Status is never OK: IOError(0, ...) would be a failure that
-// ok() calls success, so the error were silently lost.  It is a bug in the
-// caller (an errno read after something cleared it), so a debug build
-// asserts; a release build makes it EIO, which is what the client should
-// see for an I/O error nothing could name better.
+// ok() calls success, so the error were silently lost (an errno read after
+// something cleared it).  It becomes EIO, what the client should see for
+// an I/O error nothing could name better; the plugin never aborts for it.
 //
 // Two errno values are conventions between the engine's layers rather than
 // errors to show the client, and have predicates, so no caller compares
@@ -47,7 +46,7 @@ class [[nodiscard]] Status {
 
   static Status OK() { return Status(); }
   // Failure of a system call or device; err is an errno value.
-  // REQUIRES: err != 0 (see the top of this file: 0 becomes EIO).
+  // An err of 0 becomes EIO (see the top of this file).
   static Status IOError(int err, std::string msg);
   // Bad parameter or bad combination of parameters (errno EINVAL).
   static Status InvalidArgument(std::string msg);

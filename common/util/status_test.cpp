@@ -29,16 +29,12 @@ TEST(StatusTest, IOErrorKeepsItsErrnoAndMessage) {
   EXPECT_EQ("a.img: write at offset 0: No space left on device", s.message());
 }
 
-// errno 0 would make a failure that ok() calls success: a debug build
-// asserts, a release build reports EIO.
+// errno 0 would make a failure that ok() calls success: it is EIO.
 TEST(StatusTest, IOErrorWithErrnoZeroIsNeverOk) {
-#ifdef NDEBUG
   Status s = Status::IOError(0, "lost errno");
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(EIO, s.err());
-#else
-  EXPECT_DEATH((void)Status::IOError(0, "lost errno"), "err != 0");
-#endif
+  EXPECT_EQ("lost errno", s.message());
   Status f = Status::FromErrno("context", 0);
   EXPECT_FALSE(f.ok());
   EXPECT_EQ(EIO, f.err());
