@@ -32,17 +32,17 @@
 #include <string>
 #include <vector>
 
-#include "engine/engine.h"
 #include "callback.h"
+#include "config/tee_config.h"
+#include "engine/engine.h"
 #include "exit_status.h"
 #include "interruption.h"
-#include "util/logger.h"
 #include "nbdkit_logger.h"
 #include "terminal.h"
+#include "util/logger.h"
+#include "util/mutex.h"
 #include "util/range_lock.h"
 #include "util/rounding.h"
-#include "config/tee_config.h"
-#include "util/mutex.h"
 
 // Debug flags: -D tee.window=1, -D tee.writer=1.
 extern "C" {
@@ -78,7 +78,9 @@ int Fail(const Status& s, int* err) {
 }
 
 // The engine's data requests log their own errors.
-int Result(const Status& s, int* err) { return s.ok() ? 0 : Fail(s, err); }
+int Result(const Status& s, int* err) {
+  return s.ok() ? 0 : Fail(s, err);
+}
 
 int Report(const Status& s) {
   if (s.ok()) return 0;
@@ -165,9 +167,10 @@ int tee_prepare(nbdkit_next* next, void* handle, int readonly) {
     if (!mirrored_export) {
       mirrored_export = name;
     } else if (*mirrored_export != name) {
-      nbdkit_error("tee: the tee destinations mirror export '%s'; a writable connection to "
-                   "export '%s' is refused",
-                   mirrored_export->c_str(), name.c_str());
+      nbdkit_error(
+          "tee: the tee destinations mirror export '%s'; a writable connection to "
+          "export '%s' is refused",
+          mirrored_export->c_str(), name.c_str());
       return -1;
     }
   }
@@ -242,8 +245,7 @@ int tee_pwrite(nbdkit_next* next, void*, const void* buf, uint32_t count, uint64
   });
 }
 
-int tee_zero(nbdkit_next* next, void*, uint32_t count, uint64_t offset, uint32_t flags,
-             int* err) {
+int tee_zero(nbdkit_next* next, void*, uint32_t count, uint64_t offset, uint32_t flags, int* err) {
   return Mirrored(count, offset, flags, err, [&](Status* s) {
     // A fast zero the plugin cannot do fails here (ENOTSUP), before the
     // engine sees it.
@@ -259,8 +261,7 @@ int tee_zero(nbdkit_next* next, void*, uint32_t count, uint64_t offset, uint32_t
 // will return, so read the range back from the plugin, still under the
 // range lock, and send it on: all-zero pieces as zero extents (the usual
 // case, and cheap), others as data.
-int tee_trim(nbdkit_next* next, void*, uint32_t count, uint64_t offset, uint32_t flags,
-             int* err) {
+int tee_trim(nbdkit_next* next, void*, uint32_t count, uint64_t offset, uint32_t flags, int* err) {
   return Mirrored(count, offset, flags, err, [&](Status* s) {
     if (next->trim(next, count, offset, flags, err) == -1) return -1;
     std::vector<uint8_t> buf(std::min(count, kReadBackPiece));

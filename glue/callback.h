@@ -42,7 +42,9 @@ R Failed() {
 // parameter, int* err; every other parameter is left alone.
 template <typename T>
 void SetErr(T&&, int) {}
-inline void SetErr(int* err, int value) { *err = value; }
+inline void SetErr(int* err, int value) {
+  *err = value;
+}
 
 template <auto F>
 struct Guard;

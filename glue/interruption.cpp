@@ -7,9 +7,8 @@
 // nbdkit_shutdown is shared by plugins and filters; nbdkit-plugin.h is the
 // header that may be included for it.
 #define NBDKIT_API_VERSION 2
-#include <nbdkit-plugin.h>
-
 #include <fcntl.h>
+#include <nbdkit-plugin.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -175,10 +174,16 @@ void WatchSignals(std::function<void(const std::string&)> interrupt) {
   for (int sig : kSignals) sigaction(sig, &sa, &nbdkit_handlers[sig]);
 }
 
-void ConnectionOpened() { connections++; }
-void ConnectionClosed() { connections--; }
+void ConnectionOpened() {
+  connections++;
+}
+void ConnectionClosed() {
+  connections--;
+}
 
-void SettleSignals() { Settle(); }
+void SettleSignals() {
+  Settle();
+}
 
 void StopWatchingSignals() {
   if (!watcher.joinable()) return;

@@ -14,7 +14,9 @@
 namespace fanout {
 namespace glue {
 
-void NbdkitLogger::Error(const std::string& msg) { nbdkit_error("%s", Spelled(msg).c_str()); }
+void NbdkitLogger::Error(const std::string& msg) {
+  nbdkit_error("%s", Spelled(msg).c_str());
+}
 
 void NbdkitLogger::Notice(const std::string& msg) {
   // The summary is for the user whatever -v says; nbdkit_debug would hide
@@ -24,9 +26,12 @@ void NbdkitLogger::Notice(const std::string& msg) {
 
 bool NbdkitLogger::DebugEnabled(LogTopic topic) const {
   switch (topic) {
-    case LogTopic::kGeneral: return true;  // nbdkit_debug checks -v
-    case LogTopic::kWindow: return *debug_window_ != 0;
-    case LogTopic::kWriter: return *debug_writer_ != 0;
+    case LogTopic::kGeneral:
+      return true;  // nbdkit_debug checks -v
+    case LogTopic::kWindow:
+      return *debug_window_ != 0;
+    case LogTopic::kWriter:
+      return *debug_writer_ != 0;
   }
   return false;
 }

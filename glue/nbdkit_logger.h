@@ -37,7 +37,6 @@ class NbdkitLogger final : public Logger {
   }
 
  private:
-
   const char* const name_;
   const int* const debug_window_;
   const int* const debug_writer_;

@@ -18,15 +18,15 @@
 #include <memory>
 #include <string>
 
+#include "callback.h"
 #include "config/config.h"
 #include "engine/engine.h"
-#include "callback.h"
 #include "exit_status.h"
 #include "interruption.h"
-#include "util/logger.h"
-#include "util/rounding.h"
 #include "nbdkit_logger.h"
 #include "terminal.h"
+#include "util/logger.h"
+#include "util/rounding.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -122,9 +122,13 @@ void* fanout_open(int readonly) {
   return &handle;
 }
 
-void fanout_close(void*) { fanout::glue::ConnectionClosed(); }
+void fanout_close(void*) {
+  fanout::glue::ConnectionClosed();
+}
 
-int64_t fanout_get_size(void*) { return engine->size(); }
+int64_t fanout_get_size(void*) {
+  return engine->size();
+}
 
 int fanout_can_multi_conn(void*) {
   // With multi-conn nbdcopy writes a region per connection at once, which
@@ -143,13 +147,23 @@ int fanout_block_size(void*, uint32_t* minimum, uint32_t* preferred, uint32_t* m
   return 0;
 }
 
-int fanout_can_flush(void*) { return 1; }
-int fanout_can_trim(void*) { return 1; }
-int fanout_can_zero(void*) { return 1; }
+int fanout_can_flush(void*) {
+  return 1;
+}
+int fanout_can_trim(void*) {
+  return 1;
+}
+int fanout_can_zero(void*) {
+  return 1;
+}
 // Zeroing never writes data here (a zero extent, or nothing in the window),
 // so it is always fast.
-int fanout_can_fast_zero(void*) { return 1; }
-int fanout_can_fua(void*) { return NBDKIT_FUA_EMULATE; }
+int fanout_can_fast_zero(void*) {
+  return 1;
+}
+int fanout_can_fua(void*) {
+  return NBDKIT_FUA_EMULATE;
+}
 
 int fanout_pread(void*, void* buf, uint32_t count, uint64_t offset, uint32_t) {
   fanout::Status s = engine->Read(buf, count, offset);

@@ -191,7 +191,8 @@ std::optional<Status> ConfigParser::SetBehaviour(const std::string& key, const s
   } else if (key == "require-flush") {
     s = ParseBool(key, value, &config_.require_flush);
   } else if (key == "io") {
-    s = ParseChoice(key, value, "uring", Config::Io::kUring, "sync", Config::Io::kSync, &config_.io);
+    s = ParseChoice(key, value, "uring", Config::Io::kUring, "sync", Config::Io::kSync,
+                    &config_.io);
   } else if (key == "cache") {
     s = ParseChoice(key, value, "default", Config::Cache::kDefault, "none", Config::Cache::kNone,
                     &config_.cache);
@@ -217,11 +218,12 @@ Status ConfigParser::Complete() {
     return Status::InvalidArgument("spill-memory=" + spill_memory_value_ +
                                    ": only means something with spill=DIR");
   if (spill_memory_given && config_.spill_memory < config_.bucket)
-    return Status::InvalidArgument("spill-memory=" + spill_memory_value_ +
-                                   ": must be at least one bucket (bucket=" +
-                                   std::to_string(config_.bucket) + ")");
+    return Status::InvalidArgument(
+        "spill-memory=" + spill_memory_value_ +
+        ": must be at least one bucket (bucket=" + std::to_string(config_.bucket) + ")");
   if (config_.quorum > config_.destinations.size())
-    return Status::InvalidArgument("quorum=" + std::to_string(config_.quorum) + ": there are only " +
+    return Status::InvalidArgument("quorum=" + std::to_string(config_.quorum) +
+                                   ": there are only " +
                                    std::to_string(config_.destinations.size()) + " destinations");
   return Status::OK();
 }
@@ -238,34 +240,45 @@ std::string SizeInHelp(uint64_t bytes) {
 
 const char* ConfigParser::Help() {
   static const std::string help =
-         "[dest=]PATH|URI      Destination: regular file, block device, FIFO or NBD server\n"
-         "                     (nbd://, nbd+unix://, nbds://...) (repeatable).\n"
-         "cmd=COMMAND          Destination: a shell command reading the image on stdin (repeatable).\n"
-         "size=SIZE            Export size (default: smallest fixed-size destination).\n"
-         "window=SIZE          Reorder window for stream destinations (default " + SizeInHelp(Config::kDefaultWindow) + ").\n"
-         "ahead=SIZE           Budget for writes parked far beyond the window (default " + SizeInHelp(Config::kDefaultAhead) + ").\n"
-         "spill=DIR            Keep window and parked bytes beyond spill-memory= in an unlinked\n"
-         "                     sparse file in DIR, so window= can be as large as the image.\n"
-         "spill-memory=SIZE    With spill=: memory for window chunks and parked bytes (default " + SizeInHelp(Config::kDefaultSpillMemory) + ").\n"
-         "bucket=SIZE          Size of one bus buffer (default " + SizeInHelp(Config::kDefaultBucket) + ").\n"
-         "buckets=N            Bus buffers in flight beyond the window (default " + std::to_string(Config::kDefaultBuckets) + ").\n"
-         "on-error=continue|fail  After a destination fails: go on while quorum= are healthy\n"
-         "                     (default), or fail every later request.\n"
-         "quorum=N             Healthy destinations needed for requests to succeed (default 1).\n"
-         "status=FILE          Write JSON status to FILE at least once a second.\n"
-         "progress=BOOL        Show a progress bar per destination on stderr.\n"
-         "verify=BOOL          At the end, read every seekable destination back past the page\n"
-         "                     cache and compare it with the image (default false).\n"
-         "require-flush=BOOL   The run is complete only if a flush covered the client's last\n"
-         "                     write; otherwise it ends interrupted (default false).\n"
-         "sha256=BOOL          Compute the image's SHA-256 (default true; with only seekable\n"
-         "                     destinations that costs one read of a destination at the end).\n"
-         "io=uring|sync        Files and devices: io_uring, several writes in flight (default),\n"
-         "                     or one pwrite at a time.\n"
-         "cache=default|none   none: write back and drop each 32M of a file as it is written.\n"
-         "direct=BOOL          Open files and block devices with O_DIRECT (default false).\n"
-         "stall-timeout=SECONDS  Fail a destination that makes no progress for this long\n"
-         "                     (default " + std::to_string(Config::kDefaultStallTimeout) + "; 0: never).";
+      "[dest=]PATH|URI      Destination: regular file, block device, FIFO or NBD server\n"
+      "                     (nbd://, nbd+unix://, nbds://...) (repeatable).\n"
+      "cmd=COMMAND          Destination: a shell command reading the image on stdin (repeatable).\n"
+      "size=SIZE            Export size (default: smallest fixed-size destination).\n"
+      "window=SIZE          Reorder window for stream destinations (default " +
+      SizeInHelp(Config::kDefaultWindow) +
+      ").\n"
+      "ahead=SIZE           Budget for writes parked far beyond the window (default " +
+      SizeInHelp(Config::kDefaultAhead) +
+      ").\n"
+      "spill=DIR            Keep window and parked bytes beyond spill-memory= in an unlinked\n"
+      "                     sparse file in DIR, so window= can be as large as the image.\n"
+      "spill-memory=SIZE    With spill=: memory for window chunks and parked bytes (default " +
+      SizeInHelp(Config::kDefaultSpillMemory) +
+      ").\n"
+      "bucket=SIZE          Size of one bus buffer (default " +
+      SizeInHelp(Config::kDefaultBucket) +
+      ").\n"
+      "buckets=N            Bus buffers in flight beyond the window (default " +
+      std::to_string(Config::kDefaultBuckets) +
+      ").\n"
+      "on-error=continue|fail  After a destination fails: go on while quorum= are healthy\n"
+      "                     (default), or fail every later request.\n"
+      "quorum=N             Healthy destinations needed for requests to succeed (default 1).\n"
+      "status=FILE          Write JSON status to FILE at least once a second.\n"
+      "progress=BOOL        Show a progress bar per destination on stderr.\n"
+      "verify=BOOL          At the end, read every seekable destination back past the page\n"
+      "                     cache and compare it with the image (default false).\n"
+      "require-flush=BOOL   The run is complete only if a flush covered the client's last\n"
+      "                     write; otherwise it ends interrupted (default false).\n"
+      "sha256=BOOL          Compute the image's SHA-256 (default true; with only seekable\n"
+      "                     destinations that costs one read of a destination at the end).\n"
+      "io=uring|sync        Files and devices: io_uring, several writes in flight (default),\n"
+      "                     or one pwrite at a time.\n"
+      "cache=default|none   none: write back and drop each 32M of a file as it is written.\n"
+      "direct=BOOL          Open files and block devices with O_DIRECT (default false).\n"
+      "stall-timeout=SECONDS  Fail a destination that makes no progress for this long\n"
+      "                     (default " +
+      std::to_string(Config::kDefaultStallTimeout) + "; 0: never).";
   return help.c_str();
 }
 

@@ -57,9 +57,9 @@ struct Config {
   // require-flush=true: the run is complete only if a flush from the client
   // covered its last write; otherwise it ends interrupted.
   bool require_flush = false;
-  Io io = Io::kUring;                     // io=
-  Cache cache = Cache::kDefault;          // cache=
-  bool direct = false;                    // direct=true: O_DIRECT
+  Io io = Io::kUring;             // io=
+  Cache cache = Cache::kDefault;  // cache=
+  bool direct = false;            // direct=true: O_DIRECT
   // stall-timeout=: seconds a destination with work may go without
   // progress before it fails (0: never; see stall_watch.h).
   unsigned stall_timeout = kDefaultStallTimeout;
@@ -108,7 +108,7 @@ class ConfigParser {
   SizeParser parse_size_;
   BoolParser parse_bool_;
   Config config_;
-  std::vector<std::string> seen_;  // single-valued keys given so far
+  std::vector<std::string> seen_;   // single-valued keys given so far
   std::string spill_memory_value_;  // spill-memory= as given, for messages
 };
 

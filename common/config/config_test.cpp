@@ -254,8 +254,7 @@ TEST(ConfigTest, HelpSaysTheDefaults) {
   EXPECT_EQ("1536", SizeInHelp(1536));
   EXPECT_EQ("0", SizeInHelp(0));
   const std::string h(ConfigParser::Help());
-  EXPECT_NE(std::string::npos,
-            h.find("(default " + SizeInHelp(Config::kDefaultWindow) + ")"));
+  EXPECT_NE(std::string::npos, h.find("(default " + SizeInHelp(Config::kDefaultWindow) + ")"));
 }
 
 TEST(ConfigTest, FailurePolicyDefaults) {

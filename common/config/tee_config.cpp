@@ -4,13 +4,12 @@
 
 #include "config/tee_config.h"
 
-#include "dest/destination.h"
-#include "report/status_json.h"
-
-
 #include <cctype>
 #include <cstring>
 #include <utility>
+
+#include "dest/destination.h"
+#include "report/status_json.h"
 
 namespace fanout {
 
@@ -45,7 +44,9 @@ constexpr KeyPair kKeys[] = {
 
 // A character that can be part of a key: "KEY=" preceded by one of these is
 // the tail of a longer key (tee-window=, not window=).
-bool KeyChar(char c) { return isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }
+bool KeyChar(char c) {
+  return isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+}
 
 }  // namespace
 
@@ -74,7 +75,8 @@ void TeeConfigParser::NotePluginParameter(const std::string& key, const std::str
 
 Status TeeConfigParser::Complete() {
   if (parser_.config().destinations.empty())
-    return Status::InvalidArgument("no tee destination: give at least one tee=PATH or tee-cmd=COMMAND");
+    return Status::InvalidArgument(
+        "no tee destination: give at least one tee=PATH or tee-cmd=COMMAND");
   // Any plugin parameter that names an existing file may be the disk the
   // plugin serves (file=disk.img, or a bare disk.img, which nbdkit passes
   // as the plugin's magic key): a tee destination is truncated to the
@@ -100,7 +102,8 @@ Status TeeConfigParser::Complete() {
   }
   if (!parser_.config().status_file.empty()) {
     std::vector<NamedIdentity> taken;
-    for (const NamedIdentity& p : plugin_files) taken.push_back({"the plugin's " + p.parameter, p.identity});
+    for (const NamedIdentity& p : plugin_files)
+      taken.push_back({"the plugin's " + p.parameter, p.identity});
     Status s = CheckStatusFile(parser_.config().status_file, taken);
     if (!s.ok()) return Status::InvalidArgument(UserSpelling(s.message()));
   }
@@ -118,7 +121,8 @@ std::string TeeConfigParser::UserSpelling(const std::string& message) {
     if (i == 0 || !KeyChar(message[i - 1])) {
       for (const KeyPair& k : kKeys) {
         const size_t n = strlen(k.fanout);
-        if (message.compare(i, n, k.fanout) == 0 && i + n < message.size() && message[i + n] == '=') {
+        if (message.compare(i, n, k.fanout) == 0 && i + n < message.size() &&
+            message[i + n] == '=') {
           out += k.tee;
           i += n;
           replaced = true;
@@ -133,36 +137,47 @@ std::string TeeConfigParser::UserSpelling(const std::string& message) {
 
 const char* TeeConfigParser::Help() {
   static const std::string help =
-         "tee=PATH             Tee destination: regular file, block device or FIFO (repeatable).\n"
-         "tee-cmd=COMMAND      Tee destination: a shell command reading the image on stdin\n"
-         "                     (repeatable).\n"
-         "tee-window=SIZE      Reorder window for stream tee destinations (default " + SizeInHelp(Config::kDefaultWindow) + ").\n"
-         "tee-ahead=SIZE       Budget for writes parked far beyond the window (default " + SizeInHelp(Config::kDefaultAhead) + ").\n"
-         "tee-spill=DIR        Keep window and parked bytes beyond tee-spill-memory= in an\n"
-         "                     unlinked sparse file in DIR, so tee-window= can be as large as\n"
-         "                     the image.\n"
-         "tee-spill-memory=SIZE  With tee-spill=: memory for window chunks and parked bytes\n"
-         "                     (default " + SizeInHelp(Config::kDefaultSpillMemory) + ").\n"
-         "tee-bucket=SIZE      Size of one bus buffer (default " + SizeInHelp(Config::kDefaultBucket) + ").\n"
-         "tee-buckets=N        Bus buffers in flight beyond the window (default " + std::to_string(Config::kDefaultBuckets) + ").\n"
-         "tee-on-error=continue|fail  After a tee destination fails: go on while tee-quorum=\n"
-         "                     are healthy (default), or fail every later write.\n"
-         "tee-quorum=N         Healthy tee destinations needed for writes to succeed (default 1).\n"
-         "tee-status=FILE      Write JSON status to FILE at least once a second.\n"
-         "tee-progress=BOOL    Show a progress bar per tee destination on stderr.\n"
-         "tee-verify=BOOL      At the end, read every seekable tee destination back past the\n"
-         "                     page cache and compare it with the image (default false).\n"
-         "tee-require-flush=BOOL  The run is complete only if a flush covered the client's\n"
-         "                     last write; otherwise it ends interrupted (default false).\n"
-         "tee-sha256=BOOL      Compute the image's SHA-256 (default true; with only seekable\n"
-         "                     tee destinations that costs one read of one at the end).\n"
-         "tee-io=uring|sync    Tee files and devices: io_uring, several writes in flight\n"
-         "                     (default), or one pwrite at a time.\n"
-         "tee-cache=default|none  none: write back and drop each 32M of a tee file as it is\n"
-         "                     written.\n"
-         "tee-direct=BOOL      Open tee files and block devices with O_DIRECT (default false).\n"
-         "tee-stall-timeout=SECONDS  Fail a tee destination that makes no progress for this\n"
-         "                     long (default " + std::to_string(Config::kDefaultStallTimeout) + "; 0: never).";
+      "tee=PATH             Tee destination: regular file, block device or FIFO (repeatable).\n"
+      "tee-cmd=COMMAND      Tee destination: a shell command reading the image on stdin\n"
+      "                     (repeatable).\n"
+      "tee-window=SIZE      Reorder window for stream tee destinations (default " +
+      SizeInHelp(Config::kDefaultWindow) +
+      ").\n"
+      "tee-ahead=SIZE       Budget for writes parked far beyond the window (default " +
+      SizeInHelp(Config::kDefaultAhead) +
+      ").\n"
+      "tee-spill=DIR        Keep window and parked bytes beyond tee-spill-memory= in an\n"
+      "                     unlinked sparse file in DIR, so tee-window= can be as large as\n"
+      "                     the image.\n"
+      "tee-spill-memory=SIZE  With tee-spill=: memory for window chunks and parked bytes\n"
+      "                     (default " +
+      SizeInHelp(Config::kDefaultSpillMemory) +
+      ").\n"
+      "tee-bucket=SIZE      Size of one bus buffer (default " +
+      SizeInHelp(Config::kDefaultBucket) +
+      ").\n"
+      "tee-buckets=N        Bus buffers in flight beyond the window (default " +
+      std::to_string(Config::kDefaultBuckets) +
+      ").\n"
+      "tee-on-error=continue|fail  After a tee destination fails: go on while tee-quorum=\n"
+      "                     are healthy (default), or fail every later write.\n"
+      "tee-quorum=N         Healthy tee destinations needed for writes to succeed (default 1).\n"
+      "tee-status=FILE      Write JSON status to FILE at least once a second.\n"
+      "tee-progress=BOOL    Show a progress bar per tee destination on stderr.\n"
+      "tee-verify=BOOL      At the end, read every seekable tee destination back past the\n"
+      "                     page cache and compare it with the image (default false).\n"
+      "tee-require-flush=BOOL  The run is complete only if a flush covered the client's\n"
+      "                     last write; otherwise it ends interrupted (default false).\n"
+      "tee-sha256=BOOL      Compute the image's SHA-256 (default true; with only seekable\n"
+      "                     tee destinations that costs one read of one at the end).\n"
+      "tee-io=uring|sync    Tee files and devices: io_uring, several writes in flight\n"
+      "                     (default), or one pwrite at a time.\n"
+      "tee-cache=default|none  none: write back and drop each 32M of a tee file as it is\n"
+      "                     written.\n"
+      "tee-direct=BOOL      Open tee files and block devices with O_DIRECT (default false).\n"
+      "tee-stall-timeout=SECONDS  Fail a tee destination that makes no progress for this\n"
+      "                     long (default " +
+      std::to_string(Config::kDefaultStallTimeout) + "; 0: never).";
   return help.c_str();
 }
 

@@ -35,7 +35,8 @@ namespace fanout {
 
 class TeeConfigParser {
  public:
-  TeeConfigParser(ConfigParser::SizeParser parse_size, ConfigParser::BoolParser parse_bool = nullptr);
+  TeeConfigParser(ConfigParser::SizeParser parse_size,
+                  ConfigParser::BoolParser parse_bool = nullptr);
 
   // Whether key is the filter's (tee, or tee-anything); the others are the
   // plugin's, to be passed on.

@@ -243,8 +243,7 @@ TEST(TeeConfigTest, UserSpellingRewritesWholeKeysOnly) {
   EXPECT_EQ("write at 0 is behind the stream; a tee-window=128M would have taken it",
             TeeConfigParser::UserSpelling(
                 "write at 0 is behind the stream; a window=128M would have taken it"));
-  EXPECT_EQ("tee-buckets=3 tee-bucket=4K",
-            TeeConfigParser::UserSpelling("buckets=3 bucket=4K"));
+  EXPECT_EQ("tee-buckets=3 tee-bucket=4K", TeeConfigParser::UserSpelling("buckets=3 bucket=4K"));
   // Already in the filter's spelling, or not a key at all: unchanged.
   EXPECT_EQ("tee-window=8M", TeeConfigParser::UserSpelling("tee-window=8M"));
   EXPECT_EQ("the command exited with status 3; quorum 2",

@@ -146,8 +146,8 @@ Status CommandDestination::Gone(const Status& failed, uint64_t written) {
   // what went in less what is still there is what it read.
   const uint64_t entered = position_ + written;
   int unread = 0;
-  const bool known = ioctl(fd_, FIONREAD, &unread) == 0 && unread >= 0 &&
-                     static_cast<uint64_t>(unread) <= entered;
+  const bool known =
+      ioctl(fd_, FIONREAD, &unread) == 0 && unread >= 0 && static_cast<uint64_t>(unread) <= entered;
   (void)StreamDestination::Close();
   if (pid_ <= 0) return Advance(failed, 0);
   const std::string how = WaitForExit();
@@ -197,8 +197,7 @@ Status CommandDestination::Abort() {
     // for the SIGKILL below.
     for (int waited = 0; waited < kKillGraceMs; waited += 20) {
       siginfo_t info = {};
-      if (waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT) == -1 || info.si_pid != 0)
-        break;
+      if (waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT) == -1 || info.si_pid != 0) break;
       usleep(20 * 1000);
     }
     // Whatever is left of the group (the shell gone, its child not).
@@ -240,11 +239,11 @@ Status CommandDestination::Close() {
   const bool left = watch >= 0 && ioctl(watch, FIONREAD, &unread) == 0 && unread > 0 &&
                     static_cast<uint64_t>(unread) <= position_;
   if (watch >= 0) close(watch);
-  const std::string reading =
-      left ? " after reading " + std::to_string(position_ - unread) + " of " +
-                 std::to_string(export_size_) + " bytes"
-           : "";
-  if (exit_status_.load() != 0) return Status::IOError(EIO, name() + ": the command " + how + reading);
+  const std::string reading = left ? " after reading " + std::to_string(position_ - unread) +
+                                         " of " + std::to_string(export_size_) + " bytes"
+                                   : "";
+  if (exit_status_.load() != 0)
+    return Status::IOError(EIO, name() + ": the command " + how + reading);
   if (left) return Status::IOError(EPIPE, name() + ": the command " + how + reading);
   return s;
 }

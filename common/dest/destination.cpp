@@ -20,11 +20,16 @@ namespace fanout {
 
 const char* KindName(DestinationKind kind) {
   switch (kind) {
-    case DestinationKind::kFile: return "file";
-    case DestinationKind::kBlock: return "block";
-    case DestinationKind::kFifo: return "fifo";
-    case DestinationKind::kCommand: return "command";
-    case DestinationKind::kNbd: return "nbd";
+    case DestinationKind::kFile:
+      return "file";
+    case DestinationKind::kBlock:
+      return "block";
+    case DestinationKind::kFifo:
+      return "fifo";
+    case DestinationKind::kCommand:
+      return "command";
+    case DestinationKind::kNbd:
+      return "nbd";
   }
   return "?";
 }

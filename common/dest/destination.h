@@ -72,22 +72,21 @@
 
 #include <atomic>
 #include <cerrno>
-#include <compare>
 #include <chrono>
+#include <compare>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
-
 #include <vector>
 
 #include "dest/destination_identity.h"
-#include "window/extent.h"
 #include "util/absolute_path.h"
 #include "util/fd_io.h"
 #include "util/logger.h"
 #include "util/rounding.h"
 #include "util/status.h"
+#include "window/extent.h"
 
 namespace fanout {
 
@@ -231,7 +230,6 @@ struct FileIoOptions {
   bool drop_cache = false;  // cache=none (writeback.h)
   bool direct = false;      // direct=true: O_DIRECT
 };
-
 
 // Writes length zero bytes, in pieces, as WriteFully (fd_io.h) does.
 Status WriteZeros(int fd, uint64_t length, off_t offset, const std::string& name);

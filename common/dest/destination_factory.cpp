@@ -48,7 +48,8 @@ Status OpenPath(const std::string& path, const FileIoOptions& io, Logger* log,
   } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
     // Opening a FIFO blocks until a reader arrives, so only check now that
     // it could be opened for writing; the writer opens it when serving.
-    if (access(path.c_str(), W_OK) == -1) return Status::FromErrno("dest=" + path + ": not writable");
+    if (access(path.c_str(), W_OK) == -1)
+      return Status::FromErrno("dest=" + path + ": not writable");
     *out = std::make_unique<StreamDestination>(path, AbsolutePath(path), IdentityOf(st));
     return Status::OK();
   }
@@ -62,7 +63,8 @@ Status OpenPath(const std::string& path, const FileIoOptions& io, Logger* log,
   if (fd == -1) {
     if (errno == EBUSY)
       return Refuse(path, "the device is in use (mounted, or held open by another program)");
-    return Status::FromErrno("dest=" + path + (existed ? ": cannot open for writing" : ": cannot create"));
+    return Status::FromErrno("dest=" + path +
+                             (existed ? ": cannot open for writing" : ": cannot create"));
   }
   if (fstat(fd, &st) == -1) {
     Status s = Status::FromErrno("dest=" + path + ": fstat");
@@ -73,8 +75,7 @@ Status OpenPath(const std::string& path, const FileIoOptions& io, Logger* log,
     close(fd);
     return Refuse(path, "is not a regular file, block device or FIFO");
   }
-  auto file =
-      std::make_unique<FileDestination>(path, AbsolutePath(path), fd, st, existed, io, log);
+  auto file = std::make_unique<FileDestination>(path, AbsolutePath(path), fd, st, existed, io, log);
   if (io.direct) {
     Status s = file->OpenDirect();
     if (!s.ok()) {
@@ -88,8 +89,8 @@ Status OpenPath(const std::string& path, const FileIoOptions& io, Logger* log,
 
 }  // namespace
 
-Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out,
-                       Logger* log, const FileIoOptions& io) {
+Status OpenDestination(const DestinationSpec& spec, std::unique_ptr<Destination>* out, Logger* log,
+                       const FileIoOptions& io) {
   if (spec.source == DestinationSpec::Source::kCommand) {
     *out = std::make_unique<CommandDestination>(spec.value);
     return Status::OK();

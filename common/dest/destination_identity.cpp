@@ -38,7 +38,8 @@ std::optional<std::string> ReadSysfsLine(const std::string& path) {
   if (fd == -1) return std::nullopt;
   char buf[PATH_MAX + 64];
   ssize_t n;
-  do n = read(fd, buf, sizeof buf); while (n == -1 && errno == EINTR);
+  do n = read(fd, buf, sizeof buf);
+  while (n == -1 && errno == EINTR);
   close(fd);
   if (n <= 0) return std::nullopt;
   std::string line(buf, static_cast<size_t>(n));
@@ -51,8 +52,8 @@ std::optional<std::string> ReadSysfsLine(const std::string& path) {
 
 std::optional<LoopBacking> LoopBackingOf(const DestinationIdentity& id) {
   if (id.what != DestinationIdentity::What::kBlockDevice) return std::nullopt;
-  const std::string sys = "/sys/dev/block/" + std::to_string(major(id.dev)) + ":" +
-                          std::to_string(minor(id.dev));
+  const std::string sys =
+      "/sys/dev/block/" + std::to_string(major(id.dev)) + ":" + std::to_string(minor(id.dev));
   bool partition = false;
   auto backing = ReadSysfsLine(sys + "/loop/backing_file");
   if (!backing) {
@@ -77,10 +78,14 @@ std::optional<LoopBacking> LoopBackingOf(const DestinationIdentity& id) {
 
 const char* IdentityName(DestinationIdentity::What what) {
   switch (what) {
-    case DestinationIdentity::What::kFile: return "file";
-    case DestinationIdentity::What::kFifo: return "FIFO";
-    case DestinationIdentity::What::kBlockDevice: return "block device";
-    case DestinationIdentity::What::kCharDevice: return "character device";
+    case DestinationIdentity::What::kFile:
+      return "file";
+    case DestinationIdentity::What::kFifo:
+      return "FIFO";
+    case DestinationIdentity::What::kBlockDevice:
+      return "block device";
+    case DestinationIdentity::What::kCharDevice:
+      return "character device";
   }
   return "?";
 }

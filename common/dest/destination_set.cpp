@@ -46,15 +46,16 @@ class SameStorage {
       auto it = seen_.find(b->file);
       if (it != seen_.end())
         return Status::InvalidArgument(
-            "dest=" + name + ": " + (b->partition ? "a partition of a loop device" : "a loop device") +
+            "dest=" + name + ": " +
+            (b->partition ? "a partition of a loop device" : "a loop device") +
             " over dest=" + it->second + " (the same storage); name each destination once");
     } else if (id.what == DestinationIdentity::What::kFile) {
       auto it = loops_.find(id);
       if (it != loops_.end())
-        return Status::InvalidArgument(
-            "dest=" + name + ": the backing file of " +
-            (it->second.second ? "the loop device under " : "") + "dest=" + it->second.first +
-            " (the same storage); name each destination once");
+        return Status::InvalidArgument("dest=" + name + ": the backing file of " +
+                                       (it->second.second ? "the loop device under " : "") +
+                                       "dest=" + it->second.first +
+                                       " (the same storage); name each destination once");
     }
     return Status::OK();
   }
@@ -94,7 +95,8 @@ Status DestinationSet::Open(const std::vector<DestinationSpec>& specs, FileIoOpt
     const bool uri = path && IsNbdUri(spec.value);
     Status s;
     if (uri && !uris.insert(spec.value).second)
-      s = Status::InvalidArgument("dest=" + spec.value + ": named twice; name each destination once");
+      s = Status::InvalidArgument("dest=" + spec.value +
+                                  ": named twice; name each destination once");
     // Before opening: a second open of the same block device would fail
     // its O_EXCL ("in use"), which is not the reason.
     if (s.ok() && path && !uri)

@@ -47,7 +47,8 @@ TEST_F(DestinationSetTest, TheSameFileTwiceIsRefusedAndWhatWasCreatedRemoved) {
   { std::ofstream(Path("x.img")) << "x"; }
   ASSERT_EQ(0, link(Path("x.img").c_str(), Path("x.hard").c_str()));
   DestinationSet set;
-  Status s = DestinationSet::Open(Paths({"new.img", "x.img", "x.hard"}), FileIoOptions(), &log_, &set);
+  Status s =
+      DestinationSet::Open(Paths({"new.img", "x.img", "x.hard"}), FileIoOptions(), &log_, &set);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ("dest=" + Path("x.hard") + ": the same file as dest=" + Path("x.img") +
                 "; name each destination once",
@@ -61,9 +62,9 @@ TEST_F(DestinationSetTest, TheExportSizeIsSizeElseTheSmallestFixedSize) {
   { std::ofstream(Path("big.img")) << std::string(8192, 'x'); }
   { std::ofstream(Path("small.img")) << std::string(4096, 'x'); }
   DestinationSet set;
-  ASSERT_TRUE(DestinationSet::Open(Paths({"big.img", "small.img", "new.img"}), FileIoOptions(),
-                                   &log_, &set)
-                  .ok());
+  ASSERT_TRUE(
+      DestinationSet::Open(Paths({"big.img", "small.img", "new.img"}), FileIoOptions(), &log_, &set)
+          .ok());
   EXPECT_TRUE(set.all_seekable());
   EXPECT_EQ(3u, set.identities().size());
   uint64_t size = 0;

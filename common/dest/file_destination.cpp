@@ -36,7 +36,8 @@ class FileReadBack final : public ReadBack {
   Status Read(uint8_t* buf, uint64_t length, uint64_t offset) override {
     uint64_t got = 0;
     Status s = ReadFully(fd_, buf, length, offset, &got, direct_ ? kAlignment : 1);
-    if (!s.ok()) return Status::FromErrno(name_ + ": read back at " + std::to_string(offset + got), s.err());
+    if (!s.ok())
+      return Status::FromErrno(name_ + ": read back at " + std::to_string(offset + got), s.err());
     // The export's bytes beyond the end of the file are zeros.
     memset(buf + got, 0, length - got);
     // Without O_DIRECT what we just read is cached: drop it behind us.
@@ -54,9 +55,8 @@ class FileReadBack final : public ReadBack {
 
 }  // namespace
 
-FileDestination::FileDestination(std::string name, std::string path, int fd,
-                                 const struct stat& st, bool existed, const FileIoOptions& io,
-                                 Logger* log)
+FileDestination::FileDestination(std::string name, std::string path, int fd, const struct stat& st,
+                                 bool existed, const FileIoOptions& io, Logger* log)
     : Destination(std::move(name)),
       path_(std::move(path)),
       fd_(fd),
@@ -158,10 +158,9 @@ void FileDestination::Abandon() {
 Status FileDestination::Prepare(uint64_t export_size) {
   if (block_) {
     if (device_size_ < export_size)
-      return Status::InvalidArgument("dest=" + name() + ": the device holds " +
-                                     std::to_string(device_size_) +
-                                     " bytes, smaller than the export size " +
-                                     std::to_string(export_size));
+      return Status::InvalidArgument(
+          "dest=" + name() + ": the device holds " + std::to_string(device_size_) +
+          " bytes, smaller than the export size " + std::to_string(export_size));
     return Status::OK();
   }
   // The export starts as all zeros, and so must the file: drop whatever an
@@ -187,7 +186,8 @@ Status FileDestination::WriteEnds(const uint8_t* buf, uint64_t length, uint64_t 
                                   const Split& split) {
   Status s = WriteFully(fd_, buf, split.head, offset, name());
   if (s.ok() && split.tail > 0)
-    s = WriteFully(fd_, buf + length - split.tail, split.tail, offset + length - split.tail, name());
+    s = WriteFully(fd_, buf + length - split.tail, split.tail, offset + length - split.tail,
+                   name());
   return s;
 }
 
@@ -389,7 +389,8 @@ Status FileDestination::Sync() {
 Status FileDestination::Read(uint8_t* buf, uint64_t length, uint64_t offset) {
   uint64_t got = 0;
   Status s = ReadFully(fd_, buf, length, offset, &got);
-  if (!s.ok()) return Status::FromErrno(name() + ": pread at " + std::to_string(offset + got), s.err());
+  if (!s.ok())
+    return Status::FromErrno(name() + ": pread at " + std::to_string(offset + got), s.err());
   // Past the end of a file: the export's bytes there are zeros.
   memset(buf + got, 0, length - got);
   return Status::OK();

@@ -54,16 +54,17 @@ class FileDestination final : public Destination {
   // Takes ownership of fd, opened read-write.  st is its fstat.  path:
   // name made absolute, for reopening after nbdkit has changed directory.
   // log, if given, outlives the destination (the io=uring fallback).
-  FileDestination(std::string name, std::string path, int fd, const struct stat& st,
-                  bool existed, const FileIoOptions& io = FileIoOptions(),
-                  Logger* log = nullptr);
+  FileDestination(std::string name, std::string path, int fd, const struct stat& st, bool existed,
+                  const FileIoOptions& io = FileIoOptions(), Logger* log = nullptr);
   ~FileDestination() override;
 
   // direct=true: opens the O_DIRECT descriptor, or says in one line why the
   // file cannot have one.  Config time.
   Status OpenDirect();
 
-  DestinationKind kind() const override { return block_ ? DestinationKind::kBlock : DestinationKind::kFile; }
+  DestinationKind kind() const override {
+    return block_ ? DestinationKind::kBlock : DestinationKind::kFile;
+  }
   bool seekable() const override { return true; }
   std::optional<uint64_t> fixed_size() const override;
   std::optional<DestinationIdentity> identity() const override { return identity_; }
@@ -136,8 +137,8 @@ class FileDestination final : public Destination {
 
   // io=uring; the writer thread only.  ops_ is declared before ring_ so
   // the ring (which waits for the kernel) goes first.
-  std::map<uint64_t, Op> ops_;      // tag -> write in the ring
-  std::vector<uint64_t> done_;      // tags completed synchronously, not yet reaped
+  std::map<uint64_t, Op> ops_;  // tag -> write in the ring
+  std::vector<uint64_t> done_;  // tags completed synchronously, not yet reaped
   std::unique_ptr<UringQueue> ring_;
   bool ring_tried_ = false;  // Start() asked for the ring (once)
   // cache=none.

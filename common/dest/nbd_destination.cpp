@@ -7,14 +7,14 @@
 #include <libnbd.h>
 #include <limits.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "util/absolute_path.h"
@@ -193,9 +193,11 @@ nbd_handle* NbdDestination::Connect(Status* s) const {
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline)
       return fail(Status::IOError(
-          ETIMEDOUT, name() + ": the server did not complete the NBD handshake within " +
-                         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kHandshakeTimeout).count()) +
-                         " s"));
+          ETIMEDOUT,
+          name() + ": the server did not complete the NBD handshake within " +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::seconds>(kHandshakeTimeout).count()) +
+              " s"));
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
     const int r = poll(fds, 2, static_cast<int>(std::min<int64_t>(left, INT_MAX)));
     if (r == -1) {
@@ -212,12 +214,14 @@ nbd_handle* NbdDestination::Connect(Status* s) const {
     else if ((fds[0].revents & POLLOUT) != 0)
       n = nbd_aio_notify_write(h);
     else if ((fds[0].revents & (POLLERR | POLLNVAL)) != 0)
-      return fail(Status::IOError(ENOTCONN, name() + ": cannot connect: server closed socket unexpectedly"));
+      return fail(Status::IOError(ENOTCONN,
+                                  name() + ": cannot connect: server closed socket unexpectedly"));
     if (n == -1) return cannot_connect();
   }
   if (nbd_aio_is_ready(h) != 1) {
     if (nbd_aio_is_closed(h) == 1)
-      return fail(Status::IOError(ECONNRESET, name() + ": cannot connect: connection closed before handshake finished"));
+      return fail(Status::IOError(
+          ECONNRESET, name() + ": cannot connect: connection closed before handshake finished"));
     return cannot_connect();
   }
   return h;
@@ -235,11 +239,12 @@ void NbdDestination::Learn(nbd_handle* h) {
   Debug("size " + std::to_string(server_size_) + ", block size minimum " +
         std::to_string(min_block_) + " preferred " +
         std::to_string(std::max<int64_t>(0, nbd_get_block_size(h, LIBNBD_SIZE_PREFERRED))) +
-        " maximum payload " + std::to_string(max_payload_) + ", zero " + (can_zero_ ? "yes" : "no") +
-        ", flush " + (can_flush_ ? "yes" : "no"));
+        " maximum payload " + std::to_string(max_payload_) + ", zero " +
+        (can_zero_ ? "yes" : "no") + ", flush " + (can_flush_ ? "yes" : "no"));
 }
 
-Status NbdDestination::Probe(const std::string& uri, Logger* log, std::unique_ptr<Destination>* out) {
+Status NbdDestination::Probe(const std::string& uri, Logger* log,
+                             std::unique_ptr<Destination>* out) {
   std::unique_ptr<NbdDestination> d(new NbdDestination(uri, log));
   Status s;
   nbd_handle* h = d->Connect(&s);
@@ -253,17 +258,17 @@ Status NbdDestination::Probe(const std::string& uri, Logger* log, std::unique_pt
   // not be shared by two processes.
   nbd_shutdown(h, 0);
   nbd_close(h);
-  if (d->server_size_ == 0) return Status::InvalidArgument("dest=" + uri + ": the server's export is empty");
+  if (d->server_size_ == 0)
+    return Status::InvalidArgument("dest=" + uri + ": the server's export is empty");
   *out = std::move(d);
   return Status::OK();
 }
 
 Status NbdDestination::Prepare(uint64_t export_size) {
   if (server_size_ < export_size)
-    return Status::InvalidArgument("dest=" + name() + ": the server's export holds " +
-                                   std::to_string(server_size_) +
-                                   " bytes, smaller than the export size " +
-                                   std::to_string(export_size));
+    return Status::InvalidArgument(
+        "dest=" + name() + ": the server's export holds " + std::to_string(server_size_) +
+        " bytes, smaller than the export size " + std::to_string(export_size));
   export_size_ = export_size;
   return Status::OK();
 }
@@ -378,7 +383,7 @@ void NbdDestination::PollLoop() {
     const bool closed = nbd_aio_is_closed(h_) == 1;
     if (r == -1 || closed || nbd_aio_is_dead(h_) == 1 || (fds[0].revents & POLLNVAL)) {
       // libnbd has completed every command in flight with an error.
-      const std::string why = r == -1 ? LastNbdError()
+      const std::string why = r == -1  ? LastNbdError()
                               : closed ? "the server closed the connection"
                                        : "the connection failed";
       {
@@ -462,11 +467,19 @@ bool NbdDestination::Issue(Op* op, int type, void* buf, uint64_t length, uint64_
   nbd_completion_callback cb = {OnComplete, c, OnFree};
   int64_t cookie = -1;
   switch (type) {
-    case Op::kWrite: cookie = nbd_aio_pwrite(h_, buf, length, offset, cb, 0); break;
+    case Op::kWrite:
+      cookie = nbd_aio_pwrite(h_, buf, length, offset, cb, 0);
+      break;
     // No LIBNBD_CMD_FLAG_NO_HOLE: the server may punch a hole.
-    case Op::kZero: cookie = nbd_aio_zero(h_, length, offset, cb, 0); break;
-    case Op::kRead: cookie = nbd_aio_pread(h_, buf, length, offset, cb, 0); break;
-    case Op::kFlush: cookie = nbd_aio_flush(h_, cb, 0); break;
+    case Op::kZero:
+      cookie = nbd_aio_zero(h_, length, offset, cb, 0);
+      break;
+    case Op::kRead:
+      cookie = nbd_aio_pread(h_, buf, length, offset, cb, 0);
+      break;
+    case Op::kFlush:
+      cookie = nbd_aio_flush(h_, cb, 0);
+      break;
   }
   const int err = cookie == -1 ? LastNbdErrno() : 0;
   const std::string why = cookie == -1 ? LastNbdError() : "";
@@ -494,7 +507,8 @@ bool NbdDestination::IssueAll(Op* op, uint8_t* read_buf) {
       return Issue(op, Op::kFlush, nullptr, 0, 0);
     case Op::kRead:
       for (uint64_t at = op->offset; at < end; at += max_payload_)
-        if (!Issue(op, Op::kRead, read_buf + (at - op->offset), std::min(max_payload_, end - at), at))
+        if (!Issue(op, Op::kRead, read_buf + (at - op->offset), std::min(max_payload_, end - at),
+                   at))
           return false;
       return true;
     case Op::kWrite: {
@@ -691,9 +705,9 @@ Status NbdDestination::ReadAside(uint8_t* buf, uint64_t length, uint64_t offset)
   for (uint64_t done = 0; done < length;) {
     const uint64_t n = std::min(max_payload_, length - done);
     if (nbd_pread(aside_, buf + done, n, offset + done, 0) == -1) {
-      Status s = Status::IOError(LastNbdErrno(), name() + ": read at offset " +
-                                                     std::to_string(offset + done) + ": " +
-                                                     LastNbdError());
+      Status s = Status::IOError(
+          LastNbdErrno(),
+          name() + ": read at offset " + std::to_string(offset + done) + ": " + LastNbdError());
       nbd_close(aside_);
       aside_ = nullptr;
       return s;

@@ -162,7 +162,7 @@ class NbdDestination final : public Destination {
   // lock they hold is named c->dest->mu_: the analysis cannot see that
   // c->dest is this.
   void Settle(Command* c, int err) REQUIRES(mu_);
-  void Kick() const;                 // wakes the I/O thread
+  void Kick() const;  // wakes the I/O thread
   void PollLoop();
   // Stops the I/O thread once nothing is in flight.
   void StopPolling();
@@ -184,15 +184,15 @@ class NbdDestination final : public Destination {
   std::thread io_thread_;
 
   mutable Mutex mu_;
-  CondVar cv_;            // an op finished; in_flight_ fell
+  CondVar cv_;  // an op finished; in_flight_ fell
   Connection state_ GUARDED_BY(mu_) = Connection::kNone;
   std::string dead_reason_ GUARDED_BY(mu_);  // why the connection died
-  unsigned in_flight_ GUARDED_BY(mu_) = 0;  // commands not yet settled
-  unsigned issuing_ GUARDED_BY(mu_) = 0;  // threads inside nbd_aio_*
+  unsigned in_flight_ GUARDED_BY(mu_) = 0;   // commands not yet settled
+  unsigned issuing_ GUARDED_BY(mu_) = 0;     // threads inside nbd_aio_*
   bool stop_ GUARDED_BY(mu_) = false;
   int sock_fd_ GUARDED_BY(mu_) = -1;  // h_'s socket, while h_ is open
   std::map<uint64_t, std::unique_ptr<Op>> submitted_ GUARDED_BY(mu_);  // by tag
-  std::deque<Op*> finished_ GUARDED_BY(mu_);  // submitted, not reaped
+  std::deque<Op*> finished_ GUARDED_BY(mu_);                           // submitted, not reaped
 
   // The second connection, for Read() alone.  ReadAside() looks at state_
   // while it holds this.

@@ -28,8 +28,8 @@
 #include <thread>
 #include <vector>
 
-#include "window/buffer_pool.h"
 #include "util/test_watchdog.h"
+#include "window/buffer_pool.h"
 
 namespace fanout {
 namespace {
@@ -75,8 +75,8 @@ class NbdDestinationTest : public ::testing::Test {
     if (pid_ == 0) {
       // Not the sanitizer runtime the test may have preloaded.
       unsetenv("LD_PRELOAD");
-      execlp("nbdkit", "nbdkit", "-f", "-P", pidfile.c_str(), "-U", sock_.c_str(), "memory",
-             "8M", static_cast<char*>(nullptr));
+      execlp("nbdkit", "nbdkit", "-f", "-P", pidfile.c_str(), "-U", sock_.c_str(), "memory", "8M",
+             static_cast<char*>(nullptr));
       _exit(127);
     }
     for (int i = 0; i < 300; i++) {
@@ -111,7 +111,8 @@ class NbdDestinationTest : public ::testing::Test {
   // each byte belongs.
   Extent Data(uint64_t offset, uint64_t length, uint8_t seed) {
     auto buf = pool_.Acquire();
-    for (uint64_t i = 0; i < length; i++) buf->data()[i] = static_cast<uint8_t>((offset + i) * 7 + seed);
+    for (uint64_t i = 0; i < length; i++)
+      buf->data()[i] = static_cast<uint8_t>((offset + i) * 7 + seed);
     return Extent::Data(offset, length, std::move(buf), 0);
   }
 
@@ -233,7 +234,8 @@ TEST_F(NbdDestinationTest, Refusals) {
   std::unique_ptr<Destination> d;
   Status s = NbdDestination::Probe("nbd+unix:///?socket=" + dir_ + "/none", &log_, &d);
   EXPECT_FALSE(s.ok());
-  EXPECT_EQ(s.message().rfind("dest=nbd+unix:///?socket=" + dir_ + "/none: cannot connect: ", 0), 0u)
+  EXPECT_EQ(s.message().rfind("dest=nbd+unix:///?socket=" + dir_ + "/none: cannot connect: ", 0),
+            0u)
       << s.message();
   d = Open();
   ASSERT_TRUE(d);

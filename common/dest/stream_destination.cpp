@@ -52,7 +52,8 @@ Status StreamDestination::CheckOrder(uint64_t offset) const {
 }
 
 Status StreamDestination::Put(const uint8_t* buf, uint64_t length, uint64_t* written) {
-  return WritePolled(fd_, buf, length, cancel_fd(), name(), [this] { NoteProgress(); }, written);
+  return WritePolled(
+      fd_, buf, length, cancel_fd(), name(), [this] { NoteProgress(); }, written);
 }
 
 Status StreamDestination::PutZeros(uint64_t length, uint64_t* written) {
@@ -87,14 +88,15 @@ Status StreamDestination::Zero(uint64_t length, uint64_t offset) {
 
 Status StreamDestination::Advance(const Status& s, uint64_t length) {
   if (!s.ok())
-    return Status::IOError(s.err(), s.message() + " at stream position " + std::to_string(position_));
+    return Status::IOError(s.err(),
+                           s.message() + " at stream position " + std::to_string(position_));
   position_ += length;
   return s;
 }
 
 Status StreamDestination::Read(uint8_t*, uint64_t, uint64_t offset) {
-  return Status::IOError(EIO, name() + ": a stream cannot be read back (offset " +
-                                  std::to_string(offset) + ")");
+  return Status::IOError(
+      EIO, name() + ": a stream cannot be read back (offset " + std::to_string(offset) + ")");
 }
 
 Status StreamDestination::Close() {

@@ -60,8 +60,7 @@ Status UringQueue::Submit() {
   }
 }
 
-Status UringQueue::Reap(bool wait,
-                        const std::function<void(uint64_t cookie, int result)>& done) {
+Status UringQueue::Reap(bool wait, const std::function<void(uint64_t cookie, int result)>& done) {
   struct io_uring_cqe* cqe;
   if (wait) {
     int r;

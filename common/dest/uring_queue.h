@@ -57,7 +57,7 @@ class UringQueue {
   UringQueue() = default;
   struct io_uring ring_ = {};
   bool initialised_ = false;  // io_uring_queue_init succeeded on ring_
-  unsigned in_flight_ = 0;  // queued or submitted, not yet reaped
+  unsigned in_flight_ = 0;    // queued or submitted, not yet reaped
 };
 
 }  // namespace fanout

@@ -50,15 +50,14 @@ void Writeback::SyncRange(const Range& r, unsigned flags) {
   do rc = sync_file_range(fd_, r.start, r.end - r.start, flags);
   while (rc == -1 && errno == EINTR);
   if (rc == 0) return;
-  error_ = Status::FromErrno(name_ + ": write-back (cache=none) of " +
-                             std::to_string(r.end - r.start) + " bytes at offset " +
-                             std::to_string(r.start))
-               .WithOffset(r.start);
+  error_ =
+      Status::FromErrno(name_ + ": write-back (cache=none) of " + std::to_string(r.end - r.start) +
+                        " bytes at offset " + std::to_string(r.start))
+          .WithOffset(r.start);
 }
 
 void Writeback::Retire(const Range& r) {
-  SyncRange(r, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                   SYNC_FILE_RANGE_WAIT_AFTER);
+  SyncRange(r, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
   if (!error_.ok() || r.empty()) return;
   (void)posix_fadvise(fd_, r.start, r.end - r.start, POSIX_FADV_DONTNEED);
 }

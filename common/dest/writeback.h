@@ -31,8 +31,8 @@
 #include <cstdint>
 #include <string>
 
-#include "util/status.h"
 #include "util/mutex.h"
+#include "util/status.h"
 
 namespace fanout {
 
@@ -68,7 +68,7 @@ class Writeback {
   Range current_ GUARDED_BY(mu_);  // being written
   uint64_t current_bytes_ GUARDED_BY(mu_) = 0;
   Range previous_ GUARDED_BY(mu_);  // writeback started
-  Status error_ GUARDED_BY(mu_);  // the first write-back error
+  Status error_ GUARDED_BY(mu_);    // the first write-back error
 };
 
 }  // namespace fanout

@@ -10,9 +10,8 @@
 
 #include "dest/writeback.h"
 
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -53,7 +52,8 @@ TEST(WritebackTest, AnErrorIsKeptAndNamesTheRange) {
   Status s = wb.Wrote(0, 4096);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(ESPIPE, s.err());
-  EXPECT_EQ("dest.img: write-back (cache=none) of " + std::to_string(Writeback::kChunk - 4096 + (1 << 20)) +
+  EXPECT_EQ("dest.img: write-back (cache=none) of " +
+                std::to_string(Writeback::kChunk - 4096 + (1 << 20)) +
                 " bytes at offset 0: Illegal seek",
             s.message());
   ASSERT_TRUE(s.offset().has_value());

@@ -30,9 +30,9 @@ class BusSink final : public CommitSink {
   // commits).
   void Commit(Extent extent) override {
     if (log_->DebugEnabled(LogTopic::kWindow))
-      log_->Debug(LogTopic::kWindow, std::string("commit ") + (extent.is_zero() ? "zero " : "data ") +
-                                         std::to_string(extent.offset) + "+" +
-                                         std::to_string(extent.length));
+      log_->Debug(LogTopic::kWindow,
+                  std::string("commit ") + (extent.is_zero() ? "zero " : "data ") +
+                      std::to_string(extent.offset) + "+" + std::to_string(extent.length));
     // Only the window publishes, so the sequence is the next one.
     integrity_->Committed(extent, bus_->last_published() + 1);
     bus_->Publish(std::move(extent));

@@ -4,21 +4,21 @@
 
 #include "engine/engine.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
-
-#include <unistd.h>
 
 #include "engine/specs.h"
 #include "pipeline/committed_read.h"
 #include "report/run_result.h"
 #include "report/snapshot_parts.h"
 #include "report/status_json.h"
-#include "util/human_units.h"
 #include "report/summary.h"
 #include "util/absolute_path.h"
+#include "util/human_units.h"
 
 namespace fanout {
 
@@ -28,7 +28,9 @@ Engine::Engine(const Config& config, Logger* log)
       log_(progress_log_.get()),
       policy_(OnErrorOf(config), config.quorum, &writers_, log_) {}
 
-void Engine::DetachDisplay() { progress_log_->set_display(nullptr); }
+void Engine::DetachDisplay() {
+  progress_log_->set_display(nullptr);
+}
 
 Status Engine::OpenAndSize(const Config& config, Logger* log, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e;
@@ -140,8 +142,8 @@ void Engine::Start(bool progress_terminal, int progress_width) {
                                          std::move(progress), progress_terminal, log_);
   progress_log_->set_display(reporter_->display());
   for (auto& w : writers_) w->Start();
-  stall_watch_ = std::make_unique<StallWatch>(writers_, std::chrono::seconds(config_.stall_timeout),
-                                              log_);
+  stall_watch_ =
+      std::make_unique<StallWatch>(writers_, std::chrono::seconds(config_.stall_timeout), log_);
   stall_watch_->Start();
   integrity_->Start();
   reporter_->Start();
@@ -199,7 +201,9 @@ Status Engine::Logged(Status s) {
   return s;
 }
 
-Status Engine::AdmitRequest() { return policy_.Admit(); }
+Status Engine::AdmitRequest() {
+  return policy_.Admit();
+}
 
 template <typename Op>
 Status Engine::ApplyToWindow(Op op) {
@@ -230,14 +234,15 @@ uint32_t Engine::max_request() const {
 }
 
 Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
-  Status s = ApplyToWindow(
-      [&](bool* late) REQUIRES(mu_) { return window_->Write(buf, length, offset, late); });
+  Status s = ApplyToWindow([&](bool* late)
+                               REQUIRES(mu_) { return window_->Write(buf, length, offset, late); });
   if (s.ok()) NoteWrite(offset);
   return s;
 }
 
 Status Engine::Zero(uint64_t length, uint64_t offset) {
-  Status s = ApplyToWindow([&](bool* late) REQUIRES(mu_) { return window_->Zero(length, offset, late); });
+  Status s =
+      ApplyToWindow([&](bool* late) REQUIRES(mu_) { return window_->Zero(length, offset, late); });
   if (s.ok()) NoteWrite(offset);
   return s;
 }

@@ -23,30 +23,30 @@
 
 #include <atomic>
 #include <chrono>
-#include <functional>
-#include <string>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
+#include <string>
 #include <vector>
 
-#include "window/buffer_pool.h"
-#include "pipeline/bus.h"
-#include "pipeline/failure_policy.h"
 #include "config/config.h"
+#include "dest/destination_set.h"
 #include "engine/bus_sink.h"
 #include "integrity/image_integrity.h"
-#include "dest/destination_set.h"
-#include "util/logger.h"
-#include "util/mutex.h"
+#include "pipeline/bus.h"
+#include "pipeline/failure_policy.h"
+#include "pipeline/stall_watch.h"
+#include "pipeline/writer.h"
 #include "report/progress_logger.h"
 #include "report/reporter.h"
-#include "pipeline/stall_watch.h"
 #include "report/snapshot.h"
+#include "util/logger.h"
+#include "util/mutex.h"
 #include "util/status.h"
 #include "util/ticket_lock.h"
+#include "window/buffer_pool.h"
 #include "window/window.h"
-#include "pipeline/writer.h"
 
 namespace fanout {
 

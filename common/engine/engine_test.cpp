@@ -122,7 +122,7 @@ TEST_F(EngineTest, FinishWithoutPrepareLeavesNoTrace) {
   ASSERT_TRUE(Engine::OpenUnsized(FileConfig({"new.img", "old.img"}), &log_, &e).ok());
   EXPECT_TRUE(Exists(Path("new.img")));
   ASSERT_TRUE(e->Finish().ok());
-  EXPECT_FALSE(Exists(Path("new.img")));  // created by Open: removed
+  EXPECT_FALSE(Exists(Path("new.img")));            // created by Open: removed
   EXPECT_EQ("keep me", Contents(Path("old.img")));  // not sized, not touched
   e.reset();
 }

@@ -64,9 +64,8 @@ std::string DescribePlan(const Config& config, const WindowConfig& wc, size_t de
          std::to_string(PoolBuffers(config, wc)) + " x " + std::to_string(config.bucket) +
          " bytes" +
          (wc.spill && wc.ordered ? ", spilling to " + config.spill_dir + " beyond " +
-                                       std::to_string(Window::ResidentChunks(wc)) +
-                                       " chunks and " + std::to_string(Window::AheadMemory(wc)) +
-                                       " parked bytes"
+                                       std::to_string(Window::ResidentChunks(wc)) + " chunks and " +
+                                       std::to_string(Window::AheadMemory(wc)) + " parked bytes"
                                  : "");
 }
 

@@ -28,7 +28,9 @@ DigestFollower::~DigestFollower() {
   if (thread_.joinable()) thread_.join();
 }
 
-void DigestFollower::Start() { thread_ = std::thread([this] { Run(); }); }
+void DigestFollower::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void DigestFollower::Commit(const Extent& extent, uint64_t seq) {
   if (extent.length == 0) return;

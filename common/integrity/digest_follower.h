@@ -50,11 +50,11 @@
 #include <string>
 #include <thread>
 
-#include "window/extent.h"
 #include "integrity/sha256.h"
-#include "util/range_map.h"
 #include "util/mutex.h"
+#include "util/range_map.h"
 #include "util/rounding.h"
+#include "window/extent.h"
 
 namespace fanout {
 
@@ -64,14 +64,13 @@ class DigestFollower {
   // holds it once it has applied every extent up to bus sequence seq;
   // false if no destination can.  A reader may pass over a destination
   // whose bytes it finds are not the image's, for the next.
-  using Reader =
-      std::function<bool(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out)>;
+  using Reader = std::function<bool(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out)>;
   // Checks that the whole pages [offset, offset + length) (offset
   // page-aligned; length a multiple of the page size, or reaching the end
   // of the image) hold the image's expected bytes: returns the offset of
   // the first page that does not, or nullopt.
-  using PageCheck = std::function<std::optional<uint64_t>(uint64_t offset, const uint8_t* data,
-                                                          uint64_t length)>;
+  using PageCheck =
+      std::function<std::optional<uint64_t>(uint64_t offset, const uint8_t* data, uint64_t length)>;
 
   static constexpr uint64_t kPageSize = fanout::kPageSize;
   // Largest piece read back at once.
@@ -115,7 +114,7 @@ class DigestFollower {
   struct Item {
     uint64_t offset;
     uint64_t length;
-    Extent extent;          // data or zeros, or...
+    Extent extent;           // data or zeros, or...
     bool read_back = false;  // ...read from a destination once it applied seq
     uint64_t seq = 0;
   };
@@ -139,9 +138,9 @@ class DigestFollower {
   mutable Mutex mu_;
   CondVar wake_;
   std::deque<Item> queue_ GUARDED_BY(mu_);
-  uint64_t prefix_ GUARDED_BY(mu_) = 0;  // [0, prefix_) is queued or hashed
+  uint64_t prefix_ GUARDED_BY(mu_) = 0;     // [0, prefix_) is queued or hashed
   RangeMap beyond_prefix_ GUARDED_BY(mu_);  // committed ranges beyond prefix_
-  std::string gave_up_ GUARDED_BY(mu_);  // empty while following
+  std::string gave_up_ GUARDED_BY(mu_);     // empty while following
   bool stop_ GUARDED_BY(mu_) = false;
   std::atomic<bool> abandoned_{false};  // see Abandon()
   std::function<bool()> needed_;        // see set_still_needed()

@@ -12,16 +12,15 @@
 
 #include <gtest/gtest.h>
 
-#include "util/test_watchdog.h"
-
 #include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "window/buffer_pool.h"
 #include "integrity/sha256.h"
+#include "util/test_watchdog.h"
+#include "window/buffer_pool.h"
 
 namespace fanout {
 namespace {
@@ -159,8 +158,8 @@ TEST(DigestFollowerTest, RewritesBeyondThePrefixAreFine) {
   Extents e(image);
   DigestFollower f = m.Follower();
   f.Start();
-  f.Commit(Extent::Zero(4096, 8192), 1);   // zeros first...
-  f.Commit(e.Data(6000, 6288), 2);         // ...then data over part of them
+  f.Commit(Extent::Zero(4096, 8192), 1);  // zeros first...
+  f.Commit(e.Data(6000, 6288), 2);        // ...then data over part of them
   f.Commit(e.Data(4096, 1904), 3);
   f.Commit(e.Data(0, 4096), 4);
   EXPECT_EQ(Of(image), f.Finish());

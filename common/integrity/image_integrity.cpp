@@ -9,8 +9,8 @@
 namespace fanout {
 
 ImageIntegrity::ImageIntegrity(const Spec& spec,
-                               const std::vector<std::shared_ptr<Writer>>* writers,
-                               const Bus* bus, Logger* log)
+                               const std::vector<std::shared_ptr<Writer>>* writers, const Bus* bus,
+                               Logger* log)
     : verify_(spec.verify),
       want_sha256_(spec.sha256),
       size_(spec.size),
@@ -26,10 +26,8 @@ ImageIntegrity::ImageIntegrity(const Spec& spec,
   // pages never written (see page_hashes.h).
   if (spec.verify || (!spec.ordered && spec.sha256)) {
     hashes_ = std::make_unique<PageHashes>(
-        size_, [this](uint64_t offset, size_t length, uint64_t expected, uint8_t* page)
-                   REQUIRES(hashes_mu_) {
-          return ReadCommittedPage(offset, length, expected, page);
-        });
+        size_, [this](uint64_t offset, size_t length, uint64_t expected, uint8_t* page) REQUIRES(
+                   hashes_mu_) { return ReadCommittedPage(offset, length, expected, page); });
   }
   // The image's SHA-256 is hashed on a thread of its own as the image is
   // committed (digest_follower.h).  With a stream the window commits in
@@ -129,8 +127,7 @@ bool ImageIntegrity::ReadCommittedPage(uint64_t offset, size_t length, uint64_t 
   });
 }
 
-bool ImageIntegrity::ReadImagePiece(uint64_t seq, uint64_t offset, uint64_t length,
-                                    uint8_t* out) {
+bool ImageIntegrity::ReadImagePiece(uint64_t seq, uint64_t offset, uint64_t length, uint8_t* out) {
   // A destination whose whole pages here are not the image's (changed
   // under the run) is passed over for the next, so the follower gives up
   // only when none holds them.  Pages this read covers in part are checked
@@ -225,7 +222,8 @@ void ImageIntegrity::Finish() {
     interrupted = interrupted_;
   }
   if (need_digest && !interrupted) {
-    digest = fed ? std::optional<std::string>(sha.FinalHex()) : DigestFromAnother(candidates, feeder);
+    digest =
+        fed ? std::optional<std::string>(sha.FinalHex()) : DigestFromAnother(candidates, feeder);
     if (!digest) unavailable = "no destination could be verified to hold the image";
   } else if (!digest && candidates.empty()) {
     unavailable = "no seekable destination finished to read it from";
@@ -244,14 +242,13 @@ std::vector<size_t> ImageIntegrity::DoneSeekable() const {
 
 void ImageIntegrity::LogFollowed(bool hashed, bool can_read_back) const {
   if (!log_->DebugEnabled(LogTopic::kGeneral)) return;
-  log_->Debug(LogTopic::kGeneral,
-              hashed ? "sha256: hashed while written, " +
-                           std::to_string(follower_->bytes_from_memory()) +
-                           " bytes as committed and " +
-                           std::to_string(follower_->bytes_read_back()) +
-                           " read back from a destination"
-                     : "sha256: not hashed while written (" + follower_->gave_up() + ")" +
-                           (can_read_back ? ": reading a destination at the end" : ""));
+  log_->Debug(
+      LogTopic::kGeneral,
+      hashed ? "sha256: hashed while written, " + std::to_string(follower_->bytes_from_memory()) +
+                   " bytes as committed and " + std::to_string(follower_->bytes_read_back()) +
+                   " read back from a destination"
+             : "sha256: not hashed while written (" + follower_->gave_up() + ")" +
+                   (can_read_back ? ": reading a destination at the end" : ""));
 }
 
 std::vector<bool> ImageIntegrity::Suspects(const std::vector<size_t>& candidates) {
@@ -262,8 +259,8 @@ std::vector<bool> ImageIntegrity::Suspects(const std::vector<size_t>& candidates
 }
 
 bool ImageIntegrity::ReadBackAtEnd(std::vector<size_t>* candidates,
-                                   const std::vector<bool>& suspect,
-                                   std::optional<size_t> feeder, Sha256* sha) {
+                                   const std::vector<bool>& suspect, std::optional<size_t> feeder,
+                                   Sha256* sha) {
   // Without verify=: the reads, kept only for a verdict that is not
   // "verified" (a destination read without verify= stays "done").
   std::vector<std::pair<size_t, std::unique_ptr<Verification>>> checks;
@@ -319,8 +316,8 @@ std::optional<std::string> ImageIntegrity::DigestFromAnother(const std::vector<s
     }
     if (skip) continue;
     Sha256 again;
-    auto v = std::make_unique<Verification>((*writers_)[i]->destination(), hashes_.get(), log_,
-                                            &again);
+    auto v =
+        std::make_unique<Verification>((*writers_)[i]->destination(), hashes_.get(), log_, &again);
     if (!RunCancellable(v.get())) break;
     if (v->state() == DestinationState::kIncomplete) break;
     if (v->state() == DestinationState::kVerified) return again.FinalHex();
@@ -345,9 +342,8 @@ bool ImageIntegrity::RunCancellable(Verification* v) {
 }
 
 void ImageIntegrity::Settle(const std::optional<std::string>& digest, std::string unavailable) {
-  if (!digest && std::none_of(writers_->begin(), writers_->end(), [](const auto& w) {
-        return w->state() == DestinationState::kDone;
-      }))
+  if (!digest && std::none_of(writers_->begin(), writers_->end(),
+                              [](const auto& w) { return w->state() == DestinationState::kDone; }))
     unavailable = "no destination holds the image (every one failed)";
   if (!want_sha256_) unavailable = "not computed (sha256=false)";
   MutexLock lock(&verify_mu_);

@@ -57,7 +57,8 @@ class ImageIntegrityTest : public ::testing::Test {
     DestinationSet set;
     ASSERT_TRUE(DestinationSet::Open(specs, FileIoOptions(), &log_, &set).ok());
     ASSERT_TRUE(set.Prepare(kSize).ok());
-    for (auto& d : set.Take()) writers_.push_back(std::make_shared<Writer>(std::move(d), &bus_, &log_));
+    for (auto& d : set.Take())
+      writers_.push_back(std::make_shared<Writer>(std::move(d), &bus_, &log_));
     spec.size = kSize;
     integrity_ = std::make_unique<ImageIntegrity>(spec, &writers_, &bus_, &log_);
     for (auto& w : writers_) w->Start();
@@ -131,7 +132,8 @@ TEST_F(ImageIntegrityTest, CommitsInAnyOrderGiveTheImagesSha256) {
 
 TEST_F(ImageIntegrityTest, VerifyReportsTheDestinationThatDoesNotHoldTheImage) {
   Begin({.verify = true, .sha256 = true});
-  for (uint64_t off = 0; off < kSize; off += 64 << 10) CommitData(off, 64 << 10, uint8_t(off >> 16));
+  for (uint64_t off = 0; off < kSize; off += 64 << 10)
+    CommitData(off, 64 << 10, uint8_t(off >> 16));
   EndStream();
   Corrupt("b.img", 70000);
   integrity_->Finish();
@@ -175,9 +177,10 @@ TEST_F(ImageIntegrityTest, WithoutVerifyAStaleDigestHasNoSha256AndSaysWhy) {
   integrity_->Finish();
   const IntegrityReport r = integrity_->Report();
   EXPECT_FALSE(r.sha256.has_value());
-  EXPECT_EQ("a write behind the stream position changed bytes already hashed (verify=true reads "
-            "the digest back from a verified destination)",
-            r.sha256_unavailable);
+  EXPECT_EQ(
+      "a write behind the stream position changed bytes already hashed (verify=true reads "
+      "the digest back from a verified destination)",
+      r.sha256_unavailable);
 }
 
 TEST_F(ImageIntegrityTest, NoSha256WhenEveryDestinationFailedOrNoneWasAskedFor) {

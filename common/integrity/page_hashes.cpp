@@ -20,9 +20,7 @@ uint64_t PageHashes::Hash(const uint8_t* data, size_t length) {
 }
 
 PageHashes::PageHashes(uint64_t size, PageSource source)
-    : size_(size),
-      source_(std::move(source)),
-      zero_page_hash_(Hash(nullptr, kPageSize)) {}
+    : size_(size), source_(std::move(source)), zero_page_hash_(Hash(nullptr, kPageSize)) {}
 
 PageHashes::State PageHashes::StateOf(uint64_t page) const {
   auto it = regions_.find(page / kRegionPages);

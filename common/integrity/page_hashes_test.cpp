@@ -208,7 +208,8 @@ TEST(PageHashesTest, RandomExtentsAgainstAByteModel) {
         bool nonzero = false;
         for (uint64_t p = r * PageHashes::kRegionPages;
              p < std::min(h.pages(), (r + 1) * PageHashes::kRegionPages); p++)
-          nonzero = nonzero || m.PageHash(p, h.PageLength(p)) != PageHashes::Hash(nullptr, h.PageLength(p));
+          nonzero = nonzero ||
+                    m.PageHash(p, h.PageLength(p)) != PageHashes::Hash(nullptr, h.PageLength(p));
         nonzero_regions += nonzero;
       }
       EXPECT_GE(h.regions(), nonzero_regions) << "seed " << seed;

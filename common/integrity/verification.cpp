@@ -12,8 +12,7 @@
 
 namespace fanout {
 
-Verification::Verification(Destination* dest, const PageHashes* hashes, Logger* log,
-                           Sha256* digest)
+Verification::Verification(Destination* dest, const PageHashes* hashes, Logger* log, Sha256* digest)
     : dest_(dest), hashes_(hashes), log_(log), digest_(digest) {}
 
 Failure Verification::failure() const {
@@ -71,8 +70,8 @@ void Verification::Run() {
         why = cancelled_why_;
       }
       End(DestinationState::kIncomplete, EINTR, offset,
-          dest_->name() + ": incomplete, verification stopped at offset " +
-              std::to_string(offset) + ": " + why);
+          dest_->name() + ": incomplete, verification stopped at offset " + std::to_string(offset) +
+              ": " + why);
       return;
     }
     const uint64_t n = std::min<uint64_t>(kReadSize, size - offset);

@@ -26,11 +26,11 @@
 #include <string>
 #include <vector>
 
-#include "integrity/page_hashes.h"
 #include "dest/destination.h"
+#include "integrity/page_hashes.h"
 #include "integrity/sha256.h"
-#include "util/logger.h"
 #include "pipeline/destination_state.h"
+#include "util/logger.h"
 #include "util/mutex.h"
 
 namespace fanout {

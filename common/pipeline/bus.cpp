@@ -8,7 +8,9 @@
 
 namespace fanout {
 
-Bus::Bus(size_t max_entries) : max_entries_(max_entries) { assert(max_entries > 0); }
+Bus::Bus(size_t max_entries) : max_entries_(max_entries) {
+  assert(max_entries > 0);
+}
 
 Bus::ConsumerId Bus::Attach() {
   MutexLock lock(&mu_);
@@ -54,7 +56,8 @@ void Bus::Close() {
 bool Bus::Fetch(ConsumerId id, Extent* extent, uint64_t* seq) {
   MutexLock lock(&mu_);
   Consumer& c = consumers_[id];
-  available_.Wait(&mu_, [&]() REQUIRES(mu_) { return !c.attached || c.fetched + 1 < next_seq_ || closed_; });
+  available_.Wait(
+      &mu_, [&]() REQUIRES(mu_) { return !c.attached || c.fetched + 1 < next_seq_ || closed_; });
   if (!c.attached || c.fetched + 1 >= next_seq_) return false;
   c.fetched++;
   *seq = c.fetched;
@@ -105,7 +108,9 @@ void Bus::WaitApplied(uint64_t seq) {
 
 void Bus::WaitConsumerApplied(ConsumerId id, uint64_t seq) {
   MutexLock lock(&mu_);
-  progress_.Wait(&mu_, [&]() REQUIRES(mu_) { return !consumers_[id].attached || consumers_[id].applied >= seq; });
+  progress_.Wait(&mu_, [&]() REQUIRES(mu_) {
+    return !consumers_[id].attached || consumers_[id].applied >= seq;
+  });
 }
 
 std::vector<Extent> Bus::Overlapping(uint64_t offset, uint64_t length) const {

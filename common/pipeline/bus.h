@@ -27,8 +27,8 @@
 #include <deque>
 #include <vector>
 
-#include "window/extent.h"
 #include "util/mutex.h"
+#include "window/extent.h"
 
 namespace fanout {
 
@@ -85,9 +85,9 @@ class Bus {
 
   const size_t max_entries_;
   mutable Mutex mu_;
-  CondVar space_;      // signalled when entries leave
-  CondVar available_;  // signalled on publish and close
-  CondVar progress_;   // signalled on applied / detach
+  CondVar space_;                               // signalled when entries leave
+  CondVar available_;                           // signalled on publish and close
+  CondVar progress_;                            // signalled on applied / detach
   std::deque<Extent> entries_ GUARDED_BY(mu_);  // sequence first_seq_ ...
   uint64_t first_seq_ GUARDED_BY(mu_) = 1;
   uint64_t next_seq_ GUARDED_BY(mu_) = 1;

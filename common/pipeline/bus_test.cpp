@@ -9,8 +9,6 @@
 
 #include <gtest/gtest.h>
 
-#include "util/test_watchdog.h"
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -26,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "util/test_watchdog.h"
 #include "window/buffer_pool.h"
 #include "window/extent.h"
 
@@ -33,7 +32,6 @@ namespace fanout {
 namespace {
 
 using namespace testing_support;
-
 
 class BusTest : public ::testing::Test {
  private:

@@ -8,14 +8,22 @@ namespace fanout {
 
 const char* StateName(DestinationState state) {
   switch (state) {
-    case DestinationState::kWriting: return "writing";
-    case DestinationState::kDone: return "done";
-    case DestinationState::kFailed: return "failed";
-    case DestinationState::kVerifying: return "verifying";
-    case DestinationState::kVerified: return "verified";
-    case DestinationState::kMismatch: return "mismatch";
-    case DestinationState::kUnverifiable: return "unverifiable";
-    case DestinationState::kIncomplete: return "incomplete";
+    case DestinationState::kWriting:
+      return "writing";
+    case DestinationState::kDone:
+      return "done";
+    case DestinationState::kFailed:
+      return "failed";
+    case DestinationState::kVerifying:
+      return "verifying";
+    case DestinationState::kVerified:
+      return "verified";
+    case DestinationState::kMismatch:
+      return "mismatch";
+    case DestinationState::kUnverifiable:
+      return "unverifiable";
+    case DestinationState::kIncomplete:
+      return "incomplete";
   }
   return "?";
 }

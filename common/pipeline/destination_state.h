@@ -33,9 +33,9 @@ const char* StateName(DestinationState state);
 
 // What a failed destination records.
 struct Failure {
-  int err = 0;           // errno value (EPIPE, ENOSPC, EIO, ...)
-  uint64_t offset = 0;   // of the operation that failed
-  std::string message;   // one line, naming the destination
+  int err = 0;          // errno value (EPIPE, ENOSPC, EIO, ...)
+  uint64_t offset = 0;  // of the operation that failed
+  std::string message;  // one line, naming the destination
 };
 
 }  // namespace fanout

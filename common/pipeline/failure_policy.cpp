@@ -14,8 +14,8 @@ FailurePolicy::FailurePolicy(OnError on_error, size_t quorum,
 
 Status FailurePolicy::Admit() {
   if (interrupted_) {
-    Status s = Status::IOError(EIO, "refusing requests: the run was interrupted: " +
-                                        interrupted_reason());
+    Status s =
+        Status::IOError(EIO, "refusing requests: the run was interrupted: " + interrupted_reason());
     // Not the failure policy's refusal (refused_requests()).
     if (!interrupted_refusal_logged_.exchange(true)) log_->Error(s.message());
     return s;
@@ -43,10 +43,10 @@ Status FailurePolicy::Refusal() const {
                                     failed->destination()->name() + " failed: " + why);
   }
   if (healthy < quorum_)
-    return Status::IOError(EIO, "refusing requests: " + std::to_string(healthy) + " of " +
-                                    std::to_string(writers_->size()) +
-                                    " destinations are healthy, fewer than quorum=" +
-                                    std::to_string(quorum_));
+    return Status::IOError(
+        EIO, "refusing requests: " + std::to_string(healthy) + " of " +
+                 std::to_string(writers_->size()) +
+                 " destinations are healthy, fewer than quorum=" + std::to_string(quorum_));
   return Status::OK();
 }
 

@@ -69,8 +69,8 @@ class FailurePolicyTest : public ::testing::Test {
  protected:
   // Destinations named by their seekability: "f1" seekable, "s1" a stream.
   void Add(const std::string& name, bool seekable) {
-    writers_.push_back(std::make_shared<Writer>(
-        std::make_unique<FakeDestination>(name, seekable), &bus_, &writer_log_));
+    writers_.push_back(std::make_shared<Writer>(std::make_unique<FakeDestination>(name, seekable),
+                                                &bus_, &writer_log_));
   }
   void Fail(size_t i) {
     const std::string& name = writers_[i]->destination()->name();
@@ -94,8 +94,7 @@ TEST_F(FailurePolicyTest, QuorumTwoOfThreeHoldsWithOneFailedAndRefusesAtTheSecon
   Status s = policy.Admit();
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(EIO, s.err());
-  EXPECT_EQ("refusing requests: 1 of 3 destinations are healthy, fewer than quorum=2",
-            s.message());
+  EXPECT_EQ("refusing requests: 1 of 3 destinations are healthy, fewer than quorum=2", s.message());
   EXPECT_FALSE(policy.Admit().ok());
   EXPECT_TRUE(policy.refused_requests());
   EXPECT_EQ(std::vector<std::string>{s.message()}, log_.errors());  // once, not per request
@@ -116,9 +115,10 @@ TEST_F(FailurePolicyTest, OnErrorFailRefusesAfterTheFirstFailureAndSaysSoOnce) {
   // A second failure is not logged again; the refusal names the first
   // failed destination in the order they were given.
   Fail(0);
-  EXPECT_EQ("refusing requests (on-error=fail): destination f1 failed: f1: fdatasync: "
-            "Input/output error",
-            policy.Admit().message());
+  EXPECT_EQ(
+      "refusing requests (on-error=fail): destination f1 failed: f1: fdatasync: "
+      "Input/output error",
+      policy.Admit().message());
   EXPECT_EQ(std::vector<std::string>{want}, log_.errors());
   EXPECT_TRUE(policy.refused_requests());
 }
@@ -139,9 +139,10 @@ TEST_F(FailurePolicyTest, ADoomedStreamFailsWhileSeekableDestinationsGoOn) {
   EXPECT_TRUE(go_on.Admit().ok());  // two seekable: the quorum
   Status s = fail.Admit();
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ("refusing requests (on-error=fail): destination s1 failed: a write behind the stream "
-            "position",
-            s.message());
+  EXPECT_EQ(
+      "refusing requests (on-error=fail): destination s1 failed: a write behind the stream "
+      "position",
+      s.message());
 }
 
 TEST_F(FailurePolicyTest, AnInterruptionRefusesEveryRequestAndKeepsTheFirstReason) {

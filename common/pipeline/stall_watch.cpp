@@ -11,8 +11,7 @@ namespace fanout {
 
 using std::chrono::seconds;
 
-StallWatch::StallWatch(std::vector<std::shared_ptr<Writer>> writers, seconds timeout,
-                       Logger* log)
+StallWatch::StallWatch(std::vector<std::shared_ptr<Writer>> writers, seconds timeout, Logger* log)
     : timeout_(timeout), notice_(NoticeAfter(timeout)), log_(log) {
   for (auto& w : writers) {
     Watched x;
@@ -21,7 +20,9 @@ StallWatch::StallWatch(std::vector<std::shared_ptr<Writer>> writers, seconds tim
   }
 }
 
-StallWatch::~StallWatch() { Stop(); }
+StallWatch::~StallWatch() {
+  Stop();
+}
 
 seconds StallWatch::NoticeAfter(seconds timeout) {
   constexpr seconds kNotice{10};
@@ -29,7 +30,9 @@ seconds StallWatch::NoticeAfter(seconds timeout) {
   return std::max(seconds(1), timeout / 3);
 }
 
-void StallWatch::Start() { thread_ = std::thread([this] { Run(); }); }
+void StallWatch::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void StallWatch::Stop() {
   {

@@ -27,8 +27,8 @@
 #include <thread>
 #include <vector>
 
-#include "util/logger.h"
 #include "pipeline/writer.h"
+#include "util/logger.h"
 #include "util/mutex.h"
 
 namespace fanout {
@@ -61,17 +61,17 @@ class StallWatch {
     std::shared_ptr<Writer> writer;
     bool busy = false;
     Clock::time_point busy_since;
-    uint64_t kernel = 0;                 // kernel_progress() last seen
-    Clock::time_point kernel_moved;      // when it last changed
-    std::chrono::seconds next_notice{0}; // log again at this much silence
-    bool stalled = false;                // shown stalled, not yet over
+    uint64_t kernel = 0;                  // kernel_progress() last seen
+    Clock::time_point kernel_moved;       // when it last changed
+    std::chrono::seconds next_notice{0};  // log again at this much silence
+    bool stalled = false;                 // shown stalled, not yet over
   };
   void Run();
 
   const std::chrono::seconds timeout_;
   const std::chrono::seconds notice_;
   Logger* const log_;
-  Mutex mu_;                 // Check() and the thread's life
+  Mutex mu_;  // Check() and the thread's life
   CondVar wake_;
   bool stop_ GUARDED_BY(mu_) = false;
   std::vector<Watched> watched_ GUARDED_BY(mu_);

@@ -12,17 +12,16 @@
 
 #include <gtest/gtest.h>
 
-#include "util/test_watchdog.h"
-
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <memory>
 
-#include "pipeline/bus.h"
 #include "dest/destination.h"
-#include "window/extent.h"
+#include "pipeline/bus.h"
 #include "util/mutex.h"
+#include "util/test_watchdog.h"
+#include "window/extent.h"
 
 namespace fanout {
 namespace {
@@ -73,7 +72,9 @@ class StuckDestination final : public Destination {
     MutexLock lock(&gate_->mu);
     gate_->entered = true;
     gate_->cv.SignalAll();
-    gate_->cv.Wait(&gate_->mu, [&]() REQUIRES(gate_->mu) { return gate_->open || (cancellable_ && cancelled()); });
+    gate_->cv.Wait(&gate_->mu, [&]() REQUIRES(gate_->mu) {
+      return gate_->open || (cancellable_ && cancelled());
+    });
     if (cancelled()) return Status::IOError(ECANCELED, "stuck: write cancelled");
     return Status::OK();
   }
@@ -99,8 +100,8 @@ TEST(StallWatchTest, IdleWriterIsNeverStalled) {
   auto gate = std::make_shared<Gate>();
   auto bus = std::make_shared<Bus>(16);
   NullLogger log;
-  auto w = std::make_shared<Writer>(std::make_unique<StuckDestination>(gate, true), bus.get(),
-                                    &log);
+  auto w =
+      std::make_shared<Writer>(std::make_unique<StuckDestination>(gate, true), bus.get(), &log);
   w->Start();
   StallWatch watch({w}, 3s, &log);
   watch.Check(Writer::Clock::now() + 1h);
@@ -116,8 +117,8 @@ TEST(StallWatchTest, CancellableStallFailsAndIsJoined) {
   auto gate = std::make_shared<Gate>();
   auto bus = std::make_shared<Bus>(16);
   NullLogger log;
-  auto w = std::make_shared<Writer>(std::make_unique<StuckDestination>(gate, true), bus.get(),
-                                    &log);
+  auto w =
+      std::make_shared<Writer>(std::make_unique<StuckDestination>(gate, true), bus.get(), &log);
   w->Start();
   bus->Publish(Extent::Zero(0, 4096));
   WaitEntered(gate.get());
@@ -143,8 +144,8 @@ TEST(StallWatchTest, StuckThreadIsAbandonedAndOutlivesEveryoneSafely) {
   NullLogger log;
   {
     auto bus = std::make_shared<Bus>(16);
-    auto w = std::make_shared<Writer>(std::make_unique<StuckDestination>(gate, false), bus.get(),
-                                      &log);
+    auto w =
+        std::make_shared<Writer>(std::make_unique<StuckDestination>(gate, false), bus.get(), &log);
     w->KeepAlive(bus);
     w->Start();
     bus->Publish(Extent::Zero(0, 4096));

@@ -4,8 +4,8 @@
 
 #include "pipeline/writer.h"
 
-#include <cassert>
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <deque>
 #include <vector>
@@ -15,7 +15,9 @@ namespace fanout {
 Writer::Writer(std::unique_ptr<Destination> dest, Bus* bus, Logger* log)
     : dest_(std::move(dest)), bus_(bus), log_(log), consumer_(bus->Attach()) {}
 
-Writer::~Writer() { assert(!thread_.joinable()); }
+Writer::~Writer() {
+  assert(!thread_.joinable());
+}
 
 void Writer::Start() {
   thread_started_ = true;
@@ -163,7 +165,9 @@ bool Writer::Settle(DestinationState state, const Failure* failure) {
   return true;
 }
 
-void Writer::End(DestinationState state) { Settle(state, nullptr); }
+void Writer::End(DestinationState state) {
+  Settle(state, nullptr);
+}
 
 void Writer::FailSync(const Status& s) {
   // Failed first, then detached: detaching wakes the writer thread, which

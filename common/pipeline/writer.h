@@ -31,9 +31,9 @@
 #include <thread>
 #include <vector>
 
+#include "dest/destination.h"
 #include "pipeline/bus.h"
 #include "pipeline/destination_state.h"
-#include "dest/destination.h"
 #include "util/logger.h"
 #include "util/mutex.h"
 
@@ -178,7 +178,7 @@ class Writer : public std::enable_shared_from_this<Writer> {
   // every Settle()).
   bool thread_ended_ GUARDED_BY(mu_) = false;
   CondVar ended_cv_;
-  bool abandoned_ = false;                   // the engine's thread only
+  bool abandoned_ = false;  // the engine's thread only
 };
 
 }  // namespace fanout

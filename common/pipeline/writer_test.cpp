@@ -11,8 +11,6 @@
 
 #include <gtest/gtest.h>
 
-#include "util/test_watchdog.h"
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -22,9 +20,10 @@
 #include <random>
 #include <vector>
 
-#include "window/buffer_pool.h"
-#include "pipeline/bus.h"
 #include "dest/destination.h"
+#include "pipeline/bus.h"
+#include "util/test_watchdog.h"
+#include "window/buffer_pool.h"
 #include "window/extent.h"
 
 namespace fanout {

@@ -25,8 +25,8 @@ std::string ProgressDisplay::Line(const DestinationSnapshot& d, uint64_t size, i
   if (name.size() > name_width) name = "…" + name.substr(name.size() - (name_width - 1));
   name.resize(name_width + (name.size() - std::min(name.size(), name_width)), ' ');
 
-  std::string tail = "  " + HumanBytes(done) + " of " + HumanBytes(size) + "  " +
-                     HumanRate(d.rate) + "  ";
+  std::string tail =
+      "  " + HumanBytes(done) + " of " + HumanBytes(size) + "  " + HumanRate(d.rate) + "  ";
   if (d.state == DestinationState::kWriting && d.stalled_seconds) {
     tail += "stalled, no progress for " + HumanDuration(*d.stalled_seconds);
   } else if (d.state == DestinationState::kWriting) {

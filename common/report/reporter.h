@@ -14,11 +14,11 @@
 #include <string>
 #include <thread>
 
-#include "util/logger.h"
 #include "report/progress.h"
 #include "report/snapshot.h"
-#include "util/status.h"
+#include "util/logger.h"
 #include "util/mutex.h"
+#include "util/status.h"
 
 namespace fanout {
 
@@ -53,7 +53,7 @@ class Reporter {
   CondVar wake_;
   bool stop_ GUARDED_BY(mu_) = false;
   bool stopped_ GUARDED_BY(mu_) = false;  // Stop() was called
-  bool status_error_ = false;   // reported once; reporter thread only
+  bool status_error_ = false;             // reported once; reporter thread only
 };
 
 }  // namespace fanout

@@ -19,9 +19,9 @@ Status RunResult(const Snapshot& snap, const Status& window, const std::string& 
                                         std::to_string(snap.destinations.size()) +
                                         " destinations incomplete or failed");
   if (result.ok() && snap.failed() > 0)
-    result = Status::IOError(EIO, std::to_string(snap.failed()) + " of " +
-                                      std::to_string(snap.destinations.size()) +
-                                      " destinations failed");
+    result =
+        Status::IOError(EIO, std::to_string(snap.failed()) + " of " +
+                                 std::to_string(snap.destinations.size()) + " destinations failed");
   // A status file that does not say how the run ended (a full disk, say):
   // whoever watches it cannot tell, so the run must not look successful.
   if (result.ok() && !status_written.ok())

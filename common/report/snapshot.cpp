@@ -8,11 +8,16 @@ namespace fanout {
 
 const char* RunStateName(RunState state) {
   switch (state) {
-    case RunState::kRunning: return "running";
-    case RunState::kFinishing: return "finishing";
-    case RunState::kVerifying: return "verifying";
-    case RunState::kFinished: return "finished";
-    case RunState::kInterrupted: return "interrupted";
+    case RunState::kRunning:
+      return "running";
+    case RunState::kFinishing:
+      return "finishing";
+    case RunState::kVerifying:
+      return "verifying";
+    case RunState::kFinished:
+      return "finished";
+    case RunState::kInterrupted:
+      return "interrupted";
   }
   return "?";
 }

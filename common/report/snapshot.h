@@ -29,9 +29,9 @@ struct DestinationSnapshot {
   std::string name;
   DestinationKind kind;
   DestinationState state;
-  uint64_t bytes = 0;    // performed so far (rewrites count again)
-  double seconds = 0;    // from the start to the end of this destination, or now
-  double rate = 0;       // bytes / seconds
+  uint64_t bytes = 0;  // performed so far (rewrites count again)
+  double seconds = 0;  // from the start to the end of this destination, or now
+  double rate = 0;     // bytes / seconds
   std::optional<Failure> failure;
   std::optional<int> exit_status;
   // verify=: bytes read back and compared so far, once verification began.
@@ -45,7 +45,7 @@ struct Snapshot {
   uint64_t size = 0;
   uint64_t committed = 0;  // bytes of the export handed to the destinations
   RunState state = RunState::kRunning;
-  double elapsed = 0;      // seconds since serving started
+  double elapsed = 0;  // seconds since serving started
   // kInterrupted: why, one line ("nbdkit received SIGTERM while 1 client
   // was connected").
   std::string interrupted_reason;

@@ -64,9 +64,8 @@ Status CheckStatusFile(const std::string& path, const std::vector<NamedIdentity>
     const auto id = IdentityOf(tst);
     for (const NamedIdentity& t : taken)
       if (id && *id == t.identity)
-        return Refuse(path, "its temporary file " + tmp + " is the same " +
-                                IdentityName(id->what) + " as " + t.parameter +
-                                "; the status file would destroy it");
+        return Refuse(path, "its temporary file " + tmp + " is the same " + IdentityName(id->what) +
+                                " as " + t.parameter + "; the status file would destroy it");
     if (!S_ISREG(tst.st_mode))
       return Refuse(path, "its temporary file " + tmp + " exists and is not a regular file");
   }
@@ -75,8 +74,8 @@ Status CheckStatusFile(const std::string& path, const std::vector<NamedIdentity>
   const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd == -1) {
     const int err = errno;
-    return Refuse(path, "cannot create its temporary file " + tmp + " in " + dir + ": " +
-                            strerror(err));
+    return Refuse(path,
+                  "cannot create its temporary file " + tmp + " in " + dir + ": " + strerror(err));
   }
   close(fd);
   if (!tmp_existed) unlink(tmp.c_str());

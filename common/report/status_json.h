@@ -26,7 +26,6 @@
 #include <vector>
 
 #include "dest/destination.h"
-
 #include "report/snapshot.h"
 #include "util/status.h"
 

@@ -153,8 +153,9 @@ Snapshot Verified() {
   bad.state = DestinationState::kMismatch;
   bad.exit_status.reset();
   bad.verified_bytes = 130 << 20;
-  bad.failure = Failure{EIO, 130 << 20,
-                        "bad.img: verify: differs from the image in the 4 KiB page at offset 136314880"};
+  bad.failure =
+      Failure{EIO, 130 << 20,
+              "bad.img: verify: differs from the image in the 4 KiB page at offset 136314880"};
   s.sha256 = "776f607285a3d1b93d6b8ad5d63754f8b1ee81dc7c080f5eab4949428859a521";
   return s;
 }
@@ -184,11 +185,12 @@ TEST(StatusFileTest, InterruptedRunAndHeartbeat) {
   s.state = RunState::kInterrupted;
   s.interrupted_reason = "nbdkit received SIGTERM while 1 client was connected";
   s.destinations[0].state = DestinationState::kIncomplete;
-  s.destinations[0].failure =
-      Failure{EINTR, 4096, "ok.img: incomplete, nbdkit received SIGTERM while 1 client was connected"};
+  s.destinations[0].failure = Failure{
+      EINTR, 4096, "ok.img: incomplete, nbdkit received SIGTERM while 1 client was connected"};
   s.pid = 4242;
   s.updated = 1764622201.5;
-  s.sha256_unavailable = "the run was interrupted: nbdkit received SIGTERM while 1 client was connected";
+  s.sha256_unavailable =
+      "the run was interrupted: nbdkit received SIGTERM while 1 client was connected";
   const nlohmann::json j = nlohmann::json::parse(StatusJson(s));
   EXPECT_EQ("interrupted", j["state"]);
   EXPECT_EQ(s.interrupted_reason, j["interrupted"]);
@@ -273,8 +275,9 @@ TEST_F(CheckStatusFileTest, RefusesADestinationThatIsItsTemporaryFile) {
   const std::string tmp = dir_ + "/.s.json.tmp";
   ASSERT_EQ(0, rename(dest_.c_str(), tmp.c_str()));
   taken_[0] = {"dest=" + tmp, *IdentityOfPath(tmp)};
-  EXPECT_NE(std::string::npos, Refusal(dir_ + "/s.json").find("its temporary file " + tmp +
-                                                              " is the same file as dest=" + tmp))
+  EXPECT_NE(std::string::npos,
+            Refusal(dir_ + "/s.json")
+                .find("its temporary file " + tmp + " is the same file as dest=" + tmp))
       << Refusal(dir_ + "/s.json");
   // The destination is left as it was.
   std::ifstream in(tmp);
@@ -286,8 +289,7 @@ TEST_F(CheckStatusFileTest, RefusesADestinationThatIsItsTemporaryFile) {
 
 TEST_F(CheckStatusFileTest, RefusesDirectoriesMissingDirectoriesAndDevices) {
   EXPECT_EQ("status=" + dir_ + ": is a directory; give the file to write", Refusal(dir_));
-  EXPECT_EQ("status=" + dir_ + "/missing/s.json: the directory " + dir_ +
-                "/missing does not exist",
+  EXPECT_EQ("status=" + dir_ + "/missing/s.json: the directory " + dir_ + "/missing does not exist",
             Refusal(dir_ + "/missing/s.json"));
   EXPECT_NE(std::string::npos, Refusal("/dev/null").find("status=/dev/null: is a character device"))
       << Refusal("/dev/null");

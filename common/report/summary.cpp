@@ -20,8 +20,8 @@ std::string Seconds(double s) {
 }
 }  // namespace
 
-std::vector<std::string> SummaryLines(const Snapshot& snap,
-                                      const std::function<std::string(const std::string&)>& spelled) {
+std::vector<std::string> SummaryLines(
+    const Snapshot& snap, const std::function<std::string(const std::string&)>& spelled) {
   constexpr size_t kMaxNameWidth = 40;
   std::vector<std::string> lines;
   std::vector<std::string> names;
@@ -48,8 +48,9 @@ std::vector<std::string> SummaryLines(const Snapshot& snap,
              HumanRate(d.rate).c_str());
     lines.push_back(buf + error);
   }
-  snprintf(buf, sizeof buf, "%zu of %zu destinations done, %zu failed: %s export (%llu bytes) in %s",
-           done, snap.destinations.size(), snap.failed(), HumanBytes(snap.size).c_str(),
+  snprintf(buf, sizeof buf,
+           "%zu of %zu destinations done, %zu failed: %s export (%llu bytes) in %s", done,
+           snap.destinations.size(), snap.failed(), HumanBytes(snap.size).c_str(),
            static_cast<unsigned long long>(snap.size), Seconds(snap.elapsed).c_str());
   lines.push_back(buf);
   if (snap.state == RunState::kInterrupted)

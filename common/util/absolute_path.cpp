@@ -4,8 +4,9 @@
 
 #include "util/absolute_path.h"
 
-#include <climits>
 #include <unistd.h>
+
+#include <climits>
 
 namespace fanout {
 

@@ -65,8 +65,7 @@ Status WritePolled(int fd, const uint8_t* buf, uint64_t length, int cancel_fd,
     fds[1].fd = cancel_fd;
     fds[1].events = POLLIN;
     if (poll(fds, 2, -1) == -1 && errno != EINTR) return Status::FromErrno(name + ": poll");
-    if (fds[1].revents & POLLIN)
-      return Status::IOError(ECANCELED, name + ": write cancelled");
+    if (fds[1].revents & POLLIN) return Status::IOError(ECANCELED, name + ": write cancelled");
     // POLLERR (the reader went away) is the next write's EPIPE.
   }
   return Status::OK();

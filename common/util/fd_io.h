@@ -28,9 +28,9 @@ Status WriteFully(int fd, const uint8_t* buf, uint64_t length, off_t offset,
 // the file: *got is set to the bytes read, also on error.  A read that
 // returns a count that is not a multiple of unit ends the file too: with
 // O_DIRECT (unit: its alignment) that is how an unaligned end of file
-// shows, and the next read, unaligned, could fail instead of returning 0.  A failed read returns its errno, in
-// a Status whose message names the offset of that read; callers that name
-// the file their own way take err() and *got.
+// shows, and the next read, unaligned, could fail instead of returning 0.  A failed read returns
+// its errno, in a Status whose message names the offset of that read; callers that name the file
+// their own way take err() and *got.
 Status ReadFully(int fd, uint8_t* buf, uint64_t length, uint64_t offset, uint64_t* got,
                  uint64_t unit = 1);
 

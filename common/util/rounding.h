@@ -20,11 +20,19 @@ inline constexpr uint64_t kPageSize = 4096;
 inline constexpr uint64_t kSectorSize = 512;
 
 // REQUIRES: unit is a power of 2.
-constexpr uint64_t RoundDown(uint64_t n, uint64_t unit) { return n & ~(unit - 1); }
-constexpr uint64_t RoundUp(uint64_t n, uint64_t unit) { return RoundDown(n + unit - 1, unit); }
-constexpr bool IsAligned(uint64_t n, uint64_t unit) { return (n & (unit - 1)) == 0; }
+constexpr uint64_t RoundDown(uint64_t n, uint64_t unit) {
+  return n & ~(unit - 1);
+}
+constexpr uint64_t RoundUp(uint64_t n, uint64_t unit) {
+  return RoundDown(n + unit - 1, unit);
+}
+constexpr bool IsAligned(uint64_t n, uint64_t unit) {
+  return (n & (unit - 1)) == 0;
+}
 // How many units n bytes take, the last perhaps part full.  Any unit > 0.
-constexpr uint64_t DivRoundUp(uint64_t n, uint64_t unit) { return (n + unit - 1) / unit; }
+constexpr uint64_t DivRoundUp(uint64_t n, uint64_t unit) {
+  return (n + unit - 1) / unit;
+}
 
 }  // namespace fanout
 

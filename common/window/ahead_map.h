@@ -33,8 +33,8 @@
 #include <map>
 #include <vector>
 
-#include "window/spill_file.h"
 #include "util/status.h"
+#include "window/spill_file.h"
 
 namespace fanout {
 

@@ -16,7 +16,6 @@
 #include "window/ahead_map.h"
 
 #include <gtest/gtest.h>
-
 #include <stdlib.h>
 
 #include <algorithm>
@@ -31,7 +30,9 @@ namespace {
 
 constexpr uint64_t kO = AheadMap::kRangeOverhead;
 
-std::vector<uint8_t> Bytes(uint64_t n, uint8_t value) { return std::vector<uint8_t>(n, value); }
+std::vector<uint8_t> Bytes(uint64_t n, uint8_t value) {
+  return std::vector<uint8_t>(n, value);
+}
 
 // Reads [offset, offset + length) with 0xEE where nothing is parked.
 std::vector<uint8_t> ReadBack(const AheadMap& m, uint64_t offset, uint64_t length) {
@@ -214,7 +215,7 @@ TEST(AheadMapTest, ReadLeavesUnparkedBytesAlone) {
 TEST(AheadMapTest, IntersectsAtEdges) {
   AheadMap m(1 << 20);
   Put(&m, 1000, 10, 7);
-  EXPECT_FALSE(m.Intersects(990, 10));   // ends where it starts
+  EXPECT_FALSE(m.Intersects(990, 10));  // ends where it starts
   EXPECT_TRUE(m.Intersects(990, 11));
   EXPECT_TRUE(m.Intersects(1009, 1));
   EXPECT_FALSE(m.Intersects(1010, 100));  // starts where it ends
@@ -326,13 +327,15 @@ void RandomMatchesByteModel(bool spill) {
     std::vector<bool> parked(kSpan, false);
     uint64_t low = 0;  // TakeBelow moves the floor up, as the window does
     auto count = [&](uint64_t off, uint64_t len) {
-      return static_cast<uint64_t>(std::count(parked.begin() + off, parked.begin() + off + len, true));
+      return static_cast<uint64_t>(
+          std::count(parked.begin() + off, parked.begin() + off + len, true));
     };
     uint8_t stamp = 0;
     for (int op = 0; op < 2000 && low < kSpan; op++) {
       SCOPED_TRACE("op " + std::to_string(op));
       const uint64_t off = low + rng() % (kSpan - low);
-      const uint64_t len = std::min<uint64_t>(kSpan - off, rng() % 4 == 0 ? rng() % 8192 : rng() % 512);
+      const uint64_t len =
+          std::min<uint64_t>(kSpan - off, rng() % 4 == 0 ? rng() % 8192 : rng() % 512);
       const uint64_t total = count(0, kSpan);
       const int kind = rng() % 10;
       // Fits() reserves the overhead of two more ranges.
@@ -400,9 +403,13 @@ void RandomMatchesByteModel(bool spill) {
   }
 }
 
-TEST(AheadMapTest, RandomMatchesByteModel) { RandomMatchesByteModel(/*spill=*/false); }
+TEST(AheadMapTest, RandomMatchesByteModel) {
+  RandomMatchesByteModel(/*spill=*/false);
+}
 
-TEST(AheadMapTest, RandomMatchesByteModelWithSpill) { RandomMatchesByteModel(/*spill=*/true); }
+TEST(AheadMapTest, RandomMatchesByteModelWithSpill) {
+  RandomMatchesByteModel(/*spill=*/true);
+}
 
 TEST(AheadMapTest, SpillKeepsMemoryWithinItsBudget) {
   std::unique_ptr<SpillFile> file = MakeSpill();
@@ -410,9 +417,9 @@ TEST(AheadMapTest, SpillKeepsMemoryWithinItsBudget) {
   // Memory for 140 bytes and the overhead of the ranges beside them.
   const uint64_t memory = 5 * kO;
   AheadMap m(1 << 20, file.get(), 1000000, memory);
-  Put(&m, 100, 100, 1);   // fits in memory
-  Put(&m, 300, 300, 2);   // would exceed the memory: spilled
-  Put(&m, 700, 40, 3);    // fits beside the first
+  Put(&m, 100, 100, 1);  // fits in memory
+  Put(&m, 300, 300, 2);  // would exceed the memory: spilled
+  Put(&m, 700, 40, 3);   // fits beside the first
   EXPECT_EQ(440u, m.bytes());
   EXPECT_EQ(140u, m.memory_bytes());
   EXPECT_EQ(140u + 3 * kO, m.memory_use());

@@ -4,11 +4,11 @@
 
 #include "window/buffer_pool.h"
 
+#include <sys/mman.h>
+
 #include <cassert>
 #include <cstdlib>
 #include <new>
-
-#include <sys/mman.h>
 
 #include "util/mutex.h"
 
@@ -27,7 +27,9 @@ Buffer::Buffer(size_t size) : size_(size) {
   data_ = static_cast<uint8_t*>(p);
 }
 
-Buffer::~Buffer() { free(data_); }
+Buffer::~Buffer() {
+  free(data_);
+}
 
 struct BufferPool::State {
   Mutex mu;
@@ -46,7 +48,8 @@ std::shared_ptr<Buffer> BufferPool::Acquire() {
   std::unique_ptr<Buffer> buf;
   {
     MutexLock lock(&state_->mu);
-    state_->returned.Wait(&state_->mu, [&]() REQUIRES(state_->mu) { return state_->in_use < max_buffers_; });
+    state_->returned.Wait(&state_->mu,
+                          [&]() REQUIRES(state_->mu) { return state_->in_use < max_buffers_; });
     state_->in_use++;
     if (state_->in_use > state_->peak) state_->peak = state_->in_use;
     if (!state_->free.empty()) {

@@ -9,8 +9,6 @@
 
 #include <gtest/gtest.h>
 
-#include "util/test_watchdog.h"
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -27,11 +25,12 @@
 #include <thread>
 #include <vector>
 
+#include "util/test_watchdog.h"
+
 namespace fanout {
 namespace {
 
 using namespace testing_support;
-
 
 class BufferPoolTest : public ::testing::Test {
  private:

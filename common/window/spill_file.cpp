@@ -28,15 +28,18 @@ Status SpillFile::Open(const std::string& dir, std::unique_ptr<SpillFile>* out) 
     // Kernels and filesystems without O_TMPFILE say EOPNOTSUPP, or EISDIR
     // (the flag reads as a plain open of a directory for writing).
     if (err == EOPNOTSUPP || err == EISDIR)
-      return Status::IOError(err, what + "the filesystem does not support O_TMPFILE; "
-                                         "give a directory on tmpfs, ext4, xfs or btrfs");
+      return Status::IOError(err, what +
+                                      "the filesystem does not support O_TMPFILE; "
+                                      "give a directory on tmpfs, ext4, xfs or btrfs");
     return Status::FromErrno(what + "cannot create a temporary file there", err);
   }
   out->reset(new SpillFile(dir, fd));
   return Status::OK();
 }
 
-SpillFile::~SpillFile() { close(fd_); }
+SpillFile::~SpillFile() {
+  close(fd_);
+}
 
 Status SpillFile::Write(const uint8_t* buf, uint64_t length, uint64_t offset) {
   Status s = WriteFully(fd_, buf, length, offset, "spill file");

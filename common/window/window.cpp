@@ -103,7 +103,8 @@ size_t Window::MaxChunkRanges() const {
 Status Window::FillGaps(uint64_t index, Chunk* chunk) {
   // Ordered: bytes behind C were committed and are never read from the
   // chunk again.
-  const uint64_t cs = config_.ordered ? std::max(ChunkStart(index), commit_point_) : ChunkStart(index);
+  const uint64_t cs =
+      config_.ordered ? std::max(ChunkStart(index), commit_point_) : ChunkStart(index);
   uint64_t lo = UINT64_MAX, hi = 0;
   chunk->state.ForEach(cs, ChunkEnd(index), [&](const RangeMap::Range& r) {
     lo = std::min(lo, r.start);
@@ -177,8 +178,9 @@ void Window::DropChunk(std::map<uint64_t, Chunk>::iterator it) {
 Status Window::Break(const Status& s) {
   if (broken_.ok())
     broken_ = Status::IOError(s.err() ? s.err() : EIO,
-                              s.message() + "; the window can no longer hold what clients wrote, "
-                                            "so every later request fails");
+                              s.message() +
+                                  "; the window can no longer hold what clients wrote, "
+                                  "so every later request fails");
   return s;
 }
 
@@ -375,8 +377,9 @@ Status Window::Read(void* buf, uint64_t length, uint64_t offset,
     Status s = ahead_.Read(dst, length, offset);
     if (!s.ok()) return s;
   }
-  need.ForEach(offset, end,
-               [&](const RangeMap::Range& r) { backing->push_back({r.start, r.end}); });
+  need.ForEach(offset, end, [&](const RangeMap::Range& r) {
+    backing->push_back({r.start, r.end});
+  });
   return Status::OK();
 }
 

@@ -60,13 +60,13 @@
 #include <string>
 #include <vector>
 
+#include "util/range_map.h"
+#include "util/status.h"
 #include "window/ahead_map.h"
 #include "window/buffer_pool.h"
 #include "window/commit_sink.h"
 #include "window/extent.h"
-#include "util/range_map.h"
 #include "window/spill_file.h"
-#include "util/status.h"
 
 namespace fanout {
 
@@ -75,7 +75,7 @@ struct WindowConfig {
   uint64_t window = 0;  // window= (ordered mode)
   uint64_t chunk = 0;   // bytes per chunk; == the pool's buffer size
   bool ordered = false;
-  uint64_t ahead = 0;   // ahead= budget (ordered mode)
+  uint64_t ahead = 0;          // ahead= budget (ordered mode)
   size_t max_open_chunks = 1;  // unordered mode
   // spill=DIR (ordered mode): chunks and parked bytes beyond spill_memory
   // live in the SpillFile passed to the window.
@@ -229,18 +229,18 @@ class Window {
   const WindowConfig config_;
   BufferPool* const pool_;
   CommitSink* const sink_;
-  SpillFile* const spill_;            // ordered mode with spill=, else null
+  SpillFile* const spill_;  // ordered mode with spill=, else null
 
-  std::map<uint64_t, Chunk> chunks_;  // chunk index -> chunk
-  AheadMap ahead_;                    // ordered mode: parked far writes, all >= C + window
-  std::list<uint64_t> lru_;           // see UsesLru(); oldest first
-  size_t resident_ = 0;               // chunks holding a buffer
-  Status broken_;                     // the spill failure, once there was one
-  RangeMap committed_;                // every byte handed to the sink: kData or kZero
+  std::map<uint64_t, Chunk> chunks_;          // chunk index -> chunk
+  AheadMap ahead_;                            // ordered mode: parked far writes, all >= C + window
+  std::list<uint64_t> lru_;                   // see UsesLru(); oldest first
+  size_t resident_ = 0;                       // chunks holding a buffer
+  Status broken_;                             // the spill failure, once there was one
+  RangeMap committed_;                        // every byte handed to the sink: kData or kZero
   std::atomic<uint64_t> committed_bytes_{0};  // the total length of committed_
-  uint64_t commit_point_ = 0;         // C (ordered mode)
-  uint64_t high_water_ = 0;           // highest end of any write
-  bool zero_pending_ = false;         // a zero extent being merged before commit
+  uint64_t commit_point_ = 0;                 // C (ordered mode)
+  uint64_t high_water_ = 0;                   // highest end of any write
+  bool zero_pending_ = false;                 // a zero extent being merged before commit
   uint64_t zero_start_ = 0, zero_end_ = 0;
 };
 

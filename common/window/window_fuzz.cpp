@@ -30,6 +30,8 @@
 // Show what an input does: FANOUT_FUZZ_VERBOSE=1 common/window_fuzz crash-...
 
 #include <fuzzer/FuzzedDataProvider.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -40,9 +42,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include <stdlib.h>
-#include <unistd.h>
 
 #include "window/ahead_map.h"
 #include "window/buffer_pool.h"
@@ -89,7 +88,8 @@ class Sink : public CommitSink {
 
   void Commit(Extent e) override {
     if (e.length == 0) Fail("empty extent", e.offset);
-    if (e.end() < e.offset || e.end() > dest_.size()) Fail("extent outside the export", e.offset, e.end());
+    if (e.end() < e.offset || e.end() > dest_.size())
+      Fail("extent outside the export", e.offset, e.end());
     if (!e.is_zero() && e.buffer_offset + e.length > e.buffer->size())
       Fail("data extent runs past its buffer", e.offset, e.length, e.buffer_offset);
     if (e.is_zero())
@@ -141,7 +141,8 @@ void CheckWindow(const WindowConfig& config, const Window& w, const BufferPool& 
   if (ahead.bytes() != w.parked_bytes()) Fail("parked_bytes", ahead.bytes(), w.parked_bytes());
   if (w.parked_bytes() > config.ahead) Fail("ahead budget", w.parked_bytes(), config.ahead);
   // The ranges' overhead counts too, between requests.
-  if (ahead.charged() > config.ahead) Fail("ahead budget with overhead", ahead.charged(), config.ahead);
+  if (ahead.charged() > config.ahead)
+    Fail("ahead budget with overhead", ahead.charged(), config.ahead);
   if (config.spill && ahead.memory_use() > Window::AheadMemory(config))
     Fail("parked memory with overhead", ahead.memory_use(), Window::AheadMemory(config));
   if (!ahead.empty() && ahead.first() < w.commit_point() + config.window)
@@ -211,7 +212,8 @@ void Run(const uint8_t* data, size_t size) {
   // window= from a quarter of a chunk (window= may be smaller than bucket=)
   // to 8 chunks, at least 4096 bytes (as config.cpp requires), sometimes
   // unaligned.
-  config.window = std::max<uint64_t>(4096, config.chunk * dp.ConsumeIntegralInRange<uint64_t>(1, 32) / 4);
+  config.window =
+      std::max<uint64_t>(4096, config.chunk * dp.ConsumeIntegralInRange<uint64_t>(1, 32) / 4);
   if (dp.ConsumeBool()) config.window += dp.ConsumeIntegralInRange<uint64_t>(1, 4095);
   config.ahead = dp.ConsumeBool() ? 0 : dp.ConsumeIntegralInRange<uint64_t>(0, 512 * KiB);
   config.ordered = dp.ConsumeBool();
@@ -264,10 +266,12 @@ void Run(const uint8_t* data, size_t size) {
         const uint8_t* src = pattern.data() + (stamp * 4099) % (pattern.size() - kMaxLength);
         bool late = false;
         const uint64_t c_before = w.commit_point();
-        if (verbose) fprintf(stderr, "write %llu+%llu", (unsigned long long)off, (unsigned long long)len);
+        if (verbose)
+          fprintf(stderr, "write %llu+%llu", (unsigned long long)off, (unsigned long long)len);
         Status st = w.Write(src, len, off, &late);
-        if (verbose) fprintf(stderr, "%s -> C=%llu parked=%llu\n", late ? " (late)" : "",
-                             (unsigned long long)w.commit_point(), (unsigned long long)w.parked_bytes());
+        if (verbose)
+          fprintf(stderr, "%s -> C=%llu parked=%llu\n", late ? " (late)" : "",
+                  (unsigned long long)w.commit_point(), (unsigned long long)w.parked_bytes());
         if (!st.ok()) Fail("write failed", off, len);
         if (late != (config.ordered && off < c_before)) Fail("late flag", off, len, c_before);
         memcpy(ref.data() + off, src, len);
@@ -275,16 +279,19 @@ void Run(const uint8_t* data, size_t size) {
         high_water = std::max(high_water, off + len);
       } else if (kind == 4) {
         bool late = false;
-        if (verbose) fprintf(stderr, "zero %llu+%llu", (unsigned long long)off, (unsigned long long)len);
+        if (verbose)
+          fprintf(stderr, "zero %llu+%llu", (unsigned long long)off, (unsigned long long)len);
         Status st = w.Zero(len, off, &late);
-        if (verbose) fprintf(stderr, "%s -> C=%llu parked=%llu\n", late ? " (late)" : "",
-                             (unsigned long long)w.commit_point(), (unsigned long long)w.parked_bytes());
+        if (verbose)
+          fprintf(stderr, "%s -> C=%llu parked=%llu\n", late ? " (late)" : "",
+                  (unsigned long long)w.commit_point(), (unsigned long long)w.parked_bytes());
         if (!st.ok()) Fail("zero failed", off, len);
         if (late && !config.ordered) Fail("late zero in unordered mode", off, len);
         memset(ref.data() + off, 0, len);
         any_late |= late;
       } else {
-        if (verbose) fprintf(stderr, "read %llu+%llu\n", (unsigned long long)off, (unsigned long long)len);
+        if (verbose)
+          fprintf(stderr, "read %llu+%llu\n", (unsigned long long)off, (unsigned long long)len);
         read_buf.assign(len, 0x5C);
         std::vector<ByteRange> backing;
         if (!w.Read(read_buf.data(), len, off, &backing).ok()) Fail("read failed", off, len);
@@ -311,7 +318,8 @@ void Run(const uint8_t* data, size_t size) {
   CheckSame("destination differs from the reference at (offset, got, expected)", ref.data(),
             sink.dest().data(), config.size, 0);
   if (config.ordered) {
-    if (sink.stream().size() != config.size) Fail("stream length", sink.stream().size(), config.size);
+    if (sink.stream().size() != config.size)
+      Fail("stream length", sink.stream().size(), config.size);
     if (!any_late)
       CheckSame("stream differs from the reference at (offset, got, expected)", ref.data(),
                 sink.stream().data(), config.size, 0);

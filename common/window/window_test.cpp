@@ -25,8 +25,9 @@
 #include "window/window.h"
 
 #include <gtest/gtest.h>
-
-#include "util/test_watchdog.h"
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -45,15 +46,12 @@
 #include <thread>
 #include <vector>
 
-#include <signal.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
+#include "util/status.h"
+#include "util/test_watchdog.h"
 #include "window/ahead_map.h"
 #include "window/buffer_pool.h"
 #include "window/extent.h"
 #include "window/spill_file.h"
-#include "util/status.h"
 
 namespace fanout {
 namespace {
@@ -65,7 +63,6 @@ constexpr uint64_t MiB = 1024 * KiB;
 
 // What a destination that was never written holds: not zeros.
 constexpr uint8_t kGarbage = 0xAA;
-
 
 // One extent as the sink saw it.
 struct Committed {
@@ -884,25 +881,25 @@ WindowConfig OrderedAhead(uint64_t ahead, uint64_t size = 8 * MiB, uint64_t wind
            << "parked byte at " << ahead.first() << " inside the window [" << w.commit_point()
            << "," << w.commit_point() + h.config().window << ")";
   if (h.pool().peak_in_use() > Window::MaxChunks(h.config()))
-    return ::testing::AssertionFailure() << "pool peak " << h.pool().peak_in_use() << " > "
-                                         << Window::MaxChunks(h.config());
+    return ::testing::AssertionFailure()
+           << "pool peak " << h.pool().peak_in_use() << " > " << Window::MaxChunks(h.config());
   if (h.config().spill && w.resident_chunks() > Window::ResidentChunks(h.config()))
-    return ::testing::AssertionFailure() << w.resident_chunks() << " resident chunks > "
-                                         << Window::ResidentChunks(h.config());
+    return ::testing::AssertionFailure()
+           << w.resident_chunks() << " resident chunks > " << Window::ResidentChunks(h.config());
   if (h.config().spill && w.parked_memory_bytes() > Window::AheadMemory(h.config()))
     return ::testing::AssertionFailure() << w.parked_memory_bytes() << " parked bytes in memory > "
                                          << Window::AheadMemory(h.config());
   if (w.ahead().charged() > h.config().ahead)
-    return ::testing::AssertionFailure() << w.ahead().charged() << " charged to ahead > "
-                                         << h.config().ahead;
+    return ::testing::AssertionFailure()
+           << w.ahead().charged() << " charged to ahead > " << h.config().ahead;
   if (h.config().spill && w.ahead().memory_use() > Window::AheadMemory(h.config()))
-    return ::testing::AssertionFailure() << w.ahead().memory_use() << " parked memory > "
-                                         << Window::AheadMemory(h.config());
+    return ::testing::AssertionFailure()
+           << w.ahead().memory_use() << " parked memory > " << Window::AheadMemory(h.config());
   if (!InOrder(h.sink().log(), 0, Delivered(h.sink().log())))
     return InOrder(h.sink().log(), 0, Delivered(h.sink().log()));
   if (Delivered(h.sink().log()) > w.commit_point())
-    return ::testing::AssertionFailure() << "stream at " << Delivered(h.sink().log())
-                                         << " beyond C " << w.commit_point();
+    return ::testing::AssertionFailure()
+           << "stream at " << Delivered(h.sink().log()) << " beyond C " << w.commit_point();
   return ::testing::AssertionSuccess();
 }
 
@@ -1087,7 +1084,7 @@ TEST_F(WindowTest, AheadReadsOfParkedBytes) {
   ASSERT_TRUE(IsOk(h.Write(6 * MiB + 40 * KiB, 4 * KiB)));
   ASSERT_EQ(14 * KiB + 7, h.window().parked_bytes());
   for (const auto& [off, len] : std::vector<std::pair<uint64_t, uint64_t>>{
-           {6 * MiB, 64 * KiB},           // all of it
+           {6 * MiB, 64 * KiB},            // all of it
            {6 * MiB + 100, 10 * KiB + 7},  // exactly one range
            {6 * MiB + 50, 100},            // across the start
            {6 * MiB + 10 * KiB, 1 * KiB},  // across the end
@@ -1142,7 +1139,8 @@ TEST_F(WindowTest, AheadBudgetLargerThanWindowKeepsPoolBound) {
   Harness h(OrderedAhead(4 * MiB + 66 * AheadMap::kRangeOverhead, 16 * MiB, 1 * MiB, 256 * KiB));
   const uint64_t size = h.config().size;
   // Park every other 64K of [8M, 16M): 4M of parked data over 32 chunks.
-  for (uint64_t off = 8 * MiB; off < size; off += 128 * KiB) ASSERT_TRUE(IsOk(h.Write(off, 64 * KiB)));
+  for (uint64_t off = 8 * MiB; off < size; off += 128 * KiB)
+    ASSERT_TRUE(IsOk(h.Write(off, 64 * KiB)));
   ASSERT_EQ(4 * MiB, h.window().parked_bytes());
   EXPECT_EQ(0u, h.pool().in_use());
   // The budget is full, so a write near the end slides the window over all
@@ -1184,7 +1182,7 @@ TEST_F(WindowTest, FuzzParkedBytesUnderAPieceLongerThanTheWindow) {
   Harness h(OrderedAhead(516071, 2715648, 6144, 8192));
   ASSERT_TRUE(IsOk(h.Write(10752, 77192)));  // parked
   EXPECT_EQ(77192u, h.window().parked_bytes());
-  ASSERT_TRUE(IsOk(h.Write(2699, 41961)));   // slides, piece by piece
+  ASSERT_TRUE(IsOk(h.Write(2699, 41961)));  // slides, piece by piece
   EXPECT_TRUE(h.ReadMatches(0, 128 * KiB));
   EXPECT_TRUE(AheadInvariants(h));
   ExpectCleanFinish(h);
@@ -1469,12 +1467,17 @@ TEST_F(WindowTest, CommittedBytesNeverChange) {
   for (int mode : {0, 1, 2}) {
     const bool ordered = mode != 1;
     for (uint32_t seed = 1; seed <= 5; seed++) {
-      SCOPED_TRACE(std::string(mode == 0 ? "ordered" : mode == 1 ? "unordered" : "ordered, spill") +
+      SCOPED_TRACE(std::string(mode == 0   ? "ordered"
+                               : mode == 1 ? "unordered"
+                                           : "ordered, spill") +
                    " seed=" + std::to_string(seed));
       std::mt19937 rng(seed);
       // Spill: evicting a chunk an extent still shares must leave the
       // extent's bytes alone.
-      Harness h(mode == 0 ? Ordered() : mode == 1 ? Unordered() : OrderedSpill(512 * KiB), kKeep + 2);
+      Harness h(mode == 0   ? Ordered()
+                : mode == 1 ? Unordered()
+                            : OrderedSpill(512 * KiB),
+                kKeep + 2);
       h.sink().KeepExtents(kKeep);
       const uint64_t size = h.config().size;
       for (int op = 0; op < 300; op++) {
@@ -1582,8 +1585,8 @@ TEST_F(WindowTest, SpillZeroOverEvictedBytes) {
 TEST_F(WindowTest, SpillParksFarWritesInTheFile) {
   Harness h(OrderedSpill(512 * KiB, 1 * MiB));  // 128 KiB of parked bytes in memory
   ASSERT_TRUE(IsOk(h.Write(0, 64 * KiB)));
-  ASSERT_TRUE(IsOk(h.Write(7 * MiB, 100 * KiB)));   // parked in memory
-  ASSERT_TRUE(IsOk(h.Write(6 * MiB, 100 * KiB)));   // parked in the file
+  ASSERT_TRUE(IsOk(h.Write(7 * MiB, 100 * KiB)));  // parked in memory
+  ASSERT_TRUE(IsOk(h.Write(6 * MiB, 100 * KiB)));  // parked in the file
   EXPECT_EQ(200 * KiB, h.window().parked_bytes());
   EXPECT_EQ(100 * KiB, h.window().parked_memory_bytes());
   EXPECT_TRUE(h.ReadMatches(5 * MiB, 3 * MiB));
@@ -1628,7 +1631,8 @@ TEST_F(WindowTest, SpillFailureFailsTheRequestAndEveryLaterOne) {
   void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
   ASSERT_EQ(0, setrlimit(RLIMIT_FSIZE, &small));
   Status first;
-  for (uint64_t off = 0; off < 2 * MiB && first.ok(); off += 64 * KiB) first = h.Write(off, 64 * KiB);
+  for (uint64_t off = 0; off < 2 * MiB && first.ok(); off += 64 * KiB)
+    first = h.Write(off, 64 * KiB);
   setrlimit(RLIMIT_FSIZE, &old);
   signal(SIGXFSZ, old_handler);
   ASSERT_FALSE(first.ok()) << "nothing failed";
@@ -1637,7 +1641,8 @@ TEST_F(WindowTest, SpillFailureFailsTheRequestAndEveryLaterOne) {
   EXPECT_NE(std::string::npos, first.message().find("cannot hold")) << first.message();
   const Status later = h.Write(0, 10);
   EXPECT_FALSE(later.ok());
-  EXPECT_NE(std::string::npos, later.message().find("every later request fails")) << later.message();
+  EXPECT_NE(std::string::npos, later.message().find("every later request fails"))
+      << later.message();
   EXPECT_FALSE(h.Zero(0, 10).ok());
   std::vector<uint8_t> buf(10);
   std::vector<ByteRange> backing;
@@ -1658,7 +1663,8 @@ TEST_F(WindowTest, LateErrorSuggestsSpillWhenTheWindowWouldNotFitInMemory) {
     ASSERT_TRUE(late);
     const std::string why = h.sink().late_reasons().at(0);
     EXPECT_NE(std::string::npos, why.find("window=8M would have been needed")) << why;
-    const bool suggests = why.find("with spill=DIR the window can be that large") != std::string::npos;
+    const bool suggests =
+        why.find("with spill=DIR the window can be that large") != std::string::npos;
     EXPECT_EQ(mode == 0, suggests) << "mode " << mode << ": " << why;
   }
 }
