@@ -199,9 +199,11 @@ void Writer::Fail(const Status& s, uint64_t offset) {
       // "cmd=X: write: Broken pipe ...; the command exited with status 3":
       // every message of a destination starts with its name (destination.h),
       // which the second part need not repeat.
+      // (A message shorter than the name breaks that contract; it is kept
+      // whole rather than cut.)
       const size_t named = dest_->name().size() + 2;
-      assert(closed.message().compare(0, named, dest_->name() + ": ") == 0);
-      message += "; " + closed.message().substr(named);
+      const std::string& rest = closed.message();
+      message += "; " + (rest.size() > named ? rest.substr(named) : rest);
     }
   }
   const Failure failure{s.err(), s.offset().value_or(offset), message};
