@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "util/rounding.h"
+
 namespace fanout {
 
 ImageIntegrity::ImageIntegrity(const Spec& spec,
@@ -133,8 +135,8 @@ bool ImageIntegrity::ReadImagePiece(uint64_t seq, uint64_t offset, uint64_t leng
   // only when none holds them.  Pages this read covers in part are checked
   // by the follower once they are whole.
   constexpr uint64_t kPage = PageHashes::kPageSize;
-  const uint64_t first = (offset + kPage - 1) / kPage * kPage;
-  const uint64_t end = offset + length == size_ ? size_ : (offset + length) / kPage * kPage;
+  const uint64_t first = RoundUp(offset, kPage);
+  const uint64_t end = offset + length == size_ ? size_ : RoundDown(offset + length, kPage);
   return ReadApplied(seq, offset, length, out, [&](const Destination& d) {
     if (first >= end || !PageNotTheImage(first, out + (first - offset), end - first)) return true;
     Suspect(d);
@@ -158,7 +160,7 @@ std::optional<uint64_t> ImageIntegrity::PageNotTheImage(uint64_t offset, const u
                                                         uint64_t length) {
   constexpr uint64_t kPage = PageHashes::kPageSize;
   std::vector<uint64_t> got;
-  got.reserve((length + kPage - 1) / kPage);
+  got.reserve(DivRoundUp(length, kPage));
   for (uint64_t pos = 0; pos < length; pos += kPage)
     got.push_back(PageHashes::Hash(data + pos, std::min(kPage, length - pos)));
   MutexLock lock(&hashes_mu_);
