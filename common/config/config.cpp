@@ -162,6 +162,9 @@ std::optional<Status> ConfigParser::SetSizing(const std::string& key, const std:
   } else if (key == "buckets") {
     if (!ParseCount(value, 1, 1024, &config_.buckets))
       s = Status::InvalidArgument("buckets=" + value + ": must be a whole number from 1 to 1024");
+  } else if (key == "lag") {
+    s = ParseSize(key, value, &config_.lag);
+    lag_value_ = value;
   } else {
     return std::nullopt;
   }
@@ -221,6 +224,16 @@ Status ConfigParser::Complete() {
     return Status::InvalidArgument(
         "spill-memory=" + spill_memory_value_ +
         ": must be at least one bucket (bucket=" + std::to_string(config_.bucket) + ")");
+  // A laggard is let go with what it has not fetched in its map, a bucket
+  // or more; a lag smaller than that would never let one go.
+  if (config_.lag != 0 && config_.lag < config_.bucket)
+    return Status::InvalidArgument(
+        "lag=" + lag_value_ +
+        ": must be 0 or at least one bucket (bucket=" + std::to_string(config_.bucket) + ")");
+  if (config_.lag != 0 && config_.destinations.size() < 2)
+    return Status::InvalidArgument("lag=" + lag_value_ +
+                                   ": needs at least two destinations (one falls behind "
+                                   "while another keeps up)");
   if (config_.quorum > config_.destinations.size())
     return Status::InvalidArgument("quorum=" + std::to_string(config_.quorum) +
                                    ": there are only " +
@@ -261,6 +274,8 @@ const char* ConfigParser::Help() {
       "buckets=N            Bus buffers in flight beyond the window (default " +
       std::to_string(Config::kDefaultBuckets) +
       ").\n"
+      "lag=SIZE             A slow destination may fall this far behind and catch up from\n"
+      "                     another instead of holding the client back (default 0: lock-step).\n"
       "on-error=continue|fail  After a destination fails: go on while quorum= are healthy\n"
       "                     (default), or fail every later request.\n"
       "quorum=N             Healthy destinations needed for requests to succeed (default 1).\n"

@@ -48,6 +48,10 @@ struct Config {
   uint64_t spill_memory = kDefaultSpillMemory;  // spill-memory=
   uint64_t bucket = kDefaultBucket;
   unsigned buckets = kDefaultBuckets;
+  // lag=: how far (bytes of the export) a slow destination may fall behind
+  // the others and catch up on its own before the client waits for it
+  // (0: lock-step).
+  uint64_t lag = 0;
   OnError on_error = OnError::kContinue;  // on-error=
   unsigned quorum = 1;                    // quorum=: healthy destinations needed
   std::string status_file;                // status=FILE ("" = none)
@@ -98,7 +102,7 @@ class ConfigParser {
   // Set() for dest= and cmd=, the keys that may be repeated.
   Status AddDestination(const std::string& key, const std::string& value);
   // Set() for the keys that size the export and the memory (size=,
-  // window=, ahead=, spill=, spill-memory=, bucket=, buckets=), and for
+  // window=, ahead=, spill=, spill-memory=, bucket=, buckets=, lag=), and for
   // those that choose what happens (the failure policy, the reports,
   // verify= and sha256=, how files are written, stall-timeout=):
   // nullopt if key is not one of theirs.
@@ -110,6 +114,7 @@ class ConfigParser {
   Config config_;
   std::vector<std::string> seen_;   // single-valued keys given so far
   std::string spill_memory_value_;  // spill-memory= as given, for messages
+  std::string lag_value_;           // lag= as given, for messages
 };
 
 }  // namespace fanout

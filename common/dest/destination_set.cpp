@@ -128,6 +128,10 @@ bool DestinationSet::all_seekable() const {
   return std::all_of(dests_.begin(), dests_.end(), [](const auto& d) { return d->seekable(); });
 }
 
+bool DestinationSet::none_seekable() const {
+  return std::none_of(dests_.begin(), dests_.end(), [](const auto& d) { return d->seekable(); });
+}
+
 Status DestinationSet::ExportSize(std::optional<uint64_t> param, uint64_t* size) const {
   std::optional<uint64_t> smallest;
   for (const auto& d : dests_)

@@ -44,8 +44,9 @@ class DestinationSet {
                      DestinationSet* out);
 
   bool empty() const { return dests_.empty(); }
-  // No stream destination among them.
+  // No stream destination among them; no seekable one among them.
   bool all_seekable() const;
+  bool none_seekable() const;
   // The export size: size= (param) if given, else the smallest size a
   // destination imposes (Destination::fixed_size()); an error naming
   // size= if there is neither.

@@ -65,6 +65,7 @@ FileDestination::FileDestination(std::string name, std::string path, int fd, con
       identity_(IdentityOf(st)),
       io_(io),
       log_(log) {
+  read_fd_ = fcntl(fd_, F_DUPFD_CLOEXEC, 3);
   if (io.drop_cache) writeback_ = std::make_unique<Writeback>(fd_, this->name());
   // The disk the writes end up on: the device itself, or the one holding
   // the file (none for tmpfs, FUSE and other devices without a disk).
@@ -108,6 +109,7 @@ FileDestination::~FileDestination() {
   DrainRing();
   if (direct_fd_ >= 0) close(direct_fd_);
   if (fd_ >= 0) close(fd_);
+  if (read_fd_ >= 0) close(read_fd_);
 }
 
 Status FileDestination::OpenDirect() {
@@ -388,7 +390,10 @@ Status FileDestination::Sync() {
 
 Status FileDestination::Read(uint8_t* buf, uint64_t length, uint64_t offset) {
   uint64_t got = 0;
-  Status s = ReadFully(fd_, buf, length, offset, &got);
+  if (read_fd_ < 0)
+    return Status::IOError(EMFILE, name() + ": read at " + std::to_string(offset) +
+                                       ": no descriptor to read with (it could not be duplicated)");
+  Status s = ReadFully(read_fd_, buf, length, offset, &got);
   if (!s.ok())
     return Status::FromErrno(name() + ": pread at " + std::to_string(offset + got), s.err());
   // Past the end of a file: the export's bytes there are zeros.

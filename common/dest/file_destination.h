@@ -122,6 +122,10 @@ class FileDestination final : public Destination {
   const std::string path_;
   int fd_;
   int direct_fd_ = -1;
+  // Read()'s own descriptor of the same open file, closed only with the
+  // destination: reads go on after Close() (a laggard catching up from this
+  // destination once it is done, lag=) and never see fd_ closed under them.
+  int read_fd_ = -1;
   const bool block_;
   std::string disk_stat_path_;  // empty: no disk to watch (kernel_progress)
   const bool existed_;

@@ -75,6 +75,7 @@ Status Engine::OpenUnsized(const Config& config, Logger* log, std::unique_ptr<En
   // spill=DIR: opened now, like status=, so a relative DIR is the start
   // directory's and a bad one is refused before serving.
   if (s.ok() && !config.spill_dir.empty()) s = SpillFile::Open(config.spill_dir, &e->spill_);
+  if (s.ok()) s = e->OpenLag(dests);
   // On any error, leave no trace: remove the files opening created.
   if (!s.ok()) {
     dests.Abandon();
@@ -109,7 +110,7 @@ Status Engine::Prepare(uint64_t size) {
   pool_ = std::make_unique<BufferPool>(config_.bucket, PoolBuffers(config_, wc));
   // Entries, not bytes, bound zero extents (which hold no memory); data
   // extents are bounded by the pool.
-  bus_ = std::make_shared<Bus>(1024);
+  bus_ = std::make_shared<Bus>(1024, LagSpecOf());
   integrity_ = std::make_unique<ImageIntegrity>(IntegritySpecOf(config_, size_, wc.ordered),
                                                 &writers_, bus_.get(), log);
   sink_ = std::make_unique<BusSink>(bus_.get(), integrity_.get(), log);
@@ -119,11 +120,46 @@ Status Engine::Prepare(uint64_t size) {
     writers_.back()->KeepAlive(bus_);
     writers_.back()->KeepAlive(progress_log_);
   }
+  EnableCatchUp();
 
   if (log->DebugEnabled(LogTopic::kGeneral))
     log->Debug(LogTopic::kGeneral, DescribePlan(config_, wc, writers_.size()));
   prepared_ = true;
   return Status::OK();
+}
+
+Status Engine::OpenLag(const DestinationSet& dests) {
+  if (config_.lag == 0 || !dests.none_seekable()) return Status::OK();
+  // Streams only: a laggard can catch up only from what is kept for it.
+  if (config_.spill_dir.empty())
+    return Status::InvalidArgument(
+        "lag=" + SizeInHelp(config_.lag) +
+        ": every destination is a stream, so there is none to catch up from: add spill=DIR "
+        "to keep the stream for the laggards (at most lag= bytes), or leave lag= out");
+  return SpillFile::Open(config_.spill_dir, &log_file_);
+}
+
+LagSpec Engine::LagSpecOf() {
+  LagSpec lag;
+  lag.lag = config_.lag;
+  // The bus's share of the pool is `buckets` buffers: a destination
+  // holding half of them while another keeps up is behind.
+  lag.behind_extents = std::max<size_t>(1, config_.buckets / 2);
+  if (log_file_)
+    catch_up_log_ =
+        std::make_shared<CatchUpLog>(std::move(log_file_), std::min(config_.lag, size_));
+  lag.log = catch_up_log_.get();
+  return lag;
+}
+
+void Engine::EnableCatchUp() {
+  if (config_.lag == 0) return;
+  auto sources = std::make_shared<CatchUpSources>(bus_.get(), catch_up_log_.get());
+  for (auto& w : writers_) sources->Add(w);
+  for (auto& w : writers_) {
+    w->EnableCatchUp(sources);
+    if (catch_up_log_) w->KeepAlive(catch_up_log_);
+  }
 }
 
 Engine::~Engine() {
@@ -189,6 +225,8 @@ Snapshot Engine::TakeSnapshot() const {
   snap.updated = duration<double>(system_clock::now().time_since_epoch()).count();
   if (const int64_t ns = last_write_ns_.load()) snap.last_write = ns / 1e9;
   snap.refused_requests = policy_.refused_requests();
+  snap.lag = config_.lag;
+  snap.catch_up_log_bytes = catch_up_log_ ? catch_up_log_->capacity() : 0;
   snap.elapsed = started_ ? duration<double>(now - start_time_).count() : 0;
   const auto start = started_ ? std::optional(start_time_) : std::nullopt;
   for (const auto& w : writers_) snap.destinations.push_back(WriterSnapshot(*w, now, start));
@@ -284,7 +322,9 @@ Status Engine::Flush() {
   }
   bus_->WaitApplied(seq);
   for (const auto& w : writers_) {
-    if (!w->healthy()) continue;
+    // A laggard is not waited for (lag=, DRBD's Ahead mode): flush is
+    // durable on the destinations in step.
+    if (!w->healthy() || !w->in_step()) continue;
     // A sync that fails is that destination's failure (its data may not
     // be on the media), and the policy below decides what the client hears.
     Status s = w->destination()->Sync();

@@ -35,6 +35,8 @@
 #include "engine/bus_sink.h"
 #include "integrity/image_integrity.h"
 #include "pipeline/bus.h"
+#include "pipeline/catch_up.h"
+#include "pipeline/catch_up_log.h"
 #include "pipeline/failure_policy.h"
 #include "pipeline/stall_watch.h"
 #include "pipeline/writer.h"
@@ -156,6 +158,11 @@ class Engine {
   void InterruptUnlessFlushed();
   // Waits for every writer to end, abandoning one stuck in the kernel.
   void JoinWriters();
+  // lag=: checks what catching up needs (a source), opens the log's file.
+  Status OpenLag(const DestinationSet& dests);
+  // lag=: the bus's lag spec, and the writers' catch-up (Prepare()).
+  LagSpec LagSpecOf();
+  void EnableCatchUp();
   // The window, for its thread-safe accessors only (committed_bytes()):
   // the snapshot reads them without mu_, which the requests hold for long.
   const Window& WindowUnlocked() const NO_THREAD_SAFETY_ANALYSIS { return *window_; }
@@ -177,6 +184,11 @@ class Engine {
   // spill=DIR, else null; opened by OpenUnsized() (config time), used from
   // Prepare() on.  Outlives window_.
   std::unique_ptr<SpillFile> spill_;
+  // lag= with streams only: the catch-up log's file in spill=DIR (opened at
+  // config time like spill_), and the log from Prepare() on.  Shared with
+  // the writers, as the bus is.
+  std::unique_ptr<SpillFile> log_file_;
+  std::shared_ptr<CatchUpLog> catch_up_log_;
   std::unique_ptr<BufferPool> pool_;
   std::shared_ptr<Bus> bus_;
   std::unique_ptr<BusSink> sink_;

@@ -148,9 +148,11 @@ bool ImageIntegrity::ReadApplied(uint64_t seq, uint64_t offset, uint64_t length,
                                  const std::function<bool(const Destination&)>& accept) {
   for (const auto& w : *writers_) {
     if (!w->healthy() || !w->destination()->seekable()) continue;
-    w->WaitApplied(seq);
-    if (!w->healthy()) continue;
+    // In step, with seq applied: a laggard (lag=) holds less.
+    const uint64_t demotions = w->demotions();
+    if (!w->WaitApplied(seq) || !w->healthy()) continue;
     if (!w->destination()->Read(out, length, offset).ok()) continue;
+    if (!w->in_step() || w->demotions() != demotions) continue;
     if (!accept || accept(*w->destination())) return true;
   }
   return false;

@@ -6,25 +6,30 @@
 
 #include <cassert>
 
+#include "pipeline/catch_up_log.h"
+
 namespace fanout {
 
-Bus::Bus(size_t max_entries) : max_entries_(max_entries) {
+Bus::Bus(size_t max_entries, LagSpec lag) : max_entries_(max_entries), lag_(lag) {
   assert(max_entries > 0);
 }
 
-Bus::ConsumerId Bus::Attach() {
+Bus::ConsumerId Bus::Attach(bool seekable) {
   MutexLock lock(&mu_);
   Consumer c;
+  c.seekable = seekable;
   c.fetched = c.applied = next_seq_ - 1;
-  consumers_.push_back(c);
+  consumers_.push_back(std::move(c));
   return consumers_.size() - 1;
 }
 
 void Bus::Detach(ConsumerId id) {
   {
     MutexLock lock(&mu_);
-    if (!consumers_[id].attached) return;
-    consumers_[id].attached = false;
+    Consumer& c = consumers_[id];
+    if (c.mode == Mode::kGone) return;
+    c.mode = Mode::kGone;
+    c.missed.Clear();
     TrimLocked();
   }
   space_.SignalAll();
@@ -36,13 +41,94 @@ uint64_t Bus::Publish(Extent extent) {
   MutexLock lock(&mu_);
   assert(!closed_);
   space_.Wait(&mu_, [&]() REQUIRES(mu_) { return entries_.size() < max_entries_; });
+  WaitLagRoomLocked(extent);
+  // The log is written before the extent is published, so every data
+  // range a laggard finds in its map is in the log already.  The lag
+  // bound just waited for keeps what laggards still need from being
+  // overwritten (catch_up_log.h).
+  if (lag_.log && !extent.is_zero()) lag_.log->Append(extent);
+  RecordMissedLocked(extent);
   entries_.push_back(std::move(extent));
   const uint64_t seq = next_seq_++;
+  LetGoLaggardsLocked();
   // With no consumer attached, nothing would ever trim.
   TrimLocked();
   lock.Unlock();
   available_.SignalAll();
+  progress_.SignalAll();
   return seq;
+}
+
+void Bus::WaitLagRoomLocked(const Extent& extent) {
+  space_.Wait(&mu_, [&]() REQUIRES(mu_) {
+    for (const Consumer& c : consumers_)
+      if (c.mode == Mode::kLagging && !c.missed.empty() &&
+          c.missed.BytesAfterAdd(extent.offset, extent.length) > lag_.lag)
+        return false;
+    return true;
+  });
+}
+
+void Bus::RecordMissedLocked(const Extent& extent) {
+  for (Consumer& c : consumers_) {
+    if (c.mode != Mode::kLagging) continue;
+    c.missed.Add(extent.offset, extent.length, extent.is_zero() ? Content::kZero : Content::kData);
+    if (extent.late && !c.seekable && !c.late) c.late = extent.late;
+  }
+}
+
+size_t Bus::UnappliedDataLocked(const Consumer& c) const {
+  size_t n = 0;
+  for (uint64_t seq = std::max(c.applied + 1, first_seq_); seq < next_seq_; seq++)
+    if (!entries_[seq - first_seq_].is_zero()) n++;
+  return n;
+}
+
+void Bus::LetGoLaggardsLocked() {
+  if (lag_.lag == 0) return;
+  // The fastest consumer in step: a laggard is let go only for someone
+  // who keeps up.
+  size_t fastest = SIZE_MAX;
+  for (const Consumer& c : consumers_)
+    if (c.mode == Mode::kInStep) fastest = std::min(fastest, UnappliedDataLocked(c));
+  if (fastest == SIZE_MAX || fastest >= lag_.behind_extents) return;
+  for (ConsumerId id = 0; id < consumers_.size(); id++)
+    if (MayLetGoLocked(id, fastest)) LetGoLocked(id);
+}
+
+bool Bus::MayLetGoLocked(ConsumerId id, size_t fastest_data) const {
+  const Consumer& c = consumers_[id];
+  if (c.mode != Mode::kInStep) return false;
+  const size_t data = UnappliedDataLocked(c);
+  const bool behind = data >= lag_.behind_extents || next_seq_ - 1 - c.applied >= max_entries_ / 2;
+  if (!behind || data <= fastest_data) return false;
+  // A source must be left for it: another seekable consumer in step, or
+  // (for a stream) the log.
+  bool source = lag_.log != nullptr && !c.seekable;
+  for (ConsumerId o = 0; o < consumers_.size() && !source; o++)
+    source = o != id && consumers_[o].mode == Mode::kInStep && consumers_[o].seekable;
+  if (!source) return false;
+  // And what it has not fetched must fit in the lag.
+  LagMap would;
+  for (uint64_t seq = std::max(c.fetched + 1, first_seq_); seq < next_seq_; seq++) {
+    const Extent& e = entries_[seq - first_seq_];
+    would.Add(e.offset, e.length, Content::kData);
+  }
+  return would.bytes() <= lag_.lag;
+}
+
+void Bus::LetGoLocked(ConsumerId id) {
+  Consumer& c = consumers_[id];
+  c.mode = Mode::kLagging;
+  c.demotions++;
+  c.missed.Clear();
+  c.late = nullptr;
+  // What it has fetched is in flight and will land; the rest it missed.
+  for (uint64_t seq = std::max(c.fetched + 1, first_seq_); seq < next_seq_; seq++) {
+    const Extent& e = entries_[seq - first_seq_];
+    c.missed.Add(e.offset, e.length, e.is_zero() ? Content::kZero : Content::kData);
+    if (e.late && !c.seekable && !c.late) c.late = e.late;
+  }
 }
 
 void Bus::Close() {
@@ -51,14 +137,16 @@ void Bus::Close() {
     closed_ = true;
   }
   available_.SignalAll();
+  progress_.SignalAll();
 }
 
 bool Bus::Fetch(ConsumerId id, Extent* extent, uint64_t* seq) {
   MutexLock lock(&mu_);
   Consumer& c = consumers_[id];
-  available_.Wait(
-      &mu_, [&]() REQUIRES(mu_) { return !c.attached || c.fetched + 1 < next_seq_ || closed_; });
-  if (!c.attached || c.fetched + 1 >= next_seq_) return false;
+  available_.Wait(&mu_, [&]() REQUIRES(mu_) {
+    return c.mode != Mode::kInStep || c.fetched + 1 < next_seq_ || closed_;
+  });
+  if (c.mode != Mode::kInStep || c.fetched + 1 >= next_seq_) return false;
   c.fetched++;
   *seq = c.fetched;
   *extent = entries_[c.fetched - first_seq_];
@@ -80,16 +168,107 @@ void Bus::Applied(ConsumerId id, uint64_t seq) {
 void Bus::TrimLocked() {
   uint64_t min_applied = next_seq_ - 1;
   for (const Consumer& c : consumers_)
-    if (c.attached && c.applied < min_applied) min_applied = c.applied;
+    if (c.mode == Mode::kInStep && c.applied < min_applied) min_applied = c.applied;
   while (first_seq_ <= min_applied && !entries_.empty()) {
     entries_.pop_front();
     first_seq_++;
   }
 }
 
+bool Bus::TakeLagged(ConsumerId id, uint64_t max_data, uint64_t max_zero, LagMap::Range* out,
+                     uint64_t* seq) {
+  bool taken;
+  {
+    MutexLock lock(&mu_);
+    Consumer& c = consumers_[id];
+    if (c.mode != Mode::kLagging) return false;
+    taken = c.missed.TakeFirst(max_data, max_zero, out);
+    // Everything committed to the range so far is at or below this.
+    *seq = next_seq_ - 1;
+  }
+  if (taken) space_.SignalAll();  // the map shrank: WaitLagRoomLocked
+  return taken;
+}
+
+Bus::RejoinResult Bus::Rejoin(ConsumerId id) {
+  {
+    MutexLock lock(&mu_);
+    Consumer& c = consumers_[id];
+    if (c.mode == Mode::kGone) return RejoinResult::kGone;
+    if (c.mode == Mode::kInStep) return RejoinResult::kRejoined;
+    if (!c.missed.empty()) return RejoinResult::kBehind;
+    // In step again, at the head; once the bus is closed, there is nothing
+    // more to fetch, and it holds the export.
+    c.mode = Mode::kInStep;
+    c.fetched = c.applied = next_seq_ - 1;
+    if (closed_) return RejoinResult::kCaughtUp;
+  }
+  space_.SignalAll();
+  return RejoinResult::kRejoined;
+}
+
+std::shared_ptr<const std::string> Bus::LateFor(ConsumerId id) const {
+  MutexLock lock(&mu_);
+  return consumers_[id].late;
+}
+
+Bus::SourceResult Bus::WaitSource(ConsumerId self, uint64_t seq, ConsumerId* source) {
+  MutexLock lock(&mu_);
+  if (lag_.log && !consumers_[self].seekable) return SourceResult::kLog;
+  SourceResult result = SourceResult::kNone;
+  progress_.Wait(&mu_, [&]() REQUIRES(mu_) {
+    if (consumers_[self].mode == Mode::kGone) {
+      result = SourceResult::kGone;
+      return true;
+    }
+    bool any = false, found = false;
+    uint64_t best = 0;
+    for (ConsumerId o = 0; o < consumers_.size(); o++) {
+      const Consumer& c = consumers_[o];
+      if (o == self || c.mode != Mode::kInStep || !c.seekable) continue;
+      any = true;
+      if (c.applied >= seq && (!found || c.applied > best)) {
+        found = true;
+        best = c.applied;
+        *source = o;
+      }
+    }
+    result = found ? SourceResult::kConsumer : SourceResult::kNone;
+    return found || !any;
+  });
+  return result;
+}
+
+bool Bus::HasWork(ConsumerId id) const {
+  MutexLock lock(&mu_);
+  const Consumer& c = consumers_[id];
+  if (c.mode == Mode::kLagging) return !c.missed.empty();
+  return c.mode == Mode::kInStep && c.fetched + 1 < next_seq_;
+}
+
+bool Bus::lagging(ConsumerId id) const {
+  MutexLock lock(&mu_);
+  return consumers_[id].mode == Mode::kLagging;
+}
+
+bool Bus::in_step(ConsumerId id) const {
+  MutexLock lock(&mu_);
+  return consumers_[id].mode == Mode::kInStep;
+}
+
+uint64_t Bus::demotions(ConsumerId id) const {
+  MutexLock lock(&mu_);
+  return consumers_[id].demotions;
+}
+
+uint64_t Bus::behind_bytes(ConsumerId id) const {
+  MutexLock lock(&mu_);
+  return consumers_[id].missed.bytes();
+}
+
 bool Bus::HasPending(ConsumerId id) const {
   MutexLock lock(&mu_);
-  return consumers_[id].attached && consumers_[id].fetched + 1 < next_seq_;
+  return consumers_[id].mode == Mode::kInStep && consumers_[id].fetched + 1 < next_seq_;
 }
 
 uint64_t Bus::last_published() const {
@@ -101,16 +280,16 @@ void Bus::WaitApplied(uint64_t seq) {
   MutexLock lock(&mu_);
   progress_.Wait(&mu_, [&]() REQUIRES(mu_) {
     for (const Consumer& c : consumers_)
-      if (c.attached && c.applied < seq) return false;
+      if (c.mode == Mode::kInStep && c.applied < seq) return false;
     return true;
   });
 }
 
-void Bus::WaitConsumerApplied(ConsumerId id, uint64_t seq) {
+bool Bus::WaitConsumerApplied(ConsumerId id, uint64_t seq) {
   MutexLock lock(&mu_);
-  progress_.Wait(&mu_, [&]() REQUIRES(mu_) {
-    return !consumers_[id].attached || consumers_[id].applied >= seq;
-  });
+  const Consumer& c = consumers_[id];
+  progress_.Wait(&mu_, [&]() REQUIRES(mu_) { return c.mode != Mode::kInStep || c.applied >= seq; });
+  return c.mode == Mode::kInStep && c.applied >= seq;
 }
 
 std::vector<Extent> Bus::Overlapping(uint64_t offset, uint64_t length) const {

@@ -19,6 +19,19 @@
 // others back.  Close() ends the stream: consumers drain what is left, then
 // Fetch() returns false.
 //
+// Lagging consumers (lag=, LagSpec).  With a lag budget, a consumer that
+// holds the bus back while another is in step is let go instead of making
+// the producer wait: it becomes a laggard.  It stops counting, as a
+// detached one does, and what it has not fetched, and every extent
+// published from then on, goes into its LagMap as ranges (never as data).
+// It catches up by taking ranges out of the map (TakeLagged) and copying
+// data ranges from a catch-up source (WaitSource): a seekable consumer in
+// step that has applied the extents committed so far, or the catch-up log.
+// Once its map is empty it rejoins (Rejoin) at the head of the bus.  A
+// consumer is let go only if a source remains for it, and only while its
+// map stays within lag bytes; beyond that the producer waits for it, as in
+// lock-step.
+//
 // Thread-safe.
 #ifndef FANOUT_PIPELINE_BUS_H
 #define FANOUT_PIPELINE_BUS_H
@@ -27,21 +40,39 @@
 #include <deque>
 #include <vector>
 
+#include "pipeline/lag_map.h"
 #include "util/mutex.h"
 #include "window/extent.h"
 
 namespace fanout {
 
+class CatchUpLog;
+
+struct LagSpec {
+  // lag=: how many bytes of the export a laggard may be behind (its map's
+  // bytes).  0: lock-step, nobody is let go.
+  uint64_t lag = 0;
+  // A consumer with this many data extents published and not yet applied
+  // is behind, and is let go if another consumer in step has fewer (data
+  // extents pin pool buffers, and the client waits for those).
+  size_t behind_extents = 2;
+  // Stream consumers may be let go only if there is a seekable consumer in
+  // step to catch up from, or this log (spill=, streams only).  Not owned.
+  CatchUpLog* log = nullptr;
+};
+
 class Bus {
  public:
   using ConsumerId = size_t;
 
-  explicit Bus(size_t max_entries);
+  explicit Bus(size_t max_entries, LagSpec lag = {});
   Bus(const Bus&) = delete;
   Bus& operator=(const Bus&) = delete;
 
   // Adds a consumer that will see every extent published from now on.
-  ConsumerId Attach();
+  // seekable: it can take extents at any offset, and be read from as a
+  // catch-up source; a stream is fed its missed ranges in order.
+  ConsumerId Attach(bool seekable = true);
   // Removes a consumer; its unapplied extents no longer hold the bus.  Idempotent.
   void Detach(ConsumerId id);
 
@@ -53,7 +84,7 @@ class Bus {
 
   // Fetches the consumer's next extent, blocking until there is one.
   // Returns false when the bus is closed and the consumer has fetched
-  // everything (or the consumer was detached).  A consumer may fetch several
+  // everything, or the consumer was detached or let go (lagging()).  A consumer may fetch several
   // extents before it applies them (several I/Os in flight).
   bool Fetch(ConsumerId id, Extent* extent, uint64_t* seq);
   // Marks every extent up to and including seq as performed by this
@@ -62,28 +93,81 @@ class Bus {
 
   // True if extents wait for this consumer to fetch them.
   bool HasPending(ConsumerId id) const;
+  // HasPending(), or lagging with ranges left to catch up.
+  bool HasWork(ConsumerId id) const;
   // The sequence number of the newest published extent (0: none).
   uint64_t last_published() const;
   // Blocks until every attached consumer has applied through seq (or
   // detached).  Used by flush.
   void WaitApplied(uint64_t seq);
-  // Blocks until this consumer has applied through seq (or detached).
-  void WaitConsumerApplied(ConsumerId id, uint64_t seq);
+  // Blocks until this consumer has applied through seq, or is no longer in
+  // step.  Returns whether it is in step with seq applied.
+  bool WaitConsumerApplied(ConsumerId id, uint64_t seq);
+  // Catching up (see the top of this file).  For a lagging consumer: takes
+  // the lowest range of its map (at most max_data bytes of data, max_zero
+  // of zeros) into *out,
+  // and the bus sequence a source must have applied before that range is
+  // read from it into *seq.  Returns false if the map is empty (or the
+  // consumer is no longer lagging).
+  bool TakeLagged(ConsumerId id, uint64_t max_data, uint64_t max_zero, LagMap::Range* out,
+                  uint64_t* seq);
+  // The laggard's map is empty: it rejoins the bus (kRejoined; it is in step
+  // again, at the head), or, once the bus is closed, has caught up for good
+  // (kCaughtUp).  kBehind: its map is not empty after all.  kGone: it was
+  // detached.
+  enum class RejoinResult { kRejoined, kCaughtUp, kBehind, kGone };
+  RejoinResult Rejoin(ConsumerId id);
+  // A stream laggard was sent a late extent: the message it fails with
+  // (null: none).
+  std::shared_ptr<const std::string> LateFor(ConsumerId id) const;
+  // Where a laggard reads its data ranges: blocks until a seekable consumer
+  // in step other than `self` has applied through seq and returns it in
+  // *source (the one furthest ahead), or returns kLog if the bus has a
+  // catch-up log.  kNone: no such consumer is left; kGone: self was detached.
+  enum class SourceResult { kConsumer, kLog, kNone, kGone };
+  SourceResult WaitSource(ConsumerId self, uint64_t seq, ConsumerId* source);
+  bool lagging(ConsumerId id) const;
+  // In step: attached and not lagging.
+  bool in_step(ConsumerId id) const;
+  // How many times the consumer was let go: a reader of what it holds
+  // checks that this did not change across the read.
+  uint64_t demotions(ConsumerId id) const;
+  // Bytes of the export in the laggard's map (0 in step).
+  uint64_t behind_bytes(ConsumerId id) const;
+
   // Copies the extents still on the bus (not yet applied by every consumer)
   // that overlap [offset, offset + length), in publish order.  Reads lay them
   // over what they read from a destination.
   std::vector<Extent> Overlapping(uint64_t offset, uint64_t length) const;
 
  private:
+  enum class Mode { kInStep, kLagging, kGone };
   struct Consumer {
-    bool attached = true;
+    Mode mode = Mode::kInStep;
+    bool seekable = true;
     uint64_t fetched = 0;  // highest sequence fetched
     uint64_t applied = 0;  // highest sequence applied
+    // Lagging: what it missed, and the late message a stream fails with.
+    LagMap missed;
+    std::shared_ptr<const std::string> late;
+    uint64_t demotions = 0;
   };
-  // Drops entries every attached consumer has applied.
+  // Drops entries every consumer in step has applied.
   void TrimLocked() REQUIRES(mu_);
+  // Waits while adding the extent would take a laggard's map beyond the lag.
+  void WaitLagRoomLocked(const Extent& extent) REQUIRES(mu_);
+  // Records a published extent in every laggard's map.
+  void RecordMissedLocked(const Extent& extent) REQUIRES(mu_);
+  // Lets go of the consumers that hold the bus back while another keeps up.
+  void LetGoLaggardsLocked() REQUIRES(mu_);
+  // Whether consumer c may be let go now (behind, a source left, the lag).
+  bool MayLetGoLocked(ConsumerId c, size_t fastest_data) const REQUIRES(mu_);
+  void LetGoLocked(ConsumerId c) REQUIRES(mu_);
+  // Data extents published that consumer c has not applied.
+  size_t UnappliedDataLocked(const Consumer& c) const REQUIRES(mu_);
 
   const size_t max_entries_;
+  const LagSpec lag_;
   mutable Mutex mu_;
   CondVar space_;                               // signalled when entries leave
   CondVar available_;                           // signalled on publish and close

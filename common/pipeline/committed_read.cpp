@@ -13,7 +13,9 @@ bool ReadCommitted(const std::vector<std::shared_ptr<Writer>>& writers,
                    const std::vector<ByteRange>& backing, const std::vector<Extent>& overlay,
                    uint8_t* buf, uint64_t offset, Logger* log) {
   for (const auto& w : writers) {
-    if (!w->healthy() || !w->destination()->seekable()) continue;
+    // A laggard (lag=) holds less than the bus assumes until it catches up.
+    if (!w->healthy() || !w->destination()->seekable() || !w->in_step()) continue;
+    const uint64_t demotions = w->demotions();
     Status s;
     for (const ByteRange& r : backing) {
       s = w->destination()->Read(buf + (r.start - offset), r.end - r.start, r.start);
@@ -29,7 +31,7 @@ bool ReadCommitted(const std::vector<std::shared_ptr<Writer>>& writers,
     }
     // A destination that failed meanwhile may hold less than the bus
     // assumed: try the next one.
-    if (s.ok() && w->healthy()) return true;
+    if (s.ok() && w->healthy() && w->in_step() && w->demotions() == demotions) return true;
     if (!s.ok()) log->Error(s.message());
   }
   return false;

@@ -13,7 +13,12 @@
 namespace fanout {
 
 Writer::Writer(std::unique_ptr<Destination> dest, Bus* bus, Logger* log)
-    : dest_(std::move(dest)), bus_(bus), log_(log), consumer_(bus->Attach()) {}
+    : dest_(std::move(dest)), bus_(bus), log_(log), consumer_(bus->Attach(dest_->seekable())) {}
+
+void Writer::EnableCatchUp(std::shared_ptr<CatchUpSources> sources) {
+  catch_up_ = std::make_unique<CatchUp>(dest_.get(), bus_, consumer_, sources.get(), log_);
+  KeepAlive(std::move(sources));
+}
 
 Writer::~Writer() {
   assert(!thread_.joinable());
@@ -82,8 +87,11 @@ Writer::Activity Writer::activity() const {
     MutexLock lock(&mu_);
     ended = thread_ended_;
   }
-  a.busy = thread_started_ && !ended && state() == DestinationState::kWriting &&
-           (closing_ || in_flight_count_ > 0 || bus_->HasPending(consumer_));
+  // A laggard waiting for its source to apply what it copies is not the
+  // one stalled (the source is, if anyone).
+  const bool waiting = catch_up_ && catch_up_->waiting_for_source();
+  a.busy = thread_started_ && !ended && state() == DestinationState::kWriting && !waiting &&
+           (closing_ || in_flight_count_ > 0 || bus_->HasWork(consumer_));
   return a;
 }
 
@@ -221,7 +229,7 @@ Status Writer::Open() {
     // waits for it; from then on it holds every other destination back (and
     // the client, once the bus is full), so it gets kOpenGrace.  This also
     // covers the end of the stream, which always leaves data waiting.
-    if (bus_->HasPending(consumer_)) {
+    if (bus_->HasWork(consumer_)) {
       const auto now = Clock::now();
       if (!waiting_since) waiting_since = now;
       if (now - *waiting_since >= kOpenGrace)
@@ -244,7 +252,7 @@ void Writer::Run() {
     Fail(s, 0);
     return;
   }
-  s = Pump();
+  s = PumpAndCatchUp();
   if (!s.ok()) return;  // failed already
   if (interrupted_) {
     Abort();
@@ -268,6 +276,22 @@ void Writer::Run() {
     return;
   }
   End(DestinationState::kDone);
+}
+
+Status Writer::PumpAndCatchUp() {
+  for (;;) {
+    Status s = Pump();
+    if (!s.ok() || !catch_up_ || !bus_->lagging(consumer_)) return s;
+    Bus::RejoinResult how = Bus::RejoinResult::kGone;
+    s = catch_up_->Run(&bytes_, &how);
+    if (!s.ok()) {
+      Fail(s, s.offset().value_or(bytes_.load()));
+      return s;
+    }
+    if (how != Bus::RejoinResult::kRejoined) return Status::OK();
+    if (log_->DebugEnabled(LogTopic::kWriter))
+      log_->Debug(LogTopic::kWriter, dest_->name() + ": caught up, back in step");
+  }
 }
 
 // The extents this writer has submitted and not yet marked applied, in bus

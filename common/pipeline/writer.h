@@ -33,6 +33,7 @@
 
 #include "dest/destination.h"
 #include "pipeline/bus.h"
+#include "pipeline/catch_up.h"
 #include "pipeline/destination_state.h"
 #include "util/logger.h"
 #include "util/mutex.h"
@@ -79,6 +80,11 @@ class Writer : public std::enable_shared_from_this<Writer> {
   // and does not own (the bus, the logger), so an abandoned thread that
   // wakes after the engine is gone finds them.  Call before Start().
   void KeepAlive(std::shared_ptr<const void> owner) { keep_alive_.push_back(std::move(owner)); }
+  // lag=: when the bus lets this writer go (bus.h), it catches up from
+  // `sources` (catch_up.h) rather than waiting for the bus.  Call before
+  // Start(); without it the writer never lags (the bus lets go only
+  // writers that have it).
+  void EnableCatchUp(std::shared_ptr<CatchUpSources> sources);
 
   // What the stall watch looks at.  busy: the writer has work (extents on
   // the bus for it, operations in flight, a close in progress) and has not
@@ -127,8 +133,20 @@ class Writer : public std::enable_shared_from_this<Writer> {
   // Bytes of extents performed (data and zeros; rewrites count again).
   uint64_t bytes() const { return bytes_.load(); }
   // Blocks until this writer has performed every extent through bus
-  // sequence seq, or has failed.
-  void WaitApplied(uint64_t seq) { bus_->WaitConsumerApplied(consumer_, seq); }
+  // sequence seq, or is no longer in step (failed, or lagging).  Returns
+  // whether it holds every extent through seq.
+  bool WaitApplied(uint64_t seq) { return bus_->WaitConsumerApplied(consumer_, seq); }
+  // lag=: in step with the bus (not lagging, not failed), behind it (its
+  // destination holds less than the extents applied say: catching up), how
+  // many bytes of the export it has still to catch up, how many times it
+  // fell behind, and how many bytes it has copied catching up.  A reader of
+  // what the destination holds reads only in step, and checks demotions()
+  // did not change across its read.  Thread-safe.
+  bool in_step() const { return bus_->in_step(consumer_); }
+  bool lagging() const { return bus_->lagging(consumer_); }
+  uint64_t behind_bytes() const { return bus_->behind_bytes(consumer_); }
+  uint64_t demotions() const { return bus_->demotions(consumer_); }
+  uint64_t caught_up_bytes() const { return catch_up_ ? catch_up_->caught_up_bytes() : 0; }
   // When the writer stopped (done or failed); nullopt while writing.
   std::optional<Clock::time_point> ended() const;
   // The failure, once state() is kFailed.
@@ -153,6 +171,9 @@ class Writer : public std::enable_shared_from_this<Writer> {
 
   // Close(), marking the writer busy for the stall watch meanwhile.
   Status CloseDestination();
+  // Pump(), and while the bus lets this writer go, catches up and pumps
+  // again once it rejoins.  An error has failed the writer already.
+  Status PumpAndCatchUp();
 
   const std::unique_ptr<Destination> dest_;
   Bus* const bus_;
@@ -169,6 +190,7 @@ class Writer : public std::enable_shared_from_this<Writer> {
   std::string fail_at_end_ GUARDED_BY(mu_);  // see FailAtEnd()
   std::optional<Clock::time_point> ended_ GUARDED_BY(mu_);
   std::vector<std::shared_ptr<const void>> keep_alive_;  // see KeepAlive()
+  std::unique_ptr<CatchUp> catch_up_;                    // see EnableCatchUp()
   // For the stall watch.
   std::atomic<size_t> in_flight_count_{0};
   std::atomic<bool> closing_{false};

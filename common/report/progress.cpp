@@ -29,6 +29,8 @@ std::string ProgressDisplay::Line(const DestinationSnapshot& d, uint64_t size, i
       "  " + HumanBytes(done) + " of " + HumanBytes(size) + "  " + HumanRate(d.rate) + "  ";
   if (d.state == DestinationState::kWriting && d.stalled_seconds) {
     tail += "stalled, no progress for " + HumanDuration(*d.stalled_seconds);
+  } else if (d.state == DestinationState::kWriting && d.behind_bytes) {
+    tail += "behind by " + HumanBytes(*d.behind_bytes) + ", catching up";
   } else if (d.state == DestinationState::kWriting) {
     const double eta = d.rate > 0 ? (size - done) / d.rate : -1;
     tail += "ETA " + HumanDuration(eta) + "  writing";

@@ -39,6 +39,13 @@ struct DestinationSnapshot {
   // Still writing, but with work and no progress for a while
   // (stall_watch.h): for how many seconds.  The state stays kWriting.
   std::optional<double> stalled_seconds;
+  // lag=: behind the others and catching up (the state stays kWriting; the
+  // status file says "behind"): how many bytes of the export it has still
+  // to catch up.  How many times it fell behind, and the bytes it copied
+  // catching up, over the run.
+  std::optional<uint64_t> behind_bytes;
+  uint64_t fell_behind = 0;
+  uint64_t caught_up_bytes = 0;
 };
 
 struct Snapshot {
@@ -58,6 +65,10 @@ struct Snapshot {
   // The failure policy refused a client request at some point: what the
   // destinations hold is what the client wrote until then.
   bool refused_requests = false;
+  // lag=: the lag allowed (0: lock-step); with streams only, the size of
+  // the catch-up log in spill=DIR (0: none).
+  uint64_t lag = 0;
+  uint64_t catch_up_log_bytes = 0;
   std::vector<DestinationSnapshot> destinations;
   // The final image's SHA-256 (hex) once known; otherwise, at the end, why
   // it is unavailable.

@@ -23,6 +23,9 @@ DestinationSnapshot WriterSnapshot(const Writer& w, std::chrono::steady_clock::t
   if (d.state == DestinationState::kFailed || d.state == DestinationState::kIncomplete)
     d.failure = w.failure();
   d.exit_status = dest->exit_status();
+  if (d.state == DestinationState::kWriting && w.lagging()) d.behind_bytes = w.behind_bytes();
+  d.fell_behind = w.demotions();
+  d.caught_up_bytes = w.caught_up_bytes();
   if (w.stalled())
     d.stalled_seconds = std::max(0.0, duration<double>(now - dest->last_progress()).count());
   return d;

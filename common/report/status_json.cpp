@@ -89,7 +89,7 @@ std::string StatusJson(const Snapshot& snap) {
     json j = {
         {"name", d.name},
         {"kind", KindName(d.kind)},
-        {"state", StateName(d.state)},
+        {"state", d.behind_bytes ? "behind" : StateName(d.state)},
         {"bytes", d.bytes},
         {"rate", d.rate},
         {"elapsed", d.seconds},
@@ -100,7 +100,11 @@ std::string StatusJson(const Snapshot& snap) {
         {"verified_bytes", nullptr},
         {"stalled", d.stalled_seconds.has_value()},
         {"stalled_seconds", nullptr},
+        {"behind_bytes", nullptr},
+        {"fell_behind", d.fell_behind},
+        {"caught_up_bytes", d.caught_up_bytes},
     };
+    if (d.behind_bytes) j["behind_bytes"] = *d.behind_bytes;
     if (d.stalled_seconds) j["stalled_seconds"] = *d.stalled_seconds;
     if (d.failure) {
       j["error"] = d.failure->message;
@@ -122,6 +126,8 @@ std::string StatusJson(const Snapshot& snap) {
       {"updated", snap.updated},
       {"last_write", nullptr},
       {"refused_requests", snap.refused_requests},
+      {"lag", snap.lag},
+      {"catch_up_log_bytes", snap.catch_up_log_bytes},
       {"sha256", nullptr},
       {"sha256_unavailable", nullptr},
       {"destinations", std::move(dests)},

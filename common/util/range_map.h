@@ -57,6 +57,8 @@ class BasicRangeMap {
   bool Intersects(uint64_t start, uint64_t end) const;
   // The stored piece that begins exactly at start, if there is one.
   bool StartingAt(uint64_t start, Range* out) const;
+  // The lowest stored range, if the map is not empty.
+  bool First(Range* out) const;
 
   bool empty() const { return ranges_.empty(); }
   size_t size() const { return ranges_.size(); }
@@ -119,6 +121,14 @@ template <typename Value>
 bool BasicRangeMap<Value>::StartingAt(uint64_t start, Range* out) const {
   auto it = ranges_.find(start);
   if (it == ranges_.end()) return false;
+  *out = Range{it->first, it->second.end, it->second.value};
+  return true;
+}
+
+template <typename Value>
+bool BasicRangeMap<Value>::First(Range* out) const {
+  if (ranges_.empty()) return false;
+  auto it = ranges_.begin();
   *out = Range{it->first, it->second.end, it->second.value};
   return true;
 }
