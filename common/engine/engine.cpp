@@ -143,8 +143,9 @@ LagSpec Engine::LagSpecOf() {
   LagSpec lag;
   lag.lag = config_.lag;
   // The bus's share of the pool is `buckets` buffers: a destination
-  // holding half of them while another keeps up is behind.
-  lag.behind_extents = std::max<size_t>(1, config_.buckets / 2);
+  // holding all but one of them while another keeps up is behind (let go
+  // before the client would wait for the last).
+  lag.behind_extents = std::max<size_t>(1, config_.buckets - 1);
   if (log_file_)
     catch_up_log_ =
         std::make_shared<CatchUpLog>(std::move(log_file_), std::min(config_.lag, size_));

@@ -59,11 +59,23 @@ uint64_t Bus::Publish(Extent extent) {
   return seq;
 }
 
+uint64_t Bus::BehindLocked(const Consumer& c, uint64_t offset, uint64_t length) const {
+  // |map ∪ extra| plus the part of the copied range in neither.
+  const uint64_t a = std::max(c.copy_offset, offset);
+  const uint64_t b = std::min(c.copy_offset + c.copying, offset + length);
+  const uint64_t both = a < b ? b - a : 0;  // copied range ∩ extra
+  const uint64_t copy_only = c.copying - c.missed.BytesIn(c.copy_offset, c.copying) - both +
+                             (both ? c.missed.BytesIn(a, both) : 0);
+  return c.missed.BytesAfterAdd(offset, length) + copy_only;
+}
+
 void Bus::WaitLagRoomLocked(const Extent& extent) {
+  // A laggard whose map is empty takes the extent whatever its size.  A
+  // stream's range being copied is still needed from the log.
   space_.Wait(&mu_, [&]() REQUIRES(mu_) {
     for (const Consumer& c : consumers_)
-      if (c.mode == Mode::kLagging && !c.missed.empty() &&
-          c.missed.BytesAfterAdd(extent.offset, extent.length) > lag_.lag)
+      if (c.mode == Mode::kLagging && (!c.missed.empty() || c.copying != 0) &&
+          BehindLocked(c, extent.offset, extent.length) > lag_.lag)
         return false;
     return true;
   });
@@ -89,8 +101,17 @@ void Bus::LetGoLaggardsLocked() {
   // The fastest consumer in step: a laggard is let go only for someone
   // who keeps up.
   size_t fastest = SIZE_MAX;
-  for (const Consumer& c : consumers_)
-    if (c.mode == Mode::kInStep) fastest = std::min(fastest, UnappliedDataLocked(c));
+  const auto now = std::chrono::steady_clock::now();
+  for (Consumer& c : consumers_) {
+    if (c.mode != Mode::kInStep) continue;
+    const size_t data = UnappliedDataLocked(c);
+    fastest = std::min(fastest, data);
+    // Since when it has been behind.
+    if (data < lag_.behind_extents && next_seq_ - 1 - c.applied < max_entries_ / 2)
+      c.behind_since.reset();
+    else if (!c.behind_since)
+      c.behind_since = now;
+  }
   if (fastest == SIZE_MAX || fastest >= lag_.behind_extents) return;
   for (ConsumerId id = 0; id < consumers_.size(); id++)
     if (MayLetGoLocked(id, fastest)) LetGoLocked(id);
@@ -100,14 +121,9 @@ bool Bus::MayLetGoLocked(ConsumerId id, size_t fastest_data) const {
   const Consumer& c = consumers_[id];
   if (c.mode != Mode::kInStep) return false;
   const size_t data = UnappliedDataLocked(c);
-  const bool behind = data >= lag_.behind_extents || next_seq_ - 1 - c.applied >= max_entries_ / 2;
-  if (!behind || data <= fastest_data) return false;
-  // A source must be left for it: another seekable consumer in step, or
-  // (for a stream) the log.
-  bool source = lag_.log != nullptr && !c.seekable;
-  for (ConsumerId o = 0; o < consumers_.size() && !source; o++)
-    source = o != id && consumers_[o].mode == Mode::kInStep && consumers_[o].seekable;
-  if (!source) return false;
+  if (!c.behind_since || data <= fastest_data) return false;
+  if (std::chrono::steady_clock::now() - *c.behind_since < lag_.let_go_after) return false;
+  if (!SourceLeftLocked(id)) return false;
   // And what it has not fetched must fit in the lag.
   LagMap would;
   for (uint64_t seq = std::max(c.fetched + 1, first_seq_); seq < next_seq_; seq++) {
@@ -117,12 +133,31 @@ bool Bus::MayLetGoLocked(ConsumerId id, size_t fastest_data) const {
   return would.bytes() <= lag_.lag;
 }
 
+bool Bus::SourceLeftLocked(ConsumerId id) const {
+  const Consumer& c = consumers_[id];
+  if (lag_.log != nullptr && !c.seekable) return true;
+  size_t sources = 0;
+  bool laggards = false;
+  for (ConsumerId o = 0; o < consumers_.size(); o++) {
+    const Consumer& d = consumers_[o];
+    if (o != id && d.mode == Mode::kInStep && d.seekable) sources++;
+    laggards = laggards || d.mode == Mode::kLagging;
+  }
+  // A stream, or the first to fall behind, needs one source.  A seekable
+  // destination is a source itself: while others catch up, it is let go
+  // only if two stay in step, so that one failing does not leave the
+  // laggards without any.
+  return sources >= (c.seekable && laggards ? 2 : 1);
+}
+
 void Bus::LetGoLocked(ConsumerId id) {
   Consumer& c = consumers_[id];
   c.mode = Mode::kLagging;
   c.demotions++;
   c.missed.Clear();
   c.late = nullptr;
+  c.copying = 0;
+  c.behind_since.reset();
   // What it has fetched is in flight and will land; the rest it missed.
   for (uint64_t seq = std::max(c.fetched + 1, first_seq_); seq < next_seq_; seq++) {
     const Extent& e = entries_[seq - first_seq_];
@@ -182,11 +217,17 @@ bool Bus::TakeLagged(ConsumerId id, uint64_t max_data, uint64_t max_zero, LagMap
     MutexLock lock(&mu_);
     Consumer& c = consumers_[id];
     if (c.mode != Mode::kLagging) return false;
+    // What was taken before has been read from its source by now.
+    c.copying = 0;
     taken = c.missed.TakeFirst(max_data, max_zero, out);
+    if (taken) {
+      c.copy_offset = out->offset;
+      c.copying = out->length;
+    }
     // Everything committed to the range so far is at or below this.
     *seq = next_seq_ - 1;
   }
-  if (taken) space_.SignalAll();  // the map shrank: WaitLagRoomLocked
+  space_.SignalAll();  // the lag shrank: WaitLagRoomLocked
   return taken;
 }
 
@@ -263,7 +304,8 @@ uint64_t Bus::demotions(ConsumerId id) const {
 
 uint64_t Bus::behind_bytes(ConsumerId id) const {
   MutexLock lock(&mu_);
-  return consumers_[id].missed.bytes();
+  const Consumer& c = consumers_[id];
+  return c.mode == Mode::kLagging ? BehindLocked(c, 0, 0) : 0;
 }
 
 bool Bus::HasPending(ConsumerId id) const {

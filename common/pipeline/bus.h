@@ -36,8 +36,10 @@
 #ifndef FANOUT_PIPELINE_BUS_H
 #define FANOUT_PIPELINE_BUS_H
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <vector>
 
 #include "pipeline/lag_map.h"
@@ -56,6 +58,9 @@ struct LagSpec {
   // is behind, and is let go if another consumer in step has fewer (data
   // extents pin pool buffers, and the client waits for those).
   size_t behind_extents = 2;
+  // ...and has been behind for this long (a destination as fast as the
+  // others falls behind for a moment now and then: it is not let go).
+  std::chrono::milliseconds let_go_after{100};
   // Stream consumers may be let go only if there is a seekable consumer in
   // step to catch up from, or this log (spill=, streams only).  Not owned.
   CatchUpLog* log = nullptr;
@@ -132,7 +137,7 @@ class Bus {
   // How many times the consumer was let go: a reader of what it holds
   // checks that this did not change across the read.
   uint64_t demotions(ConsumerId id) const;
-  // Bytes of the export in the laggard's map (0 in step).
+  // Bytes of the export the laggard has still to catch up (0 in step).
   uint64_t behind_bytes(ConsumerId id) const;
 
   // Copies the extents still on the bus (not yet applied by every consumer)
@@ -150,18 +155,30 @@ class Bus {
     // Lagging: what it missed, and the late message a stream fails with.
     LagMap missed;
     std::shared_ptr<const std::string> late;
+    // The range last taken out of the map, which the laggard may still be
+    // reading from its source: a stream's log must keep it too.
+    uint64_t copy_offset = 0;
+    uint64_t copying = 0;
     uint64_t demotions = 0;
+    // In step: since when it has been behind (see LagSpec).
+    std::optional<std::chrono::steady_clock::time_point> behind_since;
   };
   // Drops entries every consumer in step has applied.
   void TrimLocked() REQUIRES(mu_);
+  // How far behind laggard c is: the bytes of its map, of the range it is
+  // copying and of [offset, offset + length), together.
+  uint64_t BehindLocked(const Consumer& c, uint64_t offset, uint64_t length) const REQUIRES(mu_);
   // Waits while adding the extent would take a laggard's map beyond the lag.
   void WaitLagRoomLocked(const Extent& extent) REQUIRES(mu_);
   // Records a published extent in every laggard's map.
   void RecordMissedLocked(const Extent& extent) REQUIRES(mu_);
   // Lets go of the consumers that hold the bus back while another keeps up.
   void LetGoLaggardsLocked() REQUIRES(mu_);
-  // Whether consumer c may be let go now (behind, a source left, the lag).
+  // Whether consumer c may be let go now (behind for long enough, sources
+  // left, the lag).
   bool MayLetGoLocked(ConsumerId c, size_t fastest_data) const REQUIRES(mu_);
+  // Whether a source is left for consumer c if it is let go.
+  bool SourceLeftLocked(ConsumerId c) const REQUIRES(mu_);
   void LetGoLocked(ConsumerId c) REQUIRES(mu_);
   // Data extents published that consumer c has not applied.
   size_t UnappliedDataLocked(const Consumer& c) const REQUIRES(mu_);

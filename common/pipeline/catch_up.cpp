@@ -38,7 +38,7 @@ Status CatchUpSources::Read(Bus::ConsumerId reader, const std::string& reader_na
     // failed extent is never marked applied): what it gave is good.
     if (s.ok()) return s;
     // A source that cannot give back what it was given has failed.
-    w->FailSync(Status::IOError(
+    w->FailAsSource(Status::IOError(
         s.err(), s.message() + " (reading for the catch-up of " + reader_name + ")"));
   }
 }

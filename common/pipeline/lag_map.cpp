@@ -9,10 +9,14 @@
 
 namespace fanout {
 
-uint64_t LagMap::BytesAfterAdd(uint64_t offset, uint64_t length) const {
+uint64_t LagMap::BytesIn(uint64_t offset, uint64_t length) const {
   uint64_t held = 0;
   map_.ForEach(offset, offset + length, [&](const RangeMap::Range& r) { held += r.end - r.start; });
-  return bytes_ - held + length;
+  return held;
+}
+
+uint64_t LagMap::BytesAfterAdd(uint64_t offset, uint64_t length) const {
+  return bytes_ - BytesIn(offset, length) + length;
 }
 
 void LagMap::Add(uint64_t offset, uint64_t length, Content content) {

@@ -51,6 +51,8 @@ class LagMap {
   uint64_t bytes() const { return bytes_; }
   // Bytes the map would hold after Add(offset, length, ...).
   uint64_t BytesAfterAdd(uint64_t offset, uint64_t length) const;
+  // Bytes of [offset, offset + length) the map holds.
+  uint64_t BytesIn(uint64_t offset, uint64_t length) const;
 
  private:
   RangeMap map_;

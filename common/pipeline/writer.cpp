@@ -186,6 +186,24 @@ void Writer::FailSync(const Status& s) {
   if (first) log_->Error(failure.message);
 }
 
+void Writer::FailAsSource(const Status& s) {
+  const Failure failure{s.err(), s.offset().value_or(bytes_.load()), s.message()};
+  bool first;
+  {
+    MutexLock lock(&mu_);
+    const DestinationState was = state_.load();
+    first = was == DestinationState::kWriting || was == DestinationState::kDone;
+    if (first) {
+      if (was == DestinationState::kWriting) ended_ = Clock::now();
+      failure_ = failure;
+      state_ = DestinationState::kFailed;
+      ended_cv_.SignalAll();
+    }
+  }
+  bus_->Detach(consumer_);
+  if (first) log_->Error(failure.message);
+}
+
 void Writer::Fail(const Status& s, uint64_t offset) {
   // An error caused by the interruption itself (a killed command's broken
   // pipe) is not the destination's failure: it is incomplete.

@@ -116,6 +116,10 @@ class Writer : public std::enable_shared_from_this<Writer> {
   // A sync from another thread (flush) failed: the destination has failed,
   // as if its own write had.  Thread-safe; the first failure is the one kept.
   void FailSync(const Status& s);
+  // A laggard's read from this destination, its catch-up source, failed
+  // (catch_up.h): it cannot give back what it was given, so it has failed,
+  // even if it had ended done.  Thread-safe; the first failure is kept.
+  void FailAsSource(const Status& s);
   // The engine cannot give this destination the whole export (the window
   // lost bytes it held, spill=): at the end of the stream it fails with
   // `why` instead of finishing, so it is not reported done.  Call before
