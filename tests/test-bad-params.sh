@@ -53,6 +53,15 @@ refused spill-memory-alone "spill-memory=32M: only means something with spill=DI
     dest=a.img size=1M spill-memory=32M
 refused spill-memory-small "spill-memory=1M: must be at least one bucket (bucket=4194304)" \
     dest=a.img size=1M spill="$tmp" spill-memory=1M
+# lag=: below one bucket it would never let anyone go; with one
+# destination there is nobody to keep up while it falls behind.
+refused lag-below-bucket 'lag=1M: must be 0 or at least one bucket (bucket=4194304)' \
+    dest=a.img dest=b.img size=16M lag=1M
+refused lag-below-bucket-given 'lag=64K: must be 0 or at least one bucket (bucket=131072)' \
+    dest=a.img dest=b.img size=16M bucket=128K lag=64K
+refused lag-one-destination \
+    'lag=16M: needs at least two destinations (one falls behind while another keeps up)' \
+    dest=a.img size=16M lag=16M
 # Nothing was created by the refused starts.
 test ! -e new.img
 
