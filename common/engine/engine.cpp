@@ -111,6 +111,9 @@ Status Engine::Prepare(uint64_t size) {
   // Entries, not bytes, bound zero extents (which hold no memory); data
   // extents are bounded by the pool.
   bus_ = std::make_shared<Bus>(1024, LagSpecOf());
+  // A window waiting for buffers the slowest destination holds: the bus
+  // may let it go (lag=).
+  if (config_.lag > 0) pool_->set_while_waiting([bus = bus_.get()] { bus->LetGoLaggards(); });
   integrity_ = std::make_unique<ImageIntegrity>(IntegritySpecOf(config_, size_, wc.ordered),
                                                 &writers_, bus_.get(), log);
   sink_ = std::make_unique<BusSink>(bus_.get(), integrity_.get(), log);
@@ -145,7 +148,7 @@ LagSpec Engine::LagSpecOf() {
   // The bus's share of the pool is `buckets` buffers: a destination
   // holding all but one of them while another keeps up is behind (let go
   // before the client would wait for the last).
-  lag.behind_extents = std::max<size_t>(1, config_.buckets - 1);
+  lag.behind_buffers = std::max<size_t>(1, config_.buckets - 1);
   if (log_file_)
     catch_up_log_ =
         std::make_shared<CatchUpLog>(std::move(log_file_), std::min(config_.lag, size_));

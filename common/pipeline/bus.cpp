@@ -40,7 +40,12 @@ void Bus::Detach(ConsumerId id) {
 uint64_t Bus::Publish(Extent extent) {
   MutexLock lock(&mu_);
   assert(!closed_);
-  space_.Wait(&mu_, [&]() REQUIRES(mu_) { return entries_.size() < max_entries_; });
+  const auto room = [&]() REQUIRES(mu_) { return entries_.size() < max_entries_; };
+  while (!space_.WaitFor(&mu_, kLetGoInterval, room))
+    if (LetGoLaggardsLocked()) {
+      available_.SignalAll();
+      progress_.SignalAll();
+    }
   WaitLagRoomLocked(extent);
   // The log is written before the extent is published, so every data
   // range a laggard finds in its map is in the log already.  The lag
@@ -50,12 +55,13 @@ uint64_t Bus::Publish(Extent extent) {
   RecordMissedLocked(extent);
   entries_.push_back(std::move(extent));
   const uint64_t seq = next_seq_++;
-  LetGoLaggardsLocked();
+  const bool let_go = LetGoLaggardsLocked();
   // With no consumer attached, nothing would ever trim.
   TrimLocked();
   lock.Unlock();
   available_.SignalAll();
   progress_.SignalAll();
+  if (let_go) space_.SignalAll();
   return seq;
 }
 
@@ -89,38 +95,67 @@ void Bus::RecordMissedLocked(const Extent& extent) {
   }
 }
 
-size_t Bus::UnappliedDataLocked(const Consumer& c) const {
+size_t Bus::UnappliedBuffersLocked(const Consumer& c) const {
+  // Extents cut from one buffer are published one after another.
   size_t n = 0;
-  for (uint64_t seq = std::max(c.applied + 1, first_seq_); seq < next_seq_; seq++)
-    if (!entries_[seq - first_seq_].is_zero()) n++;
+  const Buffer* last = nullptr;
+  for (uint64_t seq = std::max(c.applied + 1, first_seq_); seq < next_seq_; seq++) {
+    const Buffer* b = entries_[seq - first_seq_].buffer.get();
+    if (b != nullptr && b != last) n++;
+    if (b != nullptr) last = b;
+  }
   return n;
 }
 
-void Bus::LetGoLaggardsLocked() {
+void Bus::LetGoLaggards() {
   if (lag_.lag == 0) return;
+  MutexLock lock(&mu_);
+  if (!LetGoLaggardsLocked()) return;
+  lock.Unlock();
+  SignalAll();
+}
+
+void Bus::SignalAll() {
+  space_.SignalAll();
+  available_.SignalAll();
+  progress_.SignalAll();
+}
+
+bool Bus::LetGoLaggardsLocked() {
+  if (lag_.lag == 0) return false;
   // The fastest consumer in step: a laggard is let go only for someone
   // who keeps up.
   size_t fastest = SIZE_MAX;
   const auto now = std::chrono::steady_clock::now();
   for (Consumer& c : consumers_) {
     if (c.mode != Mode::kInStep) continue;
-    const size_t data = UnappliedDataLocked(c);
+    const size_t data = UnappliedBuffersLocked(c);
     fastest = std::min(fastest, data);
-    // Since when it has been behind.
-    if (data < lag_.behind_extents && next_seq_ - 1 - c.applied < max_entries_ / 2)
+    // Since when it has been behind: from the first time it was, until it
+    // has applied everything published before this extent (a destination
+    // that keeps up gets there between the client's bursts; one that sets
+    // the pace never does while the client writes).
+    if (next_seq_ - 1 - c.applied <= 1)
       c.behind_since.reset();
-    else if (!c.behind_since)
+    else if (!c.behind_since &&
+             (data >= lag_.behind_buffers || next_seq_ - 1 - c.applied >= max_entries_ / 2))
       c.behind_since = now;
   }
-  if (fastest == SIZE_MAX || fastest >= lag_.behind_extents) return;
+  if (fastest == SIZE_MAX) return false;
+  bool any = false;
   for (ConsumerId id = 0; id < consumers_.size(); id++)
-    if (MayLetGoLocked(id, fastest)) LetGoLocked(id);
+    if (MayLetGoLocked(id, fastest)) {
+      LetGoLocked(id);
+      any = true;
+    }
+  if (any) TrimLocked();
+  return any;
 }
 
 bool Bus::MayLetGoLocked(ConsumerId id, size_t fastest_data) const {
   const Consumer& c = consumers_[id];
   if (c.mode != Mode::kInStep) return false;
-  const size_t data = UnappliedDataLocked(c);
+  const size_t data = UnappliedBuffersLocked(c);
   if (!c.behind_since || data <= fastest_data) return false;
   if (std::chrono::steady_clock::now() - *c.behind_since < lag_.let_go_after) return false;
   if (!SourceLeftLocked(id)) return false;
@@ -320,11 +355,19 @@ uint64_t Bus::last_published() const {
 
 void Bus::WaitApplied(uint64_t seq) {
   MutexLock lock(&mu_);
-  progress_.Wait(&mu_, [&]() REQUIRES(mu_) {
+  const auto applied = [&]() REQUIRES(mu_) {
     for (const Consumer& c : consumers_)
       if (c.mode == Mode::kInStep && c.applied < seq) return false;
     return true;
-  });
+  };
+  // A flush waits for the destinations in step only: one that holds it
+  // back while another keeps up is let go (lag=).
+  while (!progress_.WaitFor(&mu_, kLetGoInterval, applied))
+    if (LetGoLaggardsLocked()) {
+      lock.Unlock();
+      SignalAll();
+      lock.Lock();
+    }
 }
 
 bool Bus::WaitConsumerApplied(ConsumerId id, uint64_t seq) {

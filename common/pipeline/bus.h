@@ -54,12 +54,13 @@ struct LagSpec {
   // lag=: how many bytes of the export a laggard may be behind (its map's
   // bytes).  0: lock-step, nobody is let go.
   uint64_t lag = 0;
-  // A consumer with this many data extents published and not yet applied
-  // is behind, and is let go if another consumer in step has fewer (data
-  // extents pin pool buffers, and the client waits for those).
-  size_t behind_extents = 2;
-  // ...and has been behind for this long (a destination as fast as the
-  // others falls behind for a moment now and then: it is not let go).
+  // A consumer whose unapplied extents pin this many pool buffers is
+  // behind, and is let go if another consumer in step pins fewer (the
+  // client waits for buffers).
+  size_t behind_buffers = 2;
+  // ...and has been behind for this long without once applying everything
+  // published (a destination as fast as the others falls behind for a
+  // moment now and then: it is not let go).
   std::chrono::milliseconds let_go_after{100};
   // Stream consumers may be let go only if there is a seekable consumer in
   // step to catch up from, or this log (spill=, streams only).  Not owned.
@@ -95,6 +96,11 @@ class Bus {
   // Marks every extent up to and including seq as performed by this
   // consumer.  REQUIRES: seq was fetched by it; calls are in order.
   void Applied(ConsumerId id, uint64_t seq);
+
+  // Lets go of the consumers that hold the others back, as Publish() does
+  // (lag=): for whoever waits for them without publishing (a window waiting
+  // for pool buffers; Flush's WaitApplied does it itself).
+  void LetGoLaggards();
 
   // True if extents wait for this consumer to fetch them.
   bool HasPending(ConsumerId id) const;
@@ -173,15 +179,19 @@ class Bus {
   // Records a published extent in every laggard's map.
   void RecordMissedLocked(const Extent& extent) REQUIRES(mu_);
   // Lets go of the consumers that hold the bus back while another keeps up.
-  void LetGoLaggardsLocked() REQUIRES(mu_);
+  // Returns whether it let one go (then trimmed; the caller signals).
+  bool LetGoLaggardsLocked() REQUIRES(mu_);
+  void SignalAll();
+  // How often the bus's own waits look again whom to let go.
+  static constexpr std::chrono::milliseconds kLetGoInterval{25};
   // Whether consumer c may be let go now (behind for long enough, sources
   // left, the lag).
   bool MayLetGoLocked(ConsumerId c, size_t fastest_data) const REQUIRES(mu_);
   // Whether a source is left for consumer c if it is let go.
   bool SourceLeftLocked(ConsumerId c) const REQUIRES(mu_);
   void LetGoLocked(ConsumerId c) REQUIRES(mu_);
-  // Data extents published that consumer c has not applied.
-  size_t UnappliedDataLocked(const Consumer& c) const REQUIRES(mu_);
+  // The buffers that extents consumer c has not applied pin.
+  size_t UnappliedBuffersLocked(const Consumer& c) const REQUIRES(mu_);
 
   const size_t max_entries_;
   const LagSpec lag_;

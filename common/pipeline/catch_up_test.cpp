@@ -143,7 +143,7 @@ class CatchUpTest : public ::testing::Test {
     }
     LagSpec spec;
     spec.lag = lag;
-    spec.behind_extents = 2;
+    spec.behind_buffers = 2;
     spec.let_go_after = milliseconds(0);  // LetOthersApply() keeps the others in step
     spec.log = log_.get();
     bus_ = std::make_unique<Bus>(1024, spec);

@@ -300,6 +300,10 @@ Status Writer::PumpAndCatchUp() {
   for (;;) {
     Status s = Pump();
     if (!s.ok() || !catch_up_ || !bus_->lagging(consumer_)) return s;
+    if (log_->DebugEnabled(LogTopic::kWriter))
+      log_->Debug(LogTopic::kWriter, dest_->name() + ": fell behind by " +
+                                         std::to_string(bus_->behind_bytes(consumer_)) +
+                                         " bytes; catching up");
     Bus::RejoinResult how = Bus::RejoinResult::kGone;
     s = catch_up_->Run(&bytes_, &how);
     if (!s.ok()) {

@@ -48,8 +48,16 @@ std::shared_ptr<Buffer> BufferPool::Acquire() {
   std::unique_ptr<Buffer> buf;
   {
     MutexLock lock(&state_->mu);
-    state_->returned.Wait(&state_->mu,
-                          [&]() REQUIRES(state_->mu) { return state_->in_use < max_buffers_; });
+    const auto free = [&]() REQUIRES(state_->mu) { return state_->in_use < max_buffers_; };
+    if (!while_waiting_) {
+      state_->returned.Wait(&state_->mu, free);
+    } else {
+      while (!state_->returned.WaitFor(&state_->mu, kWaitingInterval, free)) {
+        lock.Unlock();
+        while_waiting_();
+        lock.Lock();
+      }
+    }
     state_->in_use++;
     if (state_->in_use > state_->peak) state_->peak = state_->in_use;
     if (!state_->free.empty()) {

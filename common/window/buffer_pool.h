@@ -19,8 +19,10 @@
 #ifndef FANOUT_WINDOW_BUFFER_POOL_H
 #define FANOUT_WINDOW_BUFFER_POOL_H
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -59,6 +61,11 @@ class BufferPool {
   // Returns a buffer, blocking while all max_buffers are in use.  Its
   // contents are unspecified.
   std::shared_ptr<Buffer> Acquire();
+  // Calls fn every kWaitingInterval while Acquire() waits, without the
+  // pool's lock: the bus lets go of a destination that holds the buffers
+  // (lag=).  Call before the first Acquire().
+  static constexpr std::chrono::milliseconds kWaitingInterval{25};
+  void set_while_waiting(std::function<void()> fn) { while_waiting_ = std::move(fn); }
 
   size_t buffer_size() const { return buffer_size_; }
   size_t max_buffers() const { return max_buffers_; }
@@ -71,6 +78,7 @@ class BufferPool {
   const size_t buffer_size_;
   const size_t max_buffers_;
   std::shared_ptr<State> state_;
+  std::function<void()> while_waiting_;
 };
 
 }  // namespace fanout
