@@ -35,6 +35,8 @@
 #              takes to write the two files while feeding `pv -q -L 100m`
 #              (they are done only when the slow output has taken it all).
 #              dc3dd is not among them: it cannot write to a pipe or FIFO.
+#   They need an image well beyond window= (64M): lock-step holds the
+#   client back only once the stream is a window and the buckets behind.
 #
 # Timed rows run on tmpfs and on a disk directory.  Every copy is from a
 # random image with nbdcopy as the client (the local tools read it
@@ -326,27 +328,37 @@ bench_dirty ()
 # compare_client MEDIUM TARGET NAME_A NAME_B PREP_A RUN_A PREP_B RUN_B CHECK
 # Like compare, but the ratio is of the client's times: each RUN_* writes
 # "START END" (date +%s.%N) of its client to $client_t.  The whole runs are
-# timed too, and shown beside.  CHECK (untimed, after every run) fails the
-# bench if an output differs from the source.
+# timed too, and shown beside, and so is when the files were done where a
+# run leaves a status file in $lag_status (fanout: the latest "elapsed" of
+# its file destinations).  CHECK (untimed, after every run) fails the bench
+# if an output differs from the source.
 compare_client ()
 {
     local medium="$1" target="$2" na="$3" nb="$4" prep_a="$5" run_a="$6" prep_b="$7" run_b="$8"
     local check="$9"
-    local i wa wb ca cb ratios=() details=()
+    local i wa wb ca cb fa fb ratios=() details=()
     # one_run NAME PREP RUN: sets whole (the run's seconds) and client (the
     # client's).  Explicit checks, since set -e does not apply inside
     # `want ROW && ...`.
-    local whole client
+    local whole client files
     one_run ()
     {
         eval "$2"
-        rm -f "$client_t"
+        rm -f "$client_t" "$lag_status"
         whole="$(run_timed bash -c "$3")" || exit 1
         if [ ! -s "$client_t" ]; then
             echo "$0: $1: the client's times are missing (see $log)" >&2
             exit 1
         fi
         client="$(awk '{ printf "%.6f", $2 - $1 }' "$client_t")"
+        files=-
+        if [ -s "$lag_status" ]; then
+            files="$(/usr/bin/python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+print("%.2f" % max(d["elapsed"] for d in doc["destinations"] if d["kind"] == "file"))
+' "$lag_status")"
+        fi
         if ! eval "$check"; then
             echo "$0: $1: an output differs from the source (see $log)" >&2
             exit 1
@@ -354,14 +366,15 @@ compare_client ()
     }
     for (( i = 0; i < pairs; i++ )); do
         if (( i % 2 == 0 )); then
-            one_run "$na" "$prep_a" "$run_a"; wa=$whole ca=$client
-            one_run "$nb" "$prep_b" "$run_b"; wb=$whole cb=$client
+            one_run "$na" "$prep_a" "$run_a"; wa=$whole ca=$client fa=$files
+            one_run "$nb" "$prep_b" "$run_b"; wb=$whole cb=$client fb=$files
         else
-            one_run "$nb" "$prep_b" "$run_b"; wb=$whole cb=$client
-            one_run "$na" "$prep_a" "$run_a"; wa=$whole ca=$client
+            one_run "$nb" "$prep_b" "$run_b"; wb=$whole cb=$client fb=$files
+            one_run "$na" "$prep_a" "$run_a"; wa=$whole ca=$client fa=$files
         fi
         ratios+=("$(echo "$ca / $cb" | bc -l)")
-        details+=("$(printf '%.2f/%.2f (whole run %.2f/%.2f)' "$ca" "$cb" "$wa" "$wb")")
+        details+=("$(printf '%.2f/%.2f (files done %s/%s, whole run %.2f/%.2f)' \
+            "$ca" "$cb" "$fa" "$fb" "$wa" "$wb")")
     done
     local med joined
     med="$(printf '%s\n' "${ratios[@]}" | median)"
@@ -395,7 +408,7 @@ bench_lag ()
     local stamp="t0=\$(date +%s.%N); nbdcopy $src \"\$uri\"; s=\$?; echo \"\$t0 \$(date +%s.%N)\" > $client_t; exit \$s"
     lag_cmd ()
     {
-        echo "nbdkit -U - $plugin dest=$d1 dest=$d2 cmd='$slow' size=$bytes sha256=false lag=$1 --run '$stamp'"
+        echo "nbdkit -U - $plugin dest=$d1 dest=$d2 cmd='$slow' size=$bytes sha256=false lag=$1 status=$lag_status --run '$stamp'"
     }
     # peer_cmd WRITER: WRITER writes the two files and its standard output,
     # which goes to the slow destination; stamped around WRITER.
@@ -427,6 +440,7 @@ disk_work=
 log="$work/bench.log"
 src="$work/src.img"
 client_t="$work/client.t"
+lag_status="$work/lag-status.json"
 # A random image (AES-CTR keystream: fast, incompressible).
 openssl enc -aes-128-ctr -pass pass:fanout-bench -nosalt -pbkdf2 -iter 1 </dev/zero 2>/dev/null \
     | head -c "$bytes" > "$src" || true
