@@ -23,6 +23,21 @@
 #   peak RSS of nbdkit, FIFO read at 200 MB/s + a file  vs the 112 MiB bound
 #   peak Dirty: in /proc/meminfo, 4 files on disk, cache=none vs cache=default
 #
+# Opt-in rows (BENCH_ROWS names them; at 1G each one takes a minute or
+# more, since every run waits for the slow destination), tmpfs only, with
+# fanout sha256=false:
+#   lag        two files + cmd='pv -q -L 100m > out': the client's time
+#              (nbdcopy's own, timed inside --run) with lag=SIZE (never
+#              wait) vs lag=0 (lock-step); also each whole run (every
+#              destination done); every output compared with the source
+#   lag-peers  the same slow output behind the peers' lock-step: fanout
+#              lag=SIZE's client time vs the time `tee` or `mbuffer -o ×3`
+#              takes to write the two files while feeding `pv -q -L 100m`
+#              (they are done only when the slow output has taken it all).
+#              dc3dd is not among them: it cannot write to a pipe or FIFO.
+#   They need an image well beyond window= (64M): lock-step holds the
+#   client back only once the stream is a window and the buckets behind.
+#
 # Timed rows run on tmpfs and on a disk directory.  Every copy is from a
 # random image with nbdcopy as the client (the local tools read it
 # directly).  On disk every command ends with its data synced (fanout
@@ -37,7 +52,9 @@
 #   BENCH_DISK     a directory on disk (default /var/tmp)
 #   BENCH_ONLY     tmpfs or disk: only that medium
 #   BENCH_ROWS     some of: files single digest dc3dd mbuffer tee io rss dirty
-#                  (default: all)
+#                  lag lag-peers (default: all but lag and lag-peers)
+#   BENCH_SLOW_RATE  the slow destination's pv -L rate in the lag rows
+#                  (default 100m)
 #
 # A missing alternative (dc3dd, mbuffer, pv) is skipped, and the table says
 # so: `apt-get install dc3dd mbuffer pv` on Debian.
@@ -51,6 +68,7 @@ pairs="${BENCH_PAIRS:-3}"
 tmpfs_dir="${BENCH_TMPFS:-/dev/shm}"
 disk_dir="${BENCH_DISK:-/var/tmp}"
 bytes="$(numfmt --from=iec "$size")"
+slow_rate="${BENCH_SLOW_RATE:-100m}"
 
 for tool in nbdkit nbdcopy nbdsh; do
     if ! command -v $tool >/dev/null; then
@@ -88,8 +106,13 @@ run_timed ()
     echo "$t1 - $t0" | bc -l
 }
 
-# want ROW: whether BENCH_ROWS asks for this row.
-want () { [ -z "$BENCH_ROWS" ] || [[ " $BENCH_ROWS " == *" $1 "* ]]; }
+# want ROW: whether BENCH_ROWS asks for this row.  The opt-in rows run
+# only when named.
+opt_in_rows=" lag lag-peers "
+want ()
+{
+    if [ -z "$BENCH_ROWS" ]; then [[ "$opt_in_rows" != *" $1 "* ]]; else [[ " $BENCH_ROWS " == *" $1 "* ]]; fi
+}
 
 median () { sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", v[int((NR + 1) / 2)] }'; }
 
@@ -302,10 +325,122 @@ bench_dirty ()
     echo "peak Dirty: none ${peaks_none[*]}  default ${peaks_default[*]}" >&2
 }
 
+# compare_client MEDIUM TARGET NAME_A NAME_B PREP_A RUN_A PREP_B RUN_B CHECK
+# Like compare, but the ratio is of the client's times: each RUN_* writes
+# "START END" (date +%s.%N) of its client to $client_t.  The whole runs are
+# timed too, and shown beside, and so is when the files were done where a
+# run leaves a status file in $lag_status (fanout: the latest "elapsed" of
+# its file destinations).  CHECK (untimed, after every run) fails the bench
+# if an output differs from the source.
+compare_client ()
+{
+    local medium="$1" target="$2" na="$3" nb="$4" prep_a="$5" run_a="$6" prep_b="$7" run_b="$8"
+    local check="$9"
+    local i wa wb ca cb fa fb ratios=() details=()
+    # one_run NAME PREP RUN: sets whole (the run's seconds) and client (the
+    # client's).  Explicit checks, since set -e does not apply inside
+    # `want ROW && ...`.
+    local whole client files
+    one_run ()
+    {
+        eval "$2"
+        rm -f "$client_t" "$lag_status"
+        whole="$(run_timed bash -c "$3")" || exit 1
+        if [ ! -s "$client_t" ]; then
+            echo "$0: $1: the client's times are missing (see $log)" >&2
+            exit 1
+        fi
+        client="$(awk '{ printf "%.6f", $2 - $1 }' "$client_t")"
+        files=-
+        if [ -s "$lag_status" ]; then
+            files="$(/usr/bin/python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+print("%.2f" % max(d["elapsed"] for d in doc["destinations"] if d["kind"] == "file"))
+' "$lag_status")"
+        fi
+        if ! eval "$check"; then
+            echo "$0: $1: an output differs from the source (see $log)" >&2
+            exit 1
+        fi
+    }
+    for (( i = 0; i < pairs; i++ )); do
+        if (( i % 2 == 0 )); then
+            one_run "$na" "$prep_a" "$run_a"; wa=$whole ca=$client fa=$files
+            one_run "$nb" "$prep_b" "$run_b"; wb=$whole cb=$client fb=$files
+        else
+            one_run "$nb" "$prep_b" "$run_b"; wb=$whole cb=$client fb=$files
+            one_run "$na" "$prep_a" "$run_a"; wa=$whole ca=$client fa=$files
+        fi
+        ratios+=("$(echo "$ca / $cb" | bc -l)")
+        details+=("$(printf '%.2f/%.2f (files done %s/%s, whole run %.2f/%.2f)' \
+            "$ca" "$cb" "$fa" "$fb" "$wa" "$wb")")
+    done
+    local med joined
+    med="$(printf '%s\n' "${ratios[@]}" | median)"
+    joined="$(printf '%s; ' "${details[@]}")"
+    joined="${joined%; } s"
+    row "$medium" "client time" "$na" "$nb" "$med" "$joined" "$target"
+    echo "$medium: $na vs $nb: client time median ratio $med ($joined)" >&2
+}
+
+# A slow destination with lag=: two files on tmpfs and
+# cmd='pv -q -L $slow_rate > d3'.  fanout runs with lag= the image size
+# ("never wait") and with lag=0 (lock-step); nbdcopy is timed inside --run.
+# The peers (lag-peers) feed the same two files and the same pv in
+# lock-step; their "client" is the process that writes the files, which
+# finishes only when the slow output has taken nearly everything.
+bench_lag ()
+{
+    local dir="$1"
+    if ! command -v pv >/dev/null; then
+        want lag && row tmpfs "client time" "fanout lag=, 2 files + pv -L $slow_rate" "lag=0" \
+            "skipped" "pv not installed" "≤ 0.25"
+        want lag-peers && row tmpfs "client time" "fanout lag=, 2 files + pv -L $slow_rate" \
+            "tee, mbuffer" "skipped" "pv not installed" ""
+        return
+    fi
+    local d1="$dir/d1" d2="$dir/d2" d3="$dir/d3"
+    local prep="rm -f $d1 $d2 $d3"
+    local check="cmp $src $d1 && cmp $src $d2 && cmp $src $d3"
+    local slow="pv -q -L $slow_rate > $d3"
+    # The client's stamps, from nbdkit's --run shell.
+    local stamp="t0=\$(date +%s.%N); nbdcopy $src \"\$uri\"; s=\$?; echo \"\$t0 \$(date +%s.%N)\" > $client_t; exit \$s"
+    lag_cmd ()
+    {
+        echo "nbdkit -U - $plugin dest=$d1 dest=$d2 cmd='$slow' size=$bytes sha256=false lag=$1 status=$lag_status --run '$stamp'"
+    }
+    # peer_cmd WRITER: WRITER writes the two files and its standard output,
+    # which goes to the slow destination; stamped around WRITER.
+    peer_cmd ()
+    {
+        echo "set -o pipefail; { t0=\$(date +%s.%N); $1; s=\$?; echo \"\$t0 \$(date +%s.%N)\" > $client_t; exit \$s; } | $slow"
+    }
+    local lag_name="fanout sha256=false lag=$size, 2 files + pv -L $slow_rate"
+    want lag && compare_client tmpfs "≤ 0.25" "$lag_name" "lag=0 (lock-step)" \
+        "$prep" "$(lag_cmd "$bytes")" "$prep" "$(lag_cmd 0)" "$check"
+    if want lag-peers; then
+        compare_client tmpfs "" "$lag_name" "tee to 2 files + stdout → pv -L $slow_rate" \
+            "$prep" "$(lag_cmd "$bytes")" "$prep" "$(peer_cmd "tee $d1 $d2 < $src")" "$check"
+        if command -v mbuffer >/dev/null; then
+            compare_client tmpfs "" "$lag_name" "mbuffer -m 64M, 2 files + stdout → pv -L $slow_rate" \
+                "$prep" "$(lag_cmd "$bytes")" \
+                "$prep" "$(peer_cmd "mbuffer -q -m 64M -i $src -o $d1 -o $d2 -o -")" "$check"
+        else
+            row tmpfs "client time" "$lag_name" "mbuffer, 2 files + stdout → pv" "skipped" "mbuffer not installed" ""
+        fi
+        row tmpfs "client time" "$lag_name" "dc3dd, 2 × of= + pv" "skipped" \
+            "dc3dd cannot feed pv: it refuses a pipe as of=, and opens a FIFO of= for reading (it hangs)" ""
+    fi
+    eval "$prep"
+}
+
 work="$(mktemp -d "$tmpfs_dir/fanout-bench.XXXXXX")"
 disk_work=
 log="$work/bench.log"
 src="$work/src.img"
+client_t="$work/client.t"
+lag_status="$work/lag-status.json"
 # A random image (AES-CTR keystream: fast, incompressible).
 openssl enc -aes-128-ctr -pass pass:fanout-bench -nosalt -pbkdf2 -iter 1 </dev/zero 2>/dev/null \
     | head -c "$bytes" > "$src" || true
@@ -318,6 +453,7 @@ if [ "${BENCH_ONLY:-tmpfs}" = tmpfs ]; then
     mkdir "$work/out"
     bench_medium tmpfs "$work/out"
     want rss && bench_rss "$work/out"
+    if want lag || want lag-peers; then bench_lag "$work/out"; fi
 fi
 if [ "${BENCH_ONLY:-disk}" = disk ]; then
     disk_work="$(mktemp -d "$disk_dir/fanout-bench.XXXXXX")"

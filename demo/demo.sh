@@ -13,8 +13,19 @@
 #   stream.fifo         a FIFO, read by a process that hashes what it receives
 #   gzip -1 > c.img.gz  a command, through its standard input
 #
-# and checks that every destination holds exactly the source: same size,
-# same SHA-256.  Exits non-zero if any does not.
+# with lag=512M: a destination that cannot keep up (gzip, here) no longer
+# holds the others back.  It falls behind and catches up on its own, from a
+# file that is in step, while nbdcopy goes on at the speed of the others:
+# the client and the two files are done in a few seconds, and nbdkit exits
+# when gzip has the whole image too.  lag= at least the export size means
+# "never wait"; lag=0 (the default) is lock-step, where all four go at
+# gzip's pace.  The memory used is the same either way: what a laggard
+# missed is kept as ranges, and read back from a file in step.
+#
+# The closing table says when each destination was done, how often it fell
+# behind and how much it caught up (from the status file), and checks that
+# every destination holds exactly the source: same size, same SHA-256.
+# Exits non-zero if any does not.
 #
 # Run it after building (autoreconf -fi && ./configure && make); it uses the
 # plugin just built, so `make install` is not needed.  Set TMPDIR to put the
@@ -80,18 +91,22 @@ mkfifo "$tmp/stream.fifo"
 "$python" -c "$measure" "$tmp/stream.fifo" >"$tmp/stream.result" &
 reader_pid=$!
 
-echo "== Copying it once into nbdkit-fanout, four destinations"
+echo "== Copying it once into nbdkit-fanout, four destinations, lag=$size"
 echo "   nbdkit -U - fanout dest=a.img dest=b.img dest=stream.fifo \\"
-echo "          cmd='gzip -1 > c.img.gz' size=$size progress=true \\"
-echo "          --run 'nbdcopy src.img \"\$uri\"'"
+echo "          cmd='gzip -1 > c.img.gz' size=$size lag=$size \\"
+echo "          progress=true status=status.json \\"
+echo "          --run 'nbdcopy src.img \"\$uri\"; s=\$?; date +%s.%N > client.end; exit \$s'"
 start=$EPOCHREALTIME
 nbdkit_status=0
 # Run in the demo directory so the progress bars and the summary show short
-# names.
+# names.  The --run command notes when nbdcopy (the client) was done, and
+# keeps its exit status.
 (cd "$tmp" && nbdkit -U - "$plugin" \
   dest=a.img dest=b.img dest=stream.fifo \
-  cmd='gzip -1 > c.img.gz' size="$size" progress=true \
-  --run 'nbdcopy src.img "$uri"') || nbdkit_status=$?
+  cmd='gzip -1 > c.img.gz' size="$size" lag="$size" \
+  progress=true status=status.json \
+  --run 'nbdcopy src.img "$uri"; s=$?; date +%s.%N > client.end; exit $s') ||
+  nbdkit_status=$?
 end=$EPOCHREALTIME
 
 # If nbdkit failed before it opened the FIFO, the reader is still waiting
@@ -111,17 +126,34 @@ reader_pid=
 
 echo "== Checking every destination against the source"
 failures=0
+# From the status file, per destination (by its name there): when it was
+# done (seconds from the start of the run), how many times it fell behind
+# and how many bytes it caught up.
+declare -A done_after fell_behind caught_up
+while IFS=$'\t' read -r name secs fell caught; do
+  done_after[$name]=$secs fell_behind[$name]=$fell caught_up[$name]=$caught
+done < <("$python" -c '
+import json, sys
+try:
+    doc = json.load(open(sys.argv[1]))
+except (OSError, ValueError):
+    sys.exit(0)
+for d in doc["destinations"]:
+    print("%s\t%.1f s\t%d\t%.0f MiB" % (d["name"], d["elapsed"], d["fell_behind"],
+                                     d["caught_up_bytes"] / 1048576))
+' "$tmp/status.json")
 row() {
-  printf '%-22s %-6s %12s  %-16s  %s\n' "$@"
+  printf '%-22s %-6s %12s  %-16s  %8s  %6s  %9s  %s\n' "$@"
 }
-# check NAME KIND BYTES SUM
+# check NAME KIND BYTES SUM [STATUS-NAME]
 check() {
-  local verdict=OK
+  local verdict=OK status_name=${5:-$1}
   if [ "$3" != "$src_bytes" ] || [ "$4" != "$src_sum" ]; then
     verdict=MISMATCH
     failures=$((failures + 1))
   fi
-  row "$1" "$2" "$3" "${4:0:16}" "$verdict"
+  row "$1" "$2" "$3" "${4:0:16}" "${done_after[$status_name]:--}" \
+    "${fell_behind[$status_name]:--}" "${caught_up[$status_name]:--}" "$verdict"
 }
 # Prints "BYTES SHA256" of a file, or "- -" if it is missing.
 measure_file() {
@@ -129,9 +161,9 @@ measure_file() {
 }
 
 echo
-row destination kind bytes "sha256 (16 hex)" result
-row ---------------------- ------ ------------ ---------------- --------
-row src.img source "$src_bytes" "${src_sum:0:16}" "(reference)"
+row destination kind bytes "sha256 (16 hex)" "done at" behind "caught up" result
+row ---------------------- ------ ------------ ---------------- -------- ------ --------- --------
+row src.img source "$src_bytes" "${src_sum:0:16}" "" "" "" "(reference)"
 for f in a.img b.img; do
   read -r bytes sum < <(measure_file "$tmp/$f")
   check "$f" file "$bytes" "$sum"
@@ -143,13 +175,28 @@ if [ -f "$tmp/c.img.gz" ]; then
 else
   bytes=- sum=-
 fi
-check "gzip -1 > c.img.gz" cmd "$bytes" "$sum"
+check "gzip -1 > c.img.gz" cmd "$bytes" "$sum" "cmd=gzip -1 > c.img.gz"
+echo "(done at: seconds from the start of the run; behind: times it fell behind)"
+# When nbdcopy was done, on the same clock: the run started at the status
+# file's last "updated" less its "elapsed".
+run_start=$("$python" -c '
+import json, sys
+try:
+    doc = json.load(open(sys.argv[1]))
+    print(doc["updated"] - doc["elapsed"])
+except (OSError, ValueError, KeyError):
+    pass
+' "$tmp/status.json")
+if [ -s "$tmp/client.end" ] && [ -n "$run_start" ]; then
+  client=$(awk -v s="$run_start" -v e="$(cat "$tmp/client.end")" 'BEGIN { printf "%.1f", e - s }')
+  echo "nbdcopy (the client) was done at $client s: with lag=$size it did not wait for gzip"
+fi
 echo
 
 elapsed=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }')
 rate=$(awk -v s="$start" -v e="$end" -v b="$src_bytes" \
   'BEGIN { printf "%.0f", b / 1048576 / (e - s) }')
-echo "Elapsed: $elapsed s for one read of $size into 4 destinations ($rate MiB/s into each)"
+echo "Elapsed: $elapsed s for one read of $size into 4 destinations, every one done ($rate MiB/s)"
 if [ -f "$tmp/c.img.gz" ]; then
   echo "c.img.gz: $(stat -c %s "$tmp/c.img.gz") bytes compressed"
 fi
