@@ -145,6 +145,7 @@ Status Engine::OpenLag(const DestinationSet& dests) {
 LagSpec Engine::LagSpecOf() {
   LagSpec lag;
   lag.lag = config_.lag;
+  lag.export_size = size_;
   // The bus's share of the pool is `buckets` buffers: a destination
   // holding all but one of them while another keeps up is behind (let go
   // before the client would wait for the last).

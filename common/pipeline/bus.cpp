@@ -18,6 +18,7 @@ Bus::ConsumerId Bus::Attach(bool seekable) {
   MutexLock lock(&mu_);
   Consumer c;
   c.seekable = seekable;
+  if (seekable && lag_.export_size != 0) c.missed.Coarsen(lag_.export_size);
   c.fetched = c.applied = next_seq_ - 1;
   consumers_.push_back(std::move(c));
   return consumers_.size() - 1;

@@ -62,6 +62,9 @@ struct LagSpec {
   // published (a destination as fast as the others falls behind for a
   // moment now and then: it is not let go).
   std::chrono::milliseconds let_go_after{100};
+  // The export's size: a seekable laggard's map is coarsened within it
+  // (LagMap::Coarsen).  0: never coarsened.
+  uint64_t export_size = 0;
   // Stream consumers may be let go only if there is a seekable consumer in
   // step to catch up from, or this log (spill=, streams only).  Not owned.
   CatchUpLog* log = nullptr;

@@ -28,12 +28,23 @@ namespace fanout {
 
 class LagMap {
  public:
+  // The most ranges a coarse map keeps fine-grained (see Coarsen()).
+  static constexpr size_t kMaxRanges = 1 << 16;
+
   struct Range {
     uint64_t offset = 0;
     uint64_t length = 0;
     Content content = Content::kData;
     uint64_t end() const { return offset + length; }
   };
+
+  // A seekable laggard's map (a stream's must stay exact: it is fed in
+  // order, zeros from nothing): once it holds kMaxRanges ranges, what is
+  // added is widened to whole granules of max(1 MiB, export_size /
+  // kMaxRanges) bytes, clipped to the export, as data, so that a client
+  // scattering millions of tiny writes costs a bounded map.  Copying more
+  // than was missed is harmless: a source holds the image there too.
+  void Coarsen(uint64_t export_size);
 
   // The laggard missed [offset, offset + length), which now holds content.
   void Add(uint64_t offset, uint64_t length, Content content);
@@ -57,6 +68,8 @@ class LagMap {
  private:
   RangeMap map_;
   uint64_t bytes_ = 0;
+  uint64_t granule_ = 0;  // 0: exact (see Coarsen())
+  uint64_t export_size_ = 0;
 };
 
 }  // namespace fanout

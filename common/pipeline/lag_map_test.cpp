@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -68,6 +69,41 @@ TEST(LagMapTest, TakesDataAndZerosInPiecesLowestFirst) {
     expect = r.end();
   }
   EXPECT_EQ(70000u, expect);
+}
+
+TEST(LagMapTest, ACoarseMapStaysBoundedAndCoversWhatWasMissed) {
+  constexpr uint64_t kSize = 1ull << 40;  // 1 TiB: granules of 16 MiB
+  LagMap map;
+  map.Coarsen(kSize);
+  std::mt19937_64 rng(16);
+  std::vector<std::pair<uint64_t, uint64_t>> missed;
+  for (size_t n = 0; n < 3 * LagMap::kMaxRanges; n++) {
+    const uint64_t off = (rng() % (kSize / 4096)) * 4096;
+    const uint64_t len = std::min<uint64_t>(512 * (1 + rng() % 8), kSize - off);
+    map.Add(off, len, n % 2 ? Content::kZero : Content::kData);
+    missed.emplace_back(off, len);
+  }
+  // Taking everything out covers every byte missed, within the export.
+  LagMap::Range r;
+  std::vector<std::pair<uint64_t, uint64_t>> taken;
+  size_t ranges = 0;
+  while (map.TakeFirst(UINT64_MAX, UINT64_MAX, &r)) {
+    EXPECT_LE(r.end(), kSize);
+    // Adjacent pieces (data beside zeros) together.
+    if (!taken.empty() && taken.back().second == r.offset)
+      taken.back().second = r.end();
+    else
+      taken.emplace_back(r.offset, r.end());
+    ranges++;
+  }
+  EXPECT_LE(ranges, 2 * LagMap::kMaxRanges);
+  for (const auto& [off, len] : missed) {
+    auto it = std::upper_bound(taken.begin(), taken.end(), std::make_pair(off, UINT64_MAX));
+    ASSERT_NE(it, taken.begin());
+    --it;
+    EXPECT_LE(it->first, off);
+    EXPECT_GE(it->second, off + len);
+  }
 }
 
 TEST(LagMapTest, MatchesAByteModel) {
