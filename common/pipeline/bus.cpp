@@ -158,15 +158,19 @@ bool Bus::MayLetGoLocked(ConsumerId id, size_t fastest_data) const {
   if (c.mode != Mode::kInStep) return false;
   const size_t data = UnappliedBuffersLocked(c);
   if (!c.behind_since || data <= fastest_data) return false;
-  if (std::chrono::steady_clock::now() - *c.behind_since < lag_.let_go_after) return false;
+  // A seekable destination is a catch-up source: one as fast as the
+  // others that falls behind for a moment is not let go.  A stream is
+  // nobody's source, and letting it go early costs nothing.
+  if (c.seekable && std::chrono::steady_clock::now() - *c.behind_since < lag_.let_go_after)
+    return false;
   if (!SourceLeftLocked(id)) return false;
-  // And what it has not fetched must fit in the lag.
-  LagMap would;
-  for (uint64_t seq = std::max(c.fetched + 1, first_seq_); seq < next_seq_; seq++) {
-    const Extent& e = entries_[seq - first_seq_];
-    would.Add(e.offset, e.length, Content::kData);
-  }
-  return would.bytes() <= lag_.lag;
+  if (c.seekable || lag_.log == nullptr || c.fetched + 1 >= next_seq_) return true;
+  // Caught up from the log, a stream must find in it everything it has
+  // not fetched: the log holds the last lag= bytes committed.  (From a
+  // destination, it may be let go however far behind it is: the client
+  // then waits, WaitLagRoomLocked, until it is within lag=.)
+  const Extent& oldest = entries_[std::max(c.fetched + 1, first_seq_) - first_seq_];
+  return entries_.back().end() - oldest.offset <= lag_.lag;
 }
 
 bool Bus::SourceLeftLocked(ConsumerId id) const {

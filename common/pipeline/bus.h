@@ -58,9 +58,10 @@ struct LagSpec {
   // behind, and is let go if another consumer in step pins fewer (the
   // client waits for buffers).
   size_t behind_buffers = 2;
-  // ...and has been behind for this long without once applying everything
-  // published (a destination as fast as the others falls behind for a
-  // moment now and then: it is not let go).
+  // ...and, if it is seekable (a catch-up source for the others), has been
+  // behind for this long without once applying everything published (a
+  // destination as fast as the others falls behind for a moment now and
+  // then: it is not let go).
   std::chrono::milliseconds let_go_after{100};
   // The export's size: a seekable laggard's map is coarsened within it
   // (LagMap::Coarsen).  0: never coarsened.
