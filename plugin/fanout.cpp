@@ -102,6 +102,7 @@ void fanout_dump_plugin(void) {
   printf("fanout_window=yes\n");
   printf("fanout_ahead=yes\n");
   printf("fanout_spill=yes\n");
+  printf("fanout_lag=yes\n");
   printf("fanout_dest_file=yes\n");
   printf("fanout_dest_block=yes\n");
   printf("fanout_dest_fifo=yes\n");

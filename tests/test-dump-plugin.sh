@@ -19,10 +19,11 @@ grep -x 'thread_model=parallel' dump.out
 grep -x 'fanout_window=yes' dump.out
 grep -x 'fanout_verify=yes' dump.out
 grep -x 'fanout_interrupted=yes' dump.out
+grep -x 'fanout_lag=yes' dump.out
 
 fanout_nbdkit "$FANOUT_PLUGIN" --help > help.out
 cat help.out
-for key in dest= cmd= size= window= bucket= buckets= spill= spill-memory= verify= sha256= io= cache= direct=; do
+for key in dest= cmd= size= window= bucket= buckets= lag= spill= spill-memory= verify= sha256= io= cache= direct=; do
     if ! grep -q -- "$key" help.out; then
         echo "$0: --help does not list $key"
         exit 1
