@@ -92,6 +92,14 @@ Status CatchUp::Run(std::atomic<uint64_t>* bytes, Bus::RejoinResult* how) {
       if (*how == Bus::RejoinResult::kBehind) continue;
       return Status::OK();
     }
+    // A late extent committed since the check above is in the range just
+    // taken, behind the stream's position: fail with its message rather
+    // than write it (the bus set it under the lock that added the range).
+    if (!dest_->seekable())
+      if (std::shared_ptr<const std::string> late = bus_->LateFor(id_)) {
+        (void)ReapPending(bytes);
+        return Status::IOError(EIO, dest_->name() + ": " + *late);
+      }
     Extent e;
     if (r.content == Content::kZero) {
       e = Extent::Zero(r.offset, r.length);
