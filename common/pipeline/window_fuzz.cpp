@@ -106,6 +106,13 @@ constexpr uint64_t KiB = 1024;
 constexpr uint64_t kMaxLength = 256 * KiB;
 
 bool verbose = false;
+// FANOUT_FUZZ_TOLERATE=late-race: a stream laggard given a range behind
+// its position after a late extent (CatchUp::Run checks Bus::LateFor()
+// before Bus::TakeLagged(), so a late extent committed in between is
+// handed out: the engine bug reported with this fuzzer, see
+// /work/notes/fuzz14-14.md) is counted instead of aborting, so that a long
+// run can look for other bugs.  Off by default: the check stays strict.
+bool tolerate_late_race = false;
 std::string spill_dir;  // made once; each input gets its own unlinked file
 
 [[noreturn]] void Fail(const char* what, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0) {
@@ -137,7 +144,8 @@ const std::vector<uint8_t>& Pattern() {
 // the lag paths were actually driven through.
 struct LagStats {
   std::atomic<uint64_t> inputs{0}, holds{0}, let_go{0}, lost_source{0}, late_failed{0},
-      source_failed{0}, valve{0}, over_lag{0}, reads_from_dest{0}, flush_checks{0}, streams_only{0};
+      source_failed{0}, valve{0}, over_lag{0}, reads_from_dest{0}, flush_checks{0}, streams_only{0},
+      late_race{0};
 };
 LagStats lag_stats;
 
@@ -202,6 +210,11 @@ class MemoryDestination final : public Destination {
     MutexLock lock(&mu_);
     return out_of_order_;
   }
+  // Every out-of-order extent was behind the stream's position.
+  bool only_behind() const {
+    MutexLock lock(&mu_);
+    return !ahead_of_position_;
+  }
 
  private:
   void CheckSameLocked(const char* what, const uint8_t* expected, uint64_t n) const REQUIRES(mu_) {
@@ -217,6 +230,7 @@ class MemoryDestination final : public Destination {
     if (!seekable_) {
       if (offset != written_) {
         out_of_order_ = true;
+        if (offset > written_) ahead_of_position_ = true;
         return Status::IOError(EIO, name() + ": internal error: stream extent at " +
                                         std::to_string(offset) + " but the stream is at " +
                                         std::to_string(written_));
@@ -236,6 +250,7 @@ class MemoryDestination final : public Destination {
   bool held_ GUARDED_BY(mu_) = false;
   bool fail_reads_ GUARDED_BY(mu_) = false;
   bool out_of_order_ GUARDED_BY(mu_) = false;
+  bool ahead_of_position_ GUARDED_BY(mu_) = false;
   uint64_t written_ GUARDED_BY(mu_) = 0;
   std::vector<uint8_t> image_ GUARDED_BY(mu_);
 };
@@ -437,8 +452,12 @@ class LagRig {
         fprintf(stderr, "d%zu: %s, let go %llu times, caught up %llu bytes\n", i,
                 StateName(w.state()), (unsigned long long)w.demotions(),
                 (unsigned long long)w.caught_up_bytes());
-      if (dests_[i]->out_of_order()) Fail("a stream was written out of order", i);
       const DestinationState st = w.state();
+      // The late race (see tolerate_late_race): only behind the position,
+      // only after a late extent, and the stream fails.
+      const bool late_race = tolerate_late_race && dests_[i]->out_of_order() && any_late &&
+                             dests_[i]->only_behind() && st == DestinationState::kFailed;
+      if (dests_[i]->out_of_order() && !late_race) Fail("a stream was written out of order", i);
       const bool seekable = dests_[i]->seekable();
       if (st == DestinationState::kDone) {
         if (failed_by_us_[i]) Fail("a destination failed by FailSync ended done", i);
@@ -465,6 +484,10 @@ class LagRig {
           lag_stats.late_failed++;
           continue;
         }
+      }
+      if (late_race && m.rfind(name + "internal error: stream extent at ", 0) == 0) {
+        lag_stats.late_race++;
+        continue;
       }
       if (IsLostSource(m, name)) {
         // Only a source that failed leaves a laggard without one.
@@ -910,6 +933,8 @@ void Run(const uint8_t* data, size_t size) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   fanout::verbose = getenv("FANOUT_FUZZ_VERBOSE") != nullptr;
+  const char* tolerate = getenv("FANOUT_FUZZ_TOLERATE");
+  fanout::tolerate_late_race = tolerate && strcmp(tolerate, "late-race") == 0;
   // Each input's spill file is unlinked; the empty directory goes at exit.
   const char* tmp = getenv("TMPDIR");
   std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/window_fuzz.XXXXXX";
@@ -926,13 +951,13 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
             "window_fuzz: lag mode: %llu inputs (%llu streams only), %llu holds, %llu let go, "
             "%llu flush checks, %llu reads from a destination, %llu lost source, %llu source "
             "read failed, %llu late streams failed, %llu over lag= (one zero extent), %llu "
-            "valve releases\n",
+            "valve releases, %llu late races tolerated\n",
             (unsigned long long)s.inputs.load(), (unsigned long long)s.streams_only.load(),
             (unsigned long long)s.holds.load(), (unsigned long long)s.let_go.load(),
             (unsigned long long)s.flush_checks.load(), (unsigned long long)s.reads_from_dest.load(),
             (unsigned long long)s.lost_source.load(), (unsigned long long)s.source_failed.load(),
             (unsigned long long)s.late_failed.load(), (unsigned long long)s.over_lag.load(),
-            (unsigned long long)s.valve.load());
+            (unsigned long long)s.valve.load(), (unsigned long long)s.late_race.load());
   });
   return 0;
 }
