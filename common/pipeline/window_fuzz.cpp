@@ -61,6 +61,13 @@
 //    and that only after a fault; without a fault every seekable
 //    destination (and, if nothing was late, every stream) is done.
 //
+// Seeds (window/fuzz-seeds): seed-lag-00 three files, one held while the
+// client writes, rewrites and zeroes; seed-lag-01 two streams only, fed
+// from the CatchUpLog; seed-lag-02 a stream and two files, a late write
+// and the laggard's only source failing (lost its catch-up source);
+// seed-lag-03 two files, the source's reads failing.  They are inputs in
+// the format above (lag configuration in front, requests from the end).
+//
 // Build: see common/Makefile.am (window_fuzz, with clang++ -fsanitize=fuzzer).
 // Run:   common/window_fuzz -max_total_time=60 CORPUS-DIR common/window/fuzz-seeds
 //        (new inputs go into the first directory: never the seeds)
