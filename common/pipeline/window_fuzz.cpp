@@ -113,12 +113,13 @@ constexpr uint64_t KiB = 1024;
 constexpr uint64_t kMaxLength = 256 * KiB;
 
 bool verbose = false;
-// FANOUT_FUZZ_TOLERATE=late-race: a stream laggard given a range behind
-// its position after a late extent (CatchUp::Run checks Bus::LateFor()
-// before Bus::TakeLagged(), so a late extent committed in between is
-// handed out: the engine bug reported with this fuzzer, see
-// /work/notes/fuzz14-14.md) is counted instead of aborting, so that a long
-// run can look for other bugs.  Off by default: the check stays strict.
+// FANOUT_FUZZ_TOLERATE=late-race: an engine race this fuzzer found.
+// CatchUp::Run checks Bus::LateFor() before Bus::TakeLagged(), so a late
+// extent committed in between is handed to a stream laggard as its lowest
+// range, behind its position, and the stream fails with "internal error:
+// stream extent at X but the stream is at Y" instead of the late message.
+// With this set it is counted instead of aborting, so that a long run can
+// look for other bugs.  Off by default: the check stays strict.
 bool tolerate_late_race = false;
 std::string spill_dir;  // made once; each input gets its own unlinked file
 
