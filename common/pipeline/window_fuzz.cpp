@@ -41,8 +41,11 @@
 // threads' timing:
 //
 //  * no destination is ever more than lag= behind (behind_bytes, read
-//    after every commit and request), except by one zero extent a laggard
-//    with nothing left to catch up takes whatever its size;
+//    after every commit and request), except by zero ranges a laggard
+//    with nothing left to catch up takes whatever their size, and, for one
+//    that catches up from a destination, by what the bus held for it when
+//    it was let go (the client then waits: it gets no further behind until
+//    it is within lag= again);
 //  * a flush (the engine's: Window::Flush, Bus::WaitApplied) leaves every
 //    healthy destination in step holding exactly what was committed (a
 //    stream: the committed stream, no more);
@@ -113,14 +116,6 @@ constexpr uint64_t KiB = 1024;
 constexpr uint64_t kMaxLength = 256 * KiB;
 
 bool verbose = false;
-// FANOUT_FUZZ_TOLERATE=late-race: an engine race this fuzzer found.
-// CatchUp::Run checks Bus::LateFor() before Bus::TakeLagged(), so a late
-// extent committed in between is handed to a stream laggard as its lowest
-// range, behind its position, and the stream fails with "internal error:
-// stream extent at X but the stream is at Y" instead of the late message.
-// With this set it is counted instead of aborting, so that a long run can
-// look for other bugs.  Off by default: the check stays strict.
-bool tolerate_late_race = false;
 std::string spill_dir;  // made once; each input gets its own unlinked file
 
 [[noreturn]] void Fail(const char* what, uint64_t a = 0, uint64_t b = 0, uint64_t c = 0) {
@@ -152,8 +147,7 @@ const std::vector<uint8_t>& Pattern() {
 // the lag paths were actually driven through.
 struct LagStats {
   std::atomic<uint64_t> inputs{0}, holds{0}, let_go{0}, lost_source{0}, late_failed{0},
-      source_failed{0}, valve{0}, over_lag{0}, reads_from_dest{0}, flush_checks{0}, streams_only{0},
-      late_race{0};
+      source_failed{0}, valve{0}, over_lag{0}, reads_from_dest{0}, flush_checks{0}, streams_only{0};
 };
 LagStats lag_stats;
 
@@ -218,11 +212,6 @@ class MemoryDestination final : public Destination {
     MutexLock lock(&mu_);
     return out_of_order_;
   }
-  // Every out-of-order extent was behind the stream's position.
-  bool only_behind() const {
-    MutexLock lock(&mu_);
-    return !ahead_of_position_;
-  }
 
  private:
   void CheckSameLocked(const char* what, const uint8_t* expected, uint64_t n) const REQUIRES(mu_) {
@@ -238,7 +227,6 @@ class MemoryDestination final : public Destination {
     if (!seekable_) {
       if (offset != written_) {
         out_of_order_ = true;
-        if (offset > written_) ahead_of_position_ = true;
         return Status::IOError(EIO, name() + ": internal error: stream extent at " +
                                         std::to_string(offset) + " but the stream is at " +
                                         std::to_string(written_));
@@ -258,7 +246,6 @@ class MemoryDestination final : public Destination {
   bool held_ GUARDED_BY(mu_) = false;
   bool fail_reads_ GUARDED_BY(mu_) = false;
   bool out_of_order_ GUARDED_BY(mu_) = false;
-  bool ahead_of_position_ GUARDED_BY(mu_) = false;
   uint64_t written_ GUARDED_BY(mu_) = 0;
   std::vector<uint8_t> image_ GUARDED_BY(mu_);
 };
@@ -357,17 +344,31 @@ class LagRig {
   }
 
   // No destination is ever more than lag= behind (beyond it the client
-  // waits).  A laggard with nothing left to catch up takes one extent
-  // whatever its size (bus.cpp WaitLagRoomLocked): only a merged zero
-  // extent is larger than lag= (data extents are at most one chunk), and
-  // zeros are not kept in the catch-up log.
+  // waits), with the two exceptions in the header comment.  Zeros are not
+  // kept in the catch-up log.
   void CheckBehind() {
     for (size_t i = 0; i < writers_.size(); i++) {
       const uint64_t b = writers_[i]->behind_bytes();
-      if (b > lc_.lag) {
-        lag_stats.over_lag++;
-        if (b > std::max(lc_.lag, max_zero_)) Fail("behind_bytes beyond lag=", i, b, lc_.lag);
+      const uint64_t let_go = writers_[i]->demotions();
+      const uint64_t bound = std::max(lc_.lag, max_zero_);
+      if (b > lc_.lag) lag_stats.over_lag++;
+      // Zero ranges larger than lag= are taken whole (adjacent zero
+      // extents merge in the map, so a stream fed from the log may hold
+      // lag= of data beside the zeros; its data, what the log keeps, the
+      // end-of-run comparison checks byte for byte).  A destination that
+      // catches up from another may be let go with more than lag= on the
+      // bus for it; the client then waits, so it never gets further behind
+      // until it is within lag= again (or is let go anew).
+      if (b > bound) {
+        // (A late extent lands behind a stream's position, outside [P, C):
+        // the stream fails on it, and its map says nothing about the log.)
+        if (lc_.streams == lc_.dests && b > lc_.lag + max_zero_ && late_messages_.empty())
+          Fail("behind_bytes beyond lag= and the zeros", i, b, lc_.lag);
+        if (last_behind_[i] > bound && b > last_behind_[i] && let_go == last_let_go_[i])
+          Fail("behind_bytes grew beyond lag=", i, b, last_behind_[i]);
       }
+      last_behind_[i] = b;
+      last_let_go_[i] = let_go;
     }
   }
 
@@ -461,11 +462,7 @@ class LagRig {
                 StateName(w.state()), (unsigned long long)w.demotions(),
                 (unsigned long long)w.caught_up_bytes());
       const DestinationState st = w.state();
-      // The late race (see tolerate_late_race): only behind the position,
-      // only after a late extent, and the stream fails.
-      const bool late_race = tolerate_late_race && dests_[i]->out_of_order() && any_late &&
-                             dests_[i]->only_behind() && st == DestinationState::kFailed;
-      if (dests_[i]->out_of_order() && !late_race) Fail("a stream was written out of order", i);
+      if (dests_[i]->out_of_order()) Fail("a stream was written out of order", i);
       const bool seekable = dests_[i]->seekable();
       if (st == DestinationState::kDone) {
         if (failed_by_us_[i]) Fail("a destination failed by FailSync ended done", i);
@@ -492,10 +489,6 @@ class LagRig {
           lag_stats.late_failed++;
           continue;
         }
-      }
-      if (late_race && m.rfind(name + "internal error: stream extent at ", 0) == 0) {
-        lag_stats.late_race++;
-        continue;
       }
       if (IsLostSource(m, name)) {
         // Only a source that failed leaves a laggard without one.
@@ -580,6 +573,9 @@ class LagRig {
   std::vector<bool> failed_by_us_;
   std::vector<std::string> late_messages_;
   uint64_t max_zero_ = 0;
+  // CheckBehind()'s last look at each writer.
+  uint64_t last_behind_[3] = {0, 0, 0};
+  uint64_t last_let_go_[3] = {0, 0, 0};
   uint64_t commits_since_hold_ = 0;
   bool faults_ = false;
   std::atomic<uint64_t> progress_{0};
@@ -941,8 +937,6 @@ void Run(const uint8_t* data, size_t size) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   fanout::verbose = getenv("FANOUT_FUZZ_VERBOSE") != nullptr;
-  const char* tolerate = getenv("FANOUT_FUZZ_TOLERATE");
-  fanout::tolerate_late_race = tolerate && strcmp(tolerate, "late-race") == 0;
   // Each input's spill file is unlinked; the empty directory goes at exit.
   const char* tmp = getenv("TMPDIR");
   std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/window_fuzz.XXXXXX";
@@ -958,14 +952,15 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     fprintf(stderr,
             "window_fuzz: lag mode: %llu inputs (%llu streams only), %llu holds, %llu let go, "
             "%llu flush checks, %llu reads from a destination, %llu lost source, %llu source "
-            "read failed, %llu late streams failed, %llu over lag= (one zero extent), %llu "
-            "valve releases, %llu late races tolerated\n",
+            "read failed, %llu late streams failed, %llu over lag= (zeros, late or let go far "
+            "behind), %llu "
+            "valve releases\n",
             (unsigned long long)s.inputs.load(), (unsigned long long)s.streams_only.load(),
             (unsigned long long)s.holds.load(), (unsigned long long)s.let_go.load(),
             (unsigned long long)s.flush_checks.load(), (unsigned long long)s.reads_from_dest.load(),
             (unsigned long long)s.lost_source.load(), (unsigned long long)s.source_failed.load(),
             (unsigned long long)s.late_failed.load(), (unsigned long long)s.over_lag.load(),
-            (unsigned long long)s.valve.load(), (unsigned long long)s.late_race.load());
+            (unsigned long long)s.valve.load());
   });
   return 0;
 }
