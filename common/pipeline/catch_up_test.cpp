@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "dest/destination.h"
+#include "dest/test_memory_destination.h"
 #include "pipeline/bus.h"
 #include "pipeline/catch_up_log.h"
 #include "pipeline/writer.h"
@@ -36,87 +37,6 @@ namespace fanout {
 namespace {
 
 using namespace testing_support;
-
-// A destination in memory: seekable (a file) or a stream (a FIFO, which
-// checks it is written in order).  Held, its writes block until released.
-class MemoryDestination final : public Destination {
- public:
-  MemoryDestination(const std::string& name, uint64_t size, bool seekable)
-      : Destination(name), seekable_(seekable), image_(size, 0xEE) {}
-
-  DestinationKind kind() const override {
-    return seekable_ ? DestinationKind::kFile : DestinationKind::kFifo;
-  }
-  bool seekable() const override { return seekable_; }
-  Status Prepare(uint64_t) override { return Status::OK(); }
-  Status Start() override { return Status::OK(); }
-  Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) override {
-    return Perform(buf, length, offset);
-  }
-  Status Zero(uint64_t length, uint64_t offset) override {
-    return Perform(nullptr, length, offset);
-  }
-  Status Sync() override { return Status::OK(); }
-  Status Read(uint8_t* buf, uint64_t length, uint64_t offset) override {
-    MutexLock lock(&mu_);
-    if (fail_reads_) return Status::IOError(EIO, name() + ": pread at " + std::to_string(offset));
-    std::memcpy(buf, image_.data() + offset, length);
-    return Status::OK();
-  }
-  Status Close() override { return Status::OK(); }
-  void Cancel() override {
-    Destination::Cancel();
-    Release();
-  }
-
-  void Hold() {
-    MutexLock lock(&mu_);
-    held_ = true;
-  }
-  void Release() {
-    {
-      MutexLock lock(&mu_);
-      held_ = false;
-    }
-    released_.SignalAll();
-  }
-  void FailReads() {
-    MutexLock lock(&mu_);
-    fail_reads_ = true;
-  }
-  std::vector<uint8_t> image() const {
-    MutexLock lock(&mu_);
-    return image_;
-  }
-  bool out_of_order() const {
-    MutexLock lock(&mu_);
-    return out_of_order_;
-  }
-
- private:
-  Status Perform(const uint8_t* buf, uint64_t length, uint64_t offset) {
-    MutexLock lock(&mu_);
-    released_.Wait(&mu_, [this]() REQUIRES(mu_) { return !held_; });
-    if (!seekable_) {
-      if (offset != written_) out_of_order_ = true;
-      written_ = offset + length;
-    }
-    if (buf)
-      std::memcpy(image_.data() + offset, buf, length);
-    else
-      std::memset(image_.data() + offset, 0, length);
-    return Status::OK();
-  }
-
-  const bool seekable_;
-  mutable Mutex mu_;
-  CondVar released_;
-  bool held_ GUARDED_BY(mu_) = false;
-  bool fail_reads_ GUARDED_BY(mu_) = false;
-  bool out_of_order_ GUARDED_BY(mu_) = false;
-  uint64_t written_ GUARDED_BY(mu_) = 0;
-  std::vector<uint8_t> image_ GUARDED_BY(mu_);
-};
 
 class CatchUpTest : public ::testing::Test {
  protected:
@@ -149,7 +69,8 @@ class CatchUpTest : public ::testing::Test {
     bus_ = std::make_unique<Bus>(1024, spec);
     auto sources = std::make_shared<CatchUpSources>(bus_.get(), log_.get());
     for (size_t i = 0; i < seekable.size(); i++) {
-      auto d = std::make_unique<MemoryDestination>("d" + std::to_string(i), kSize, seekable[i]);
+      auto d = std::make_unique<TestMemoryDestination>("d" + std::to_string(i), kSize, seekable[i],
+                                                       0xEE);
       dests_.push_back(d.get());
       writers_.push_back(std::make_shared<Writer>(std::move(d), bus_.get(), &logger_));
       sources->Add(writers_.back());
@@ -220,7 +141,7 @@ class CatchUpTest : public ::testing::Test {
   BufferPool pool_{kBuf, 4096};
   std::unique_ptr<CatchUpLog> log_;
   std::unique_ptr<Bus> bus_;
-  std::vector<MemoryDestination*> dests_;
+  std::vector<TestMemoryDestination*> dests_;
   std::vector<std::shared_ptr<Writer>> writers_;
   std::vector<uint8_t> model_ = std::vector<uint8_t>(kSize, 0xEE);
   std::mt19937_64 rng_{14};

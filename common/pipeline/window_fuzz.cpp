@@ -96,6 +96,7 @@
 #include <vector>
 
 #include "dest/destination.h"
+#include "dest/test_memory_destination.h"
 #include "pipeline/bus.h"
 #include "pipeline/catch_up.h"
 #include "pipeline/catch_up_log.h"
@@ -151,104 +152,18 @@ struct LagStats {
 };
 LagStats lag_stats;
 
-// A destination in memory, seekable (a file) or a stream (a FIFO: like
-// StreamDestination it refuses an extent that is not at its position).
-// Held, its writes block until released.
-class MemoryDestination final : public Destination {
- public:
-  MemoryDestination(const std::string& name, uint64_t size, bool seekable)
-      : Destination(name), seekable_(seekable), image_(size, 0xAA) {}
-
-  DestinationKind kind() const override {
-    return seekable_ ? DestinationKind::kFile : DestinationKind::kFifo;
-  }
-  bool seekable() const override { return seekable_; }
-  Status Prepare(uint64_t) override { return Status::OK(); }
-  Status Start() override { return Status::OK(); }
-  Status Write(const uint8_t* buf, uint64_t length, uint64_t offset) override {
-    return Perform(buf, length, offset);
-  }
-  Status Zero(uint64_t length, uint64_t offset) override {
-    return Perform(nullptr, length, offset);
-  }
-  Status Sync() override { return Status::OK(); }
-  Status Read(uint8_t* buf, uint64_t length, uint64_t offset) override {
-    MutexLock lock(&mu_);
-    if (!seekable_) Fail("read from a stream destination", offset, length);
-    if (offset + length > image_.size()) Fail("destination read past the end", offset, length);
-    if (fail_reads_) return Status::IOError(EIO, name() + ": pread at " + std::to_string(offset));
-    memcpy(buf, image_.data() + offset, length);
-    return Status::OK();
-  }
-  Status Close() override { return Status::OK(); }
-  void Cancel() override {
-    Destination::Cancel();
-    Release();
-  }
-
-  void Hold() {
-    MutexLock lock(&mu_);
-    held_ = true;
-  }
-  void Release() {
-    {
-      MutexLock lock(&mu_);
-      held_ = false;
-    }
-    released_.SignalAll();
-  }
-  void FailReads() {
-    MutexLock lock(&mu_);
-    fail_reads_ = true;
-  }
-  // Compares the image (a stream: its first `n` bytes, and its position)
-  // with `expected`.
-  void Check(const char* what, const uint8_t* expected, uint64_t n) const {
-    MutexLock lock(&mu_);
-    if (!seekable_ && written_ != n) Fail(what, written_, n);
-    CheckSameLocked(what, expected, n);
-  }
-  bool out_of_order() const {
-    MutexLock lock(&mu_);
-    return out_of_order_;
-  }
-
- private:
-  void CheckSameLocked(const char* what, const uint8_t* expected, uint64_t n) const REQUIRES(mu_) {
-    if (memcmp(expected, image_.data(), n) == 0) return;
-    for (uint64_t i = 0; i < n; i++)
-      if (expected[i] != image_[i]) Fail(what, i, image_[i], expected[i]);
-  }
-  Status Perform(const uint8_t* buf, uint64_t length, uint64_t offset) {
-    MutexLock lock(&mu_);
-    released_.Wait(&mu_, [this]() REQUIRES(mu_) { return !held_; });
-    if (offset + length > image_.size() || length == 0)
-      Fail("destination extent outside the export", offset, length);
-    if (!seekable_) {
-      if (offset != written_) {
-        out_of_order_ = true;
-        return Status::IOError(EIO, name() + ": internal error: stream extent at " +
-                                        std::to_string(offset) + " but the stream is at " +
-                                        std::to_string(written_));
-      }
-      written_ = offset + length;
-    }
-    if (buf)
-      memcpy(image_.data() + offset, buf, length);
-    else
-      memset(image_.data() + offset, 0, length);
-    return Status::OK();
-  }
-
-  const bool seekable_;
-  mutable Mutex mu_;
-  CondVar released_;
-  bool held_ GUARDED_BY(mu_) = false;
-  bool fail_reads_ GUARDED_BY(mu_) = false;
-  bool out_of_order_ GUARDED_BY(mu_) = false;
-  uint64_t written_ GUARDED_BY(mu_) = 0;
-  std::vector<uint8_t> image_ GUARDED_BY(mu_);
-};
+// Compares a destination's image (a stream: its first `n` bytes, and its
+// position) with `expected`; any misuse it saw is a broken invariant too.
+void CheckDestination(const TestMemoryDestination& d, const char* what, const uint8_t* expected,
+                      uint64_t n) {
+  const std::string misuse = d.misuse();
+  if (!misuse.empty()) Fail(misuse.c_str());
+  if (!d.seekable() && d.written() != n) Fail(what, d.written(), n);
+  const std::vector<uint8_t> image = d.image();
+  if (memcmp(expected, image.data(), n) == 0) return;
+  for (uint64_t i = 0; i < n; i++)
+    if (expected[i] != image[i]) Fail(what, i, image[i], expected[i]);
+}
 
 // The lag configuration, decoded from the front of the input (the requests
 // come from its end).
@@ -285,7 +200,8 @@ class LagRig {
     auto sources = std::make_shared<CatchUpSources>(bus_.get(), log_.get());
     for (size_t i = 0; i < lc.dests; i++) {
       const bool seekable = i >= lc.streams;
-      auto d = std::make_unique<MemoryDestination>("d" + std::to_string(i), size_, seekable);
+      auto d =
+          std::make_unique<TestMemoryDestination>("d" + std::to_string(i), size_, seekable, 0xAA);
       dests_.push_back(d.get());
       writers_.push_back(std::make_shared<Writer>(std::move(d), bus_.get(), &logger_));
       sources->Add(writers_.back());
@@ -426,11 +342,11 @@ class LagRig {
       // means it has applied through seq, or rejoined holding everything.
       if (!writers_[i]->healthy() || !writers_[i]->in_step()) continue;
       if (dests_[i]->seekable())
-        dests_[i]->Check("flushed destination differs at (offset, got, expected)", committed.data(),
-                         size_);
+        CheckDestination(*dests_[i], "flushed destination differs at (offset, got, expected)",
+                         committed.data(), size_);
       else
-        dests_[i]->Check("flushed stream differs at (offset, got, expected)", stream.data(),
-                         stream.size());
+        CheckDestination(*dests_[i], "flushed stream differs at (offset, got, expected)",
+                         stream.data(), stream.size());
       lag_stats.flush_checks++;
     }
   }
@@ -463,11 +379,13 @@ class LagRig {
                 (unsigned long long)w.caught_up_bytes());
       const DestinationState st = w.state();
       if (dests_[i]->out_of_order()) Fail("a stream was written out of order", i);
+      if (const std::string misuse = dests_[i]->misuse(); !misuse.empty()) Fail(misuse.c_str());
       const bool seekable = dests_[i]->seekable();
       if (st == DestinationState::kDone) {
         if (failed_by_us_[i]) Fail("a destination failed by FailSync ended done", i);
         if (!seekable && any_late) Fail("a stream that got a late extent ended done", i);
-        dests_[i]->Check(seekable ? "done destination differs at (offset, got, expected)"
+        CheckDestination(*dests_[i],
+                         seekable ? "done destination differs at (offset, got, expected)"
                                   : "done stream differs at (offset, got, expected)",
                          ref.data(), size_);
         continue;
@@ -568,7 +486,7 @@ class LagRig {
   NullLogger logger_;
   std::unique_ptr<CatchUpLog> log_;
   std::unique_ptr<Bus> bus_;
-  std::vector<MemoryDestination*> dests_;
+  std::vector<TestMemoryDestination*> dests_;
   std::vector<std::shared_ptr<Writer>> writers_;
   std::vector<bool> failed_by_us_;
   std::vector<std::string> late_messages_;
