@@ -27,13 +27,9 @@ requires /usr/bin/python3 -c 'import json'
 set -e
 set -x
 
-# The files that do not run out of space are on tmpfs too (/dev/shm, if it
-# has room), as fast as the small ones.
-if [ "$(df --output=avail -B1M /dev/shm 2>/dev/null | tail -1)" -gt 1024 ] 2>/dev/null; then
-    TMPDIR=/dev/shm make_tmpdir
-else
-    make_tmpdir
-fi
+# The files that do not run out of space are on tmpfs too, as fast as the
+# small ones.
+make_memory_tmpdir
 
 make_random src.img 64M 3
 
