@@ -33,20 +33,13 @@ void Bus::Detach(ConsumerId id) {
     c.missed.Clear();
     TrimLocked();
   }
-  space_.SignalAll();
-  available_.SignalAll();
-  progress_.SignalAll();
+  SignalAll();
 }
 
 uint64_t Bus::Publish(Extent extent) {
   MutexLock lock(&mu_);
   assert(!closed_);
-  const auto room = [&]() REQUIRES(mu_) { return entries_.size() < max_entries_; };
-  while (!space_.WaitFor(&mu_, kLetGoInterval, room))
-    if (LetGoLaggardsLocked()) {
-      available_.SignalAll();
-      progress_.SignalAll();
-    }
+  WaitLettingGoLocked(&space_, [&]() REQUIRES(mu_) { return entries_.size() < max_entries_; });
   WaitLagRoomLocked(extent);
   // The log is written before the extent is published, so every data
   // range a laggard finds in its map is in the log already.  The lag
@@ -122,15 +115,27 @@ void Bus::SignalAll() {
   progress_.SignalAll();
 }
 
+template <typename Predicate>
+void Bus::WaitLettingGoLocked(CondVar* cv, Predicate ready) {
+  if (lag_.lag == 0) {
+    cv->Wait(&mu_, ready);
+    return;
+  }
+  while (!cv->WaitFor(&mu_, kLetGoInterval, ready))
+    if (LetGoLaggardsLocked()) SignalAll();
+}
+
 bool Bus::LetGoLaggardsLocked() {
   if (lag_.lag == 0) return false;
   // The fastest consumer in step: a laggard is let go only for someone
   // who keeps up.
   size_t fastest = SIZE_MAX;
   const auto now = std::chrono::steady_clock::now();
-  for (Consumer& c : consumers_) {
+  std::vector<size_t> pinned(consumers_.size(), 0);
+  for (ConsumerId id = 0; id < consumers_.size(); id++) {
+    Consumer& c = consumers_[id];
     if (c.mode != Mode::kInStep) continue;
-    const size_t data = UnappliedBuffersLocked(c);
+    const size_t data = pinned[id] = UnappliedBuffersLocked(c);
     fastest = std::min(fastest, data);
     // Since when it has been behind: from the first time it was, until it
     // has applied everything published before this extent (a destination
@@ -145,7 +150,7 @@ bool Bus::LetGoLaggardsLocked() {
   if (fastest == SIZE_MAX) return false;
   bool any = false;
   for (ConsumerId id = 0; id < consumers_.size(); id++)
-    if (MayLetGoLocked(id, fastest)) {
+    if (MayLetGoLocked(id, pinned[id], fastest, now)) {
       LetGoLocked(id);
       any = true;
     }
@@ -153,16 +158,15 @@ bool Bus::LetGoLaggardsLocked() {
   return any;
 }
 
-bool Bus::MayLetGoLocked(ConsumerId id, size_t fastest_data) const {
+bool Bus::MayLetGoLocked(ConsumerId id, size_t pinned, size_t fastest,
+                         std::chrono::steady_clock::time_point now) const {
   const Consumer& c = consumers_[id];
   if (c.mode != Mode::kInStep) return false;
-  const size_t data = UnappliedBuffersLocked(c);
-  if (!c.behind_since || data <= fastest_data) return false;
+  if (!c.behind_since || pinned <= fastest) return false;
   // A seekable destination is a catch-up source: one as fast as the
   // others that falls behind for a moment is not let go.  A stream is
   // nobody's source, and letting it go early costs nothing.
-  if (c.seekable && std::chrono::steady_clock::now() - *c.behind_since < lag_.let_go_after)
-    return false;
+  if (c.seekable && now - *c.behind_since < lag_.let_go_after) return false;
   if (!SourceLeftLocked(id)) return false;
   if (c.seekable || lag_.log == nullptr || c.fetched + 1 >= next_seq_) return true;
   // Caught up from the log, a stream must find in it everything it has
@@ -367,12 +371,7 @@ void Bus::WaitApplied(uint64_t seq) {
   };
   // A flush waits for the destinations in step only: one that holds it
   // back while another keeps up is let go (lag=).
-  while (!progress_.WaitFor(&mu_, kLetGoInterval, applied))
-    if (LetGoLaggardsLocked()) {
-      lock.Unlock();
-      SignalAll();
-      lock.Lock();
-    }
+  WaitLettingGoLocked(&progress_, applied);
 }
 
 bool Bus::WaitConsumerApplied(ConsumerId id, uint64_t seq) {

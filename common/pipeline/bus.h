@@ -188,9 +188,14 @@ class Bus {
   void SignalAll();
   // How often the bus's own waits look again whom to let go.
   static constexpr std::chrono::milliseconds kLetGoInterval{25};
-  // Whether consumer c may be let go now (behind for long enough, sources
-  // left, the lag).
-  bool MayLetGoLocked(ConsumerId c, size_t fastest_data) const REQUIRES(mu_);
+  // Whether consumer c, whose unapplied extents pin `pinned` buffers, may
+  // be let go now (behind for long enough, sources left, the log).
+  bool MayLetGoLocked(ConsumerId c, size_t pinned, size_t fastest,
+                      std::chrono::steady_clock::time_point now) const REQUIRES(mu_);
+  // cv->Wait(ready), looking whom to let go every kLetGoInterval meanwhile
+  // (lag=; without it, a plain wait).
+  template <typename Predicate>
+  void WaitLettingGoLocked(CondVar* cv, Predicate ready) REQUIRES(mu_);
   // Whether a source is left for consumer c if it is let go.
   bool SourceLeftLocked(ConsumerId c) const REQUIRES(mu_);
   void LetGoLocked(ConsumerId c) REQUIRES(mu_);
