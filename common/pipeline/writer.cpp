@@ -161,12 +161,14 @@ std::optional<Writer::Clock::time_point> Writer::ended() const {
   return ended_;
 }
 
-bool Writer::Settle(DestinationState state, const Failure* failure) {
+bool Writer::Settle(DestinationState state, const Failure* failure, bool over_done) {
   MutexLock lock(&mu_);
   // The first ending wins: a flush's failed sync and the writer's own end
-  // may race.
-  if (state_.load() != DestinationState::kWriting) return false;
-  ended_ = Clock::now();
+  // may race.  (A failure over done keeps the time it was done.)
+  const DestinationState was = state_.load();
+  const bool done = was == DestinationState::kDone;
+  if (was != DestinationState::kWriting && !(over_done && done)) return false;
+  if (!done) ended_ = Clock::now();
   if (failure) failure_ = *failure;
   state_ = state;
   ended_cv_.SignalAll();
@@ -188,18 +190,7 @@ void Writer::FailSync(const Status& s) {
 
 void Writer::FailAsSource(const Status& s) {
   const Failure failure{s.err(), s.offset().value_or(bytes_.load()), s.message()};
-  bool first;
-  {
-    MutexLock lock(&mu_);
-    const DestinationState was = state_.load();
-    first = was == DestinationState::kWriting || was == DestinationState::kDone;
-    if (first) {
-      if (was == DestinationState::kWriting) ended_ = Clock::now();
-      failure_ = failure;
-      state_ = DestinationState::kFailed;
-      ended_cv_.SignalAll();
-    }
-  }
+  const bool first = Settle(DestinationState::kFailed, &failure, /*over_done=*/true);
   bus_->Detach(consumer_);
   if (first) log_->Error(failure.message);
 }

@@ -170,8 +170,9 @@ class Writer : public std::enable_shared_from_this<Writer> {
   // The end of an interrupted writer: Destination::Abort(), kIncomplete.
   void Abort();
   // Ends the writer in `state` (with `failure`, if given) unless it has
-  // ended already.  Returns whether this call ended it.
-  bool Settle(DestinationState state, const Failure* failure);
+  // ended already (over_done: or unless it has ended other than done).
+  // Returns whether this call ended it.
+  bool Settle(DestinationState state, const Failure* failure, bool over_done = false);
 
   // Close(), marking the writer busy for the stall watch meanwhile.
   Status CloseDestination();
