@@ -42,8 +42,10 @@ CALL = re.compile(r"^(\w+)\((.*)\)\s+=\s+(-?\d+|\?|0x[0-9a-f]+)(.*)$")
 
 class FdTable:
     def __init__(self, fds=None):
-        # fd -> [is_image, position]
-        self.fds = {k: list(v) for k, v in (fds or {}).items()}
+        # fd -> [is_image, position]; a forked child's table holds the same
+        # lists as its parent's, since the two share each file description
+        # and so its offset.
+        self.fds = dict(fds or {})
 
     def copy(self):
         return FdTable(self.fds)
@@ -104,80 +106,94 @@ def parse(trace, image):
             path = os.path.join(cwd, path)
         return os.path.realpath(path) == image_real
 
-    with open(trace, errors="replace") as f:
-        for raw in f:
-            raw = raw.rstrip("\n")
-            m = LINE.match(raw)
-            if not m:
-                continue
-            pid, text = int(m.group(1)), m.group(2)
-            if text.endswith("<unfinished ...>"):
-                pending[pid] = text[: -len("<unfinished ...>")].rstrip()
-                continue
-            r = re.match(r"^<\.\.\. (\w+) resumed>(.*)$", text)
-            if r:
-                text = pending.pop(pid, r.group(1) + "(") + r.group(2)
-            if text.startswith("+++") or text.startswith("---"):
-                continue
-            c = CALL.match(text)
-            if not c:
-                continue
-            name, argtext, ret = c.group(1), c.group(2), c.group(3)
-            if ret == "?":
-                continue
-            ret = int(ret, 0)
-            args = split_args(argtext)
-            t = table(pid)
+    # Under strace -f a child's first system calls can be printed before
+    # the parent's clone() returns its pid.  A pid not seen yet is held
+    # back until the clone that made it, so that it starts from a copy of
+    # its parent's descriptors rather than from nothing; the first pid in
+    # the trace is the tool itself.
+    known = set()
+    held = {}
 
-            if name in ("clone", "clone3", "fork", "vfork"):
-                if ret > 0:
-                    if name.startswith("clone") and "CLONE_FILES" in argtext:
-                        tables[ret] = t
-                    else:
-                        tables[ret] = t.copy()
-                continue
-            if ret < 0:
-                continue
-            if name in ("openat", "open", "creat"):
-                path = unquote_path(args[1] if name == "openat" else args[0])
-                if name == "openat" and path is not None and not path.startswith("/") \
-                        and args[0] != "AT_FDCWD":
-                    path = None  # relative to another directory: not the image
-                t.fds[ret] = [is_image(path), 0]
-            elif name == "close":
-                t.fds.pop(int(args[0]), None)
-            elif name in ("dup", "dup2", "dup3"):
+    def line(pid, text):
+        if not known:
+            known.add(pid)
+        if pid not in known:
+            held.setdefault(pid, []).append(text)
+            return
+        if text.endswith("<unfinished ...>"):
+            pending[pid] = text[: -len("<unfinished ...>")].rstrip()
+            return
+        r = re.match(r"^<\.\.\. (\w+) resumed>(.*)$", text)
+        if r:
+            text = pending.pop(pid, r.group(1) + "(") + r.group(2)
+        if text.startswith("+++") or text.startswith("---"):
+            return
+        c = CALL.match(text)
+        if c and c.group(3) != "?":
+            call(pid, c.group(1), c.group(2), int(c.group(3), 0))
+
+    def call(pid, name, argtext, ret):
+        args = split_args(argtext)
+        t = table(pid)
+
+        if name in ("clone", "clone3", "fork", "vfork"):
+            if ret > 0:
+                if name.startswith("clone") and "CLONE_FILES" in argtext:
+                    tables[ret] = t
+                else:
+                    tables[ret] = t.copy()
+                known.add(ret)
+                for text in held.pop(ret, []):
+                    line(ret, text)
+            return
+        if ret < 0:
+            return
+        if name in ("openat", "open", "creat"):
+            path = unquote_path(args[1] if name == "openat" else args[0])
+            if name == "openat" and path is not None and not path.startswith("/") \
+                    and args[0] != "AT_FDCWD":
+                path = None  # relative to another directory: not the image
+            t.fds[ret] = [is_image(path), 0]
+        elif name == "close":
+            t.fds.pop(int(args[0]), None)
+        elif name in ("dup", "dup2", "dup3"):
+            old = t.fds.get(int(args[0]))
+            if old is not None:
+                t.fds[ret] = old  # shares the file description
+        elif name == "fcntl":
+            if "F_DUPFD" in args[1]:
                 old = t.fds.get(int(args[0]))
                 if old is not None:
-                    t.fds[ret] = old  # shares the file description
-            elif name == "fcntl":
-                if "F_DUPFD" in args[1]:
-                    old = t.fds.get(int(args[0]))
-                    if old is not None:
-                        t.fds[ret] = old
-            else:
-                fd = int(args[0]) if args and re.match(r"^\d+$", args[0]) else None
-                ent = t.fds.get(fd)
-                if name == "lseek":
-                    if ent is not None:
-                        ent[1] = ret
-                    continue
-                if ent is None or not ent[0]:
-                    if ent is not None and name in ("write", "writev"):
-                        ent[1] += ret
-                    continue
-                if name in ("write", "writev"):
-                    if ret > 0:
-                        orders.append(["w", ent[1], ret])
+                    t.fds[ret] = old
+        else:
+            fd = int(args[0]) if args and re.match(r"^\d+$", args[0]) else None
+            ent = t.fds.get(fd)
+            if name == "lseek":
+                if ent is not None:
+                    ent[1] = ret
+                return
+            if ent is None or not ent[0]:
+                if ent is not None and name in ("write", "writev"):
                     ent[1] += ret
-                elif name == "pwrite64":
-                    if ret > 0:
-                        orders.append(["w", int(args[3], 0), ret])
-                elif name in ("pwritev", "pwritev2"):
-                    if ret > 0:
-                        orders.append(["w", int(args[3], 0), ret])
-                elif name in ("fsync", "fdatasync", "sync_file_range"):
-                    orders.append(["f"])
+                return
+            if name in ("write", "writev"):
+                if ret > 0:
+                    orders.append(["w", ent[1], ret])
+                ent[1] += ret
+            elif name in ("pwrite64", "pwritev", "pwritev2"):
+                if ret > 0:
+                    orders.append(["w", int(args[3], 0), ret])
+            elif name in ("fsync", "fdatasync", "sync_file_range"):
+                orders.append(["f"])
+
+    with open(trace, errors="replace") as f:
+        for raw in f:
+            m = LINE.match(raw.rstrip("\n"))
+            if m:
+                line(int(m.group(1)), m.group(2))
+    if held:
+        sys.exit("write-orders.py: pids %s in %s never appear as a clone's result"
+                 % (sorted(held), trace))
     return orders
 
 
