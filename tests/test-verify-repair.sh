@@ -45,15 +45,16 @@ subprocess.run(cmd, shell=True, check=True)
 h.shutdown()
 PYEOF
 
-# corrupt.sh FILE OFFSET...: 16 bytes of X at each offset, in place.  The
-# page there must hold the image's bytes before (the plugin has written it)
-# and differ after.
+# corrupt.sh FILE OFFSET...: 16 bytes of X at each offset, in place, within
+# one 4 KiB page.  The page must hold the image's bytes before (the plugin
+# has written it) and differ after.
 cat > corrupt.sh <<'SHEOF'
 set -e
 f="$1"
 shift
 for at in "$@"; do
     page=$(( at / 4096 * 4096 ))
+    test $(( at + 16 )) -le $(( page + 4096 ))   # one page each
     cmp --ignore-initial=$page:$page --bytes=4096 src.img "$f"
     printf 'XXXXXXXXXXXXXXXX' | dd of="$f" bs=1 seek="$at" conv=notrunc status=none
     ! cmp -s --ignore-initial=$page:$page --bytes=4096 src.img "$f"
@@ -126,7 +127,7 @@ grep -F '0 of 3 destinations done, 3 failed' nbdkit2.err
 # (not at the flush), so the pages changed are below that.
 rm -f a.img b.img
 start_fifo_reader fifo fifo.out
-run_case 3 "bash corrupt.sh b.img $(( p2 + 1 )) $(( 40 * MiB + 12288 + 4095 ))" \
+run_case 3 "bash corrupt.sh b.img $(( p2 + 1 )) $(( 40 * MiB + 12288 + 4080 ))" \
     dest=fifo dest=a.img dest=b.img window=8M
 wait_fifo_reader
 test "$status" -eq 0
