@@ -57,7 +57,10 @@ for at in "$@"; do
     test $(( at + 16 )) -le $(( page + 4096 ))   # one page each
     cmp --ignore-initial=$page:$page --bytes=4096 src.img "$f"
     printf 'XXXXXXXXXXXXXXXX' | dd of="$f" bs=1 seek="$at" conv=notrunc status=none
-    ! cmp -s --ignore-initial=$page:$page --bytes=4096 src.img "$f"
+    if cmp -s --ignore-initial=$page:$page --bytes=4096 src.img "$f"; then
+        echo "corrupt.sh: the page at $page of $f did not change"
+        exit 1
+    fi
 done
 SHEOF
 
