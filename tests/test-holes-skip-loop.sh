@@ -14,10 +14,14 @@
 # verified, and the summary says the holes were not checked.  The same with
 # holes=write: the devices hold the export exactly (zeros in the holes and
 # up to the export's end, 0xAA only beyond it).  The two runs' times are
-# printed (the ratio belongs in bench/, not in an assertion).  Last,
-# holes=skip with a libnbd client that writes zeros as data (qemu-img
+# printed (the ratio belongs in bench/, not in an assertion).  A file next
+# to the devices is unchanged by holes=skip: it holds the export, sparse.
+# Then holes=skip with a libnbd client that writes zeros as data (qemu-img
 # convert finds such zeros itself and sends Zero requests for them): those
 # are written, as zeros, while its Zero and Trim requests are skipped.
+# Last, verify=repair with holes=skip: a data page changed on one device
+# after the flush is repaired from the other; a page changed in a hole is
+# not checked, so it stays as changed.
 
 source ./functions.sh
 requires_root
@@ -91,11 +95,12 @@ source ./counts.sh
 test "$data_bytes" -eq $(( (3 * 1024 + 192 + 512 + 1024) * 1024 ))
 
 # One run: qemu-img convert as the client (in order; a Zero request for
-# every hole).
+# every hole), to the devices and EXTRA-DEST...
 convert_into_fanout ()
 {
     local holes="$1" n="$2" status=0
-    fanout_nbdkit -U - "$FANOUT_PLUGIN" dest="$loop1" dest="$loop2" \
+    shift 2
+    fanout_nbdkit -U - "$FANOUT_PLUGIN" dest="$loop1" dest="$loop2" "$@" \
         size=$export_size holes="$holes" verify=true status=s$n.json \
         --run 'qemu-img convert -n -f qcow2 -O raw src.qcow2 "$uri"' \
         2> nbdkit$n.err || status=$?
@@ -103,10 +108,12 @@ convert_into_fanout ()
     return $status
 }
 
-# holes=skip.
-convert_into_fanout skip 1
+# holes=skip, and a file.
+convert_into_fanout skip 1 dest=file.img
 cmp expect-skip.img "$loop1"
 cmp expect-skip.img "$loop2"
+head -c $export_size expect-write.img | cmp - file.img
+test $(( $(stat -c %b file.img) * $(stat -c %B file.img) )) -le $(( data_bytes + MiB ))
 check_status_json s1.json <<PYEOF
 assert s["state"] == "finished", s
 assert s["holes"] == "skip", s
@@ -123,7 +130,13 @@ for n in ("$loop1", "$loop2"):
     assert x["skipped_bytes"] == $export_size - $data_bytes, x
     assert x["bytes"] == $export_size, x
     assert x["error"] is None, x
+f = d["file.img"]
+assert f["state"] == "verified" and f["holds"] == "image", f
+assert f["data_bytes"] == $data_bytes, f
+assert f["zero_bytes"] == $export_size - $data_bytes, f
+assert f["skipped_bytes"] == 0, f
 PYEOF
+grep -E "fanout: file.img +file +verified +$export_size .* -\$" nbdkit1.err
 for n in "$loop1" "$loop2"; do
     test "$(grep -F "fanout: $n " nbdkit1.err |
             grep -cF 'verified (data ranges; holes not checked)')" -eq 1
@@ -212,3 +225,38 @@ for n in "$loop1" "$loop2"; do
     test "$(grep -F "fanout: $n " nbdkit3.err |
             grep -cF 'verified (data ranges; holes not checked)')" -eq 1
 done
+
+# verify=repair with holes=skip: the same client; after its flush, a page
+# of its data at 32 MiB and a page of the Trim's hole at 24 MiB are changed
+# on the second device (written past the plugin, O_DIRECT).  The data page
+# is repaired from the first device; the hole is not read back.
+refill
+cat > change.sh <<'SHEOF'
+set -e
+for at in 8200 6144; do   # 4 KiB pages: 32 MiB + 32 KiB, 24 MiB
+    printf 'XXXXXXXX' | dd of="$1" bs=4096 seek=$at conv=sync,notrunc oflag=direct status=none
+done
+SHEOF
+sed -e 's/^h.flush()$/h.flush()\nimport subprocess\nsubprocess.run(sys.argv[2], shell=True, check=True)/' \
+    zero-data.py > zero-data-hook.py
+fanout_nbdkit -U - "$FANOUT_PLUGIN" dest="$loop1" dest="$loop2" \
+    size=48M holes=skip verify=repair status=s4.json \
+    --run "/usr/bin/python3 zero-data-hook.py \"\$uri\" 'bash change.sh $loop2'" 2> nbdkit4.err ||
+    { cat nbdkit4.err; exit 1; }
+cat nbdkit4.err
+cmp expect-zero-data.img "$loop1"
+/usr/bin/python3 - <<'PYEOF'
+MiB = 1 << 20
+e = bytearray(open("expect-zero-data.img", "rb").read())
+e[24 * MiB:24 * MiB + 4096] = b"XXXXXXXX" + bytes(4088)
+open("expect-changed-hole.img", "wb").write(e)
+PYEOF
+cmp expect-changed-hole.img "$loop2"
+check_status_json s4.json <<PYEOF
+assert d["$loop1"]["state"] == "verified", d["$loop1"]
+x = d["$loop2"]
+assert x["state"] == "repaired" and x["repaired_pages"] == 1, x
+assert x["holds"] == "data-ranges", x
+PYEOF
+grep -Fx "nbdkit: fanout: $loop2: verify: repaired 1 4 KiB pages (the first at offset $(( 8200 * 4096 ))) from $loop1, and read them back" \
+    nbdkit4.err

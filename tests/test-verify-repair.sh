@@ -16,11 +16,13 @@
 # named in their errors, and nbdkit exits 1.  Last, a FIFO next to two
 # files (one changed in 2 pages, repaired): the stream is not read back,
 # reported exactly as with verify=true (state "done", nothing verified, no
-# error).
+# error).  And an NBD server (nbdkit memory) changed through a second
+# connection to it, repaired from a file.
 
 source ./functions.sh
 requires sha256sum --version
 requires /usr/bin/python3 -c 'import nbd'
+requires nbdsh --version
 set -e
 set -x
 
@@ -102,6 +104,8 @@ for n in ("a.img", "c.img"):
     assert d[n]["error"] is None, d[n]
 PYEOF
 test "$(grep -F 'fanout: b.img ' nbdkit1.err | grep -cF 'repaired (3 pages)')" -eq 1
+grep -E "^nbdkit: fanout: b.img: verify: repaired 3 4 KiB pages \(the first at offset $p1\) from (a|c)\.img, and read them back\$" \
+    nbdkit1.err
 grep -E 'fanout: a.img +file +verified ' nbdkit1.err
 grep -E 'fanout: c.img +file +verified ' nbdkit1.err
 grep -F '3 of 3 destinations done, 0 failed' nbdkit1.err
@@ -121,7 +125,8 @@ for n in ("a.img", "b.img", "c.img"):
 PYEOF
 for f in a.img b.img c.img; do
     grep -E "fanout: $f +file +mismatch " nbdkit2.err
-    grep -E "^nbdkit: error: $f: .*\\b$at\\b" nbdkit2.err
+    grep -Fx "nbdkit: error: $f: verify: differs from the image in 1 4 KiB pages, the first at offset $at, and no destination verified to repair them from" \
+        nbdkit2.err
 done
 grep -F '0 of 3 destinations done, 3 failed' nbdkit2.err
 
@@ -150,4 +155,40 @@ assert d["b.img"]["state"] == "repaired" and d["b.img"]["repaired_pages"] == 2, 
 PYEOF
 grep -E 'fanout: fifo +fifo +done +67108864 .* -$' nbdkit3.err
 test "$(grep -F 'fanout: b.img ' nbdkit3.err | grep -cF 'repaired (2 pages)')" -eq 1
+grep -Fx "nbdkit: fanout: b.img: verify: repaired 2 4 KiB pages (the first at offset $p2) from a.img, and read them back" \
+    nbdkit3.err
 grep -F '3 of 3 destinations done, 0 failed' nbdkit3.err
+
+# An NBD server next to a file, the server changed in 2 pages through a
+# connection of the test's own.
+start_nbd_server mem.pid nbdkit -f -U "$tmp/mem.sock" -P "$tmp/mem.pid" memory 64M
+cat > nbd-corrupt.py <<'PYEOF'
+import nbd, sys
+h = nbd.NBD()
+h.connect_unix(sys.argv[1])
+src = open("src.img", "rb").read()
+for at in map(int, sys.argv[2:]):
+    page = at // 4096 * 4096
+    assert h.pread(4096, page) == src[page:page + 4096], page
+    h.pwrite(b"X" * 16, at)
+    assert h.pread(4096, page) != src[page:page + 4096], page
+h.flush()
+h.shutdown()
+PYEOF
+rm -f a.img
+nbd_dest="nbd+unix:///?socket=$tmp/mem.sock"
+run_case 4 "/usr/bin/python3 nbd-corrupt.py $tmp/mem.sock $(( 3 * MiB + 7 )) $(( 33 * MiB + 4096 ))" \
+    dest=a.img "dest=$nbd_dest"
+test "$status" -eq 0
+cmp src.img a.img
+nbdsh -u "$nbd_dest" -c 'open("mem.out", "wb").write(h.pread(64 << 20, 0))'
+cmp src.img mem.out
+check_status_json s4.json <<PYEOF
+assert s["sha256"] == "$digest", s
+n = d["$nbd_dest"]
+assert n["kind"] == "nbd", n
+assert n["state"] == "repaired" and n["repaired_pages"] == 2, n
+assert d["a.img"]["state"] == "verified", d["a.img"]
+PYEOF
+grep -Fx "nbdkit: fanout: $nbd_dest: verify: repaired 2 4 KiB pages (the first at offset $(( 3 * MiB ))) from a.img, and read them back" \
+    nbdkit4.err
