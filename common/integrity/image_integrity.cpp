@@ -377,9 +377,8 @@ void ImageIntegrity::RepairMismatches() {
       if (v->repairable()) repair.emplace_back(i, verifications_[i].get());
       const DestinationState st = v->state();
       if (st != DestinationState::kVerified && st != DestinationState::kMismatch) continue;
-      ranked.emplace_back((st == DestinationState::kVerified ? 0 : 2) +
-                              ((*writers_)[i]->skip_holes() ? 1 : 0),
-                          i);
+      ranked.emplace_back(
+          (st == DestinationState::kVerified ? 0 : 2) + ((*writers_)[i]->skip_holes() ? 1 : 0), i);
     }
   }
   std::stable_sort(ranked.begin(), ranked.end(),

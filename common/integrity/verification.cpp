@@ -149,10 +149,9 @@ bool Verification::ReadPage(ReadBack* reader, const HoleMap* holes, uint64_t p, 
 
 void Verification::Repair(const std::vector<RepairSource>& sources) {
   constexpr uint64_t kPage = PageHashes::kPageSize;
-  const std::string what = dest_->name() + ": verify: differs from the image in " +
-                           std::to_string(bad_pages_.size()) +
-                           " 4 KiB pages, the first at offset " +
-                           std::to_string(bad_pages_.front() * kPage) + ", ";
+  const std::string what =
+      dest_->name() + ": verify: differs from the image in " + std::to_string(bad_pages_.size()) +
+      " 4 KiB pages, the first at offset " + std::to_string(bad_pages_.front() * kPage) + ", ";
   const uint64_t first = bad_pages_.front() * kPage;
   void* mem = nullptr;
   if (posix_memalign(&mem, ReadBack::kAlignment, kPage) != 0) {
@@ -179,9 +178,10 @@ void Verification::Repair(const std::vector<RepairSource>& sources) {
       }
     }
     if (!found) {
-      s = Status::IOError(EIO, "and no destination holds the image's bytes of the page at "
-                               "offset " +
-                                   std::to_string(p * kPage) + " to repair it from");
+      s = Status::IOError(EIO,
+                          "and no destination holds the image's bytes of the page at "
+                          "offset " +
+                              std::to_string(p * kPage) + " to repair it from");
       break;
     }
     s = to->Rewrite(buf.get(), hashes_->PageLength(p), p * kPage);
