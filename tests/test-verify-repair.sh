@@ -13,7 +13,8 @@
 # pages), byte-identical to the image, the others "verified", nbdkit exits
 # 0 and the summary says "repaired (3 pages)".  Then the same page changed
 # in all three files: no good copy, all three end "mismatch" at that page,
-# named in their errors, and nbdkit exits 1.  Last, a FIFO next to two
+# named in their errors, and nbdkit exits 1; two files each changed in a
+# different page are both repaired, from each other.  Then a FIFO next to two
 # files (one changed in 2 pages, repaired): the stream is not read back,
 # reported exactly as with verify=true (state "done", nothing verified, no
 # error).  And an NBD server (nbdkit memory) changed through a second
@@ -125,10 +126,27 @@ for n in ("a.img", "b.img", "c.img"):
 PYEOF
 for f in a.img b.img c.img; do
     grep -E "fanout: $f +file +mismatch " nbdkit2.err
-    grep -Fx "nbdkit: error: $f: verify: differs from the image in 1 4 KiB pages, the first at offset $at, and no destination verified to repair them from" \
+    grep -Fx "nbdkit: error: $f: verify: differs from the image in 1 4 KiB pages, the first at offset $at, and no destination holds the image's bytes of the page at offset $at to repair it from" \
         nbdkit2.err
 done
 grep -F '0 of 3 destinations done, 3 failed' nbdkit2.err
+
+# Each file changed in a different page: neither verified whole, but each
+# holds the page the other lacks, so both are repaired, from each other.
+rm -f a.img b.img
+run_case 5 "bash corrupt.sh a.img $(( p1 + 8 )); bash corrupt.sh b.img $(( p3 + 8 ))" \
+    dest=a.img dest=b.img
+test "$status" -eq 0
+cmp src.img a.img
+cmp src.img b.img
+check_status_json s5.json <<PYEOF
+for n in ("a.img", "b.img"):
+    assert d[n]["state"] == "repaired" and d[n]["repaired_pages"] == 1, d[n]
+PYEOF
+grep -Fx "nbdkit: fanout: a.img: verify: repaired 1 4 KiB pages (the first at offset $p1) from b.img, and read them back" \
+    nbdkit5.err
+grep -Fx "nbdkit: fanout: b.img: verify: repaired 1 4 KiB pages (the first at offset $p3) from a.img, and read them back" \
+    nbdkit5.err
 
 # A stream and two files, one of them changed in 2 pages.  With a stream
 # the last window= of the image is committed only at the end of the stream
