@@ -18,8 +18,8 @@
 # to the devices is unchanged by holes=skip: it holds the export, sparse.
 # Then holes=skip with a libnbd client that writes zeros as data (qemu-img
 # convert finds such zeros itself and sends Zero requests for them): those
-# are written, as zeros, while its Zero and Trim requests are skipped.
-# Last, verify=repair with holes=skip: a data page changed on one device
+# are written, as zeros, while its Zero and Trim requests are skipped, and
+# the client reads zeros in every hole, not the devices' 0xAA.  Last, verify=repair with holes=skip: a data page changed on one device
 # after the flush is repaired from the other; a page changed in a hole is
 # not checked, so it stays as changed.
 
@@ -184,7 +184,8 @@ PYEOF
 # Zeros written as data are written with holes=skip (a file system may
 # rely on them); Zero and Trim requests are not, nor the never-written
 # rest of the 48 MiB export.  1 MiB each: zero data at 8 MiB, a Zero at
-# 16 MiB, a Trim at 24 MiB, data at 32 MiB.
+# 16 MiB, a Trim at 24 MiB, data at 32 MiB; then the client reads zeros
+# in all the holes, not the devices' 0xAA.
 refill
 cat > zero-data.py <<'PYEOF'
 import nbd, sys
@@ -196,6 +197,10 @@ h.zero(MiB, 16 * MiB)
 h.trim(MiB, 24 * MiB)
 h.pwrite(b"\x33" * MiB, 32 * MiB)
 h.flush()
+# The client reads zeros in the holes, whatever the devices hold there.
+for off in (0, 8 * MiB, 16 * MiB, 24 * MiB, 40 * MiB, 47 * MiB):
+    assert h.pread(MiB, off) == bytes(MiB), off
+assert h.pread(4096, 32 * MiB) == b"\x33" * 4096
 h.shutdown()
 PYEOF
 fanout_nbdkit -U - "$FANOUT_PLUGIN" dest="$loop1" dest="$loop2" \
