@@ -19,9 +19,10 @@
 # Then holes=skip with a libnbd client that writes zeros as data (qemu-img
 # convert finds such zeros itself and sends Zero requests for them): those
 # are written, as zeros, while its Zero and Trim requests are skipped, and
-# the client reads zeros in every hole, not the devices' 0xAA.  Last, verify=repair with holes=skip: a data page changed on one device
-# after the flush is repaired from the other; a page changed in a hole is
-# not checked, so it stays as changed.
+# the client reads zeros in every hole, not the devices' 0xAA.  Last,
+# verify=repair with holes=skip: a data page changed on one device after
+# the flush is repaired from the other; a page changed in a hole is not
+# checked, so it stays as changed.
 
 source ./functions.sh
 requires_root
