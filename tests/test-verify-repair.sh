@@ -82,8 +82,9 @@ run_case ()
     cat nbdkit$n.err
 }
 
-# Three pages of b.img, none aligned to the others: the page at 4 KiB, at
-# 10 MiB + 8 KiB (changed near its end) and at 60 MiB.
+# Three pages of b.img, far apart and each changed at a different place in
+# it: the page at 4 KiB, the one at 10 MiB + 8 KiB (changed near its end)
+# and the one at 60 MiB (changed at its start).
 p1=4096
 p2=$(( 10 * MiB + 8192 ))
 p3=$(( 60 * MiB ))
@@ -134,33 +135,33 @@ grep -F '0 of 3 destinations done, 3 failed' nbdkit2.err
 # Each file changed in a different page: neither verified whole, but each
 # holds the page the other lacks, so both are repaired, from each other.
 rm -f a.img b.img
-run_case 5 "bash corrupt.sh a.img $(( p1 + 8 )); bash corrupt.sh b.img $(( p3 + 8 ))" \
+run_case 3 "bash corrupt.sh a.img $(( p1 + 8 )); bash corrupt.sh b.img $(( p3 + 8 ))" \
     dest=a.img dest=b.img
 test "$status" -eq 0
 cmp src.img a.img
 cmp src.img b.img
-check_status_json s5.json <<PYEOF
+check_status_json s3.json <<PYEOF
 for n in ("a.img", "b.img"):
     assert d[n]["state"] == "repaired" and d[n]["repaired_pages"] == 1, d[n]
 PYEOF
 grep -Fx "nbdkit: fanout: a.img: verify: repaired 1 4 KiB pages (the first at offset $p1) from b.img, and read them back" \
-    nbdkit5.err
+    nbdkit3.err
 grep -Fx "nbdkit: fanout: b.img: verify: repaired 1 4 KiB pages (the first at offset $p3) from a.img, and read them back" \
-    nbdkit5.err
+    nbdkit3.err
 
 # A stream and two files, one of them changed in 2 pages.  With a stream
 # the last window= of the image is committed only at the end of the stream
 # (not at the flush), so the pages changed are below that.
 rm -f a.img b.img
 start_fifo_reader fifo fifo.out
-run_case 3 "bash corrupt.sh b.img $(( p2 + 1 )) $(( 40 * MiB + 12288 + 4080 ))" \
+run_case 4 "bash corrupt.sh b.img $(( p2 + 1 )) $(( 40 * MiB + 12288 + 4080 ))" \
     dest=fifo dest=a.img dest=b.img window=8M
 wait_fifo_reader
 test "$status" -eq 0
 cmp src.img fifo.out
 cmp src.img a.img
 cmp src.img b.img
-check_status_json s3.json <<PYEOF
+check_status_json s4.json <<PYEOF
 assert s["sha256"] == "$digest", s
 f = d["fifo"]
 assert f["kind"] == "fifo", f
@@ -171,11 +172,11 @@ assert f["error"] is None, f
 assert d["a.img"]["state"] == "verified", d["a.img"]
 assert d["b.img"]["state"] == "repaired" and d["b.img"]["repaired_pages"] == 2, d["b.img"]
 PYEOF
-grep -E 'fanout: fifo +fifo +done +67108864 .* -$' nbdkit3.err
-test "$(grep -F 'fanout: b.img ' nbdkit3.err | grep -cF 'repaired (2 pages)')" -eq 1
+grep -E 'fanout: fifo +fifo +done +67108864 .* -$' nbdkit4.err
+test "$(grep -F 'fanout: b.img ' nbdkit4.err | grep -cF 'repaired (2 pages)')" -eq 1
 grep -Fx "nbdkit: fanout: b.img: verify: repaired 2 4 KiB pages (the first at offset $p2) from a.img, and read them back" \
-    nbdkit3.err
-grep -F '3 of 3 destinations done, 0 failed' nbdkit3.err
+    nbdkit4.err
+grep -F '3 of 3 destinations done, 0 failed' nbdkit4.err
 
 # An NBD server next to a file, the server changed in 2 pages through a
 # connection of the test's own.
@@ -195,13 +196,13 @@ h.shutdown()
 PYEOF
 rm -f a.img
 nbd_dest="nbd+unix:///?socket=$tmp/mem.sock"
-run_case 4 "/usr/bin/python3 nbd-corrupt.py $tmp/mem.sock $(( 3 * MiB + 7 )) $(( 33 * MiB + 4096 ))" \
+run_case 5 "/usr/bin/python3 nbd-corrupt.py $tmp/mem.sock $(( 3 * MiB + 7 )) $(( 33 * MiB + 4096 ))" \
     dest=a.img "dest=$nbd_dest"
 test "$status" -eq 0
 cmp src.img a.img
 nbdsh -u "$nbd_dest" -c 'open("mem.out", "wb").write(h.pread(64 << 20, 0))'
 cmp src.img mem.out
-check_status_json s4.json <<PYEOF
+check_status_json s5.json <<PYEOF
 assert s["sha256"] == "$digest", s
 n = d["$nbd_dest"]
 assert n["kind"] == "nbd", n
@@ -209,4 +210,4 @@ assert n["state"] == "repaired" and n["repaired_pages"] == 2, n
 assert d["a.img"]["state"] == "verified", d["a.img"]
 PYEOF
 grep -Fx "nbdkit: fanout: $nbd_dest: verify: repaired 2 4 KiB pages (the first at offset $(( 3 * MiB ))) from a.img, and read them back" \
-    nbdkit4.err
+    nbdkit5.err
