@@ -128,18 +128,19 @@ PYEOF
 rm -r nodetect
 
 # Zero pages against a model, with the default detect-zeroes=true: an 8 MiB
-# export written by a libnbd script that keeps the model of what it wrote.
-mkdir model
-start_fifo_reader model/fifo model/stream.out
-start_nbdkit -P model/nbdkit.pid -U "$tmp/model/nbdkit.sock" "$FANOUT_PLUGIN" \
-    dest=model/a.img dest=model/b.img dest=model/fifo size=8M \
-    status=model/s.json 2> model/nbdkit.err
+# export written by a libnbd script that keeps the model of what it wrote,
+# twice.  With two files only, a flush commits everything, so the data is
+# in the files (the script reads them to make sure) before the zero pages
+# are written over it; with a FIFO too, the data is still in the window
+# when the zero pages replace it.
 cat > model.py <<'PYEOF'
 import os
 import sys
 import nbd
 
 uri, out = sys.argv[1], sys.argv[2]
+# A destination file to read directly, when a flush commits everything.
+dest = sys.argv[3] if len(sys.argv) > 3 else None
 KiB, MiB = 1024, 1024 * 1024
 size = 8 * MiB
 model = bytearray(size)
@@ -163,18 +164,25 @@ def zeros(off, n):
     write(bytes(n), off)
 
 
+def flush():
+    # After a flush with only files, they hold the model.
+    h.flush()
+    if dest:
+        with open(dest, "rb") as f:
+            assert f.read() == model, dest
+
+
 # [0, 64K) never written before: one write of data with zeros from 1000 to
 # 9000 (only the page [4K, 8K) is a whole zero page).
 buf = bytearray(data(64 * KiB))
 buf[1000:9000] = bytes(8000)
 write(bytes(buf), 0)
 
-# Data in [1M, 2M) and [2M, 2M + 64K), flushed so it has reached every
-# destination; then the whole MiB at 1M rewritten as zero data, and zeros
-# over [2M + 1000, 2M + 9000).
+# Data in [1M, 2M) and [2M, 2M + 64K), flushed; then the whole MiB at 1M
+# rewritten as zero data, and zeros over [2M + 1000, 2M + 9000).
 write(data(MiB), 1 * MiB)
 write(data(64 * KiB), 2 * MiB)
-h.flush()
+flush()
 zeros(1 * MiB, MiB)
 zeros(2 * MiB + 1000, 8000)
 
@@ -182,13 +190,13 @@ zeros(2 * MiB + 1000, 8000)
 # same over a page of data, and the other way round over data.
 write(bytes(2 * KiB) + data(2 * KiB), 3 * MiB)
 write(data(8 * KiB), 3 * MiB + 8 * KiB)
-h.flush()
+flush()
 write(bytes(2 * KiB) + data(2 * KiB), 3 * MiB + 8 * KiB)
 write(data(2 * KiB) + bytes(2 * KiB), 3 * MiB + 12 * KiB)
 
 # Pages that alternate zero and data in one 64K write, over data.
 write(data(64 * KiB), 4 * MiB)
-h.flush()
+flush()
 write(b"".join(bytes(4 * KiB) if i % 2 == 0 else data(4 * KiB)
                for i in range(16)), 4 * MiB)
 
@@ -199,10 +207,10 @@ write(data(4 * KiB), 5 * MiB + 4 * KiB)
 # Zeros not aligned to pages over data: [6M + 2K, 6M + 10K) holds one
 # whole page, [6M + 4K, 6M + 8K).
 write(data(16 * KiB), 6 * MiB)
-h.flush()
+flush()
 zeros(6 * MiB + 2 * KiB, 8 * KiB)
 
-h.flush()
+flush()
 # What the client reads back is the model too.
 for off in range(0, size, MiB):
     assert h.pread(MiB, off) == model[off:off + MiB], off
@@ -213,33 +221,68 @@ with open(out, "wb") as f:
 print(sum(1 for off in range(0, size, 4 * KiB)
           if any(model[off:off + 4 * KiB])))
 PYEOF
-data_pages="$(/usr/bin/python3 model.py "nbd+unix://?socket=$tmp/model/nbdkit.sock" model.img)"
-stop_nbdkit model/nbdkit.pid
-cat model/nbdkit.err
-wait_fifo_reader
-if grep -F ': error: ' model/nbdkit.err; then
-    echo "$0: model: errors logged"
-    exit 1
-fi
-for f in a.img b.img stream.out; do
-    cmp model.img "model/$f"
-done
-# The zero pages written over data left holes in the files: they allocate
-# no more than the model's data pages (and some slack for the file system),
-# not the MiB of zeros written over data at 1M.
-for f in a.img b.img; do
-    du -B1 "model/$f"
-    test "$(allocated "model/$f")" -le $(( data_pages * 4096 + 256 * 1024 ))
-done
-check_status_json model/s.json <<'PYEOF'
+
+# model DIR FIFO: runs model.py into DIR/a.img, DIR/b.img and, if FIFO is
+# yes, DIR/fifo (read into DIR/stream.out); checks every destination
+# against the model and the files' allocation against its data pages.
+model ()
+{
+    local dir="$1" fifo="$2" dests=(dest="$1/a.img" dest="$1/b.img") files data_pages
+    files=(a.img b.img)
+    mkdir "$dir"
+    if [ "$fifo" = yes ]; then
+        start_fifo_reader "$dir/fifo" "$dir/stream.out"
+        dests+=(dest="$dir/fifo")
+        files+=(stream.out)
+    fi
+    start_nbdkit -P "$dir/nbdkit.pid" -U "$tmp/$dir/nbdkit.sock" "$FANOUT_PLUGIN" \
+        "${dests[@]}" size=8M status="$dir/s.json" 2> "$dir/nbdkit.err"
+    data_pages="$(/usr/bin/python3 model.py "nbd+unix://?socket=$tmp/$dir/nbdkit.sock" \
+                      "$dir/model.img" $([ "$fifo" = yes ] || echo "$dir/a.img"))"
+    stop_nbdkit "$dir/nbdkit.pid"
+    cat "$dir/nbdkit.err"
+    if [ "$fifo" = yes ]; then
+        wait_fifo_reader
+    fi
+    if grep -F ': error: ' "$dir/nbdkit.err"; then
+        echo "$0: $dir: errors logged"
+        exit 1
+    fi
+    for f in "${files[@]}"; do
+        cmp "$dir/model.img" "$dir/$f"
+    done
+    # The zero pages written over data left holes in the files: they
+    # allocate no more than the model's data pages (and some slack for the
+    # file system), not the MiB of zeros written over data at 1M.
+    for f in a.img b.img; do
+        du -B1 "$dir/$f"
+        test "$(allocated "$dir/$f")" -le $(( data_pages * 4096 + 256 * 1024 ))
+    done
+}
+
+model files-only no
+check_status_json files-only/s.json <<'PYEOF'
+assert s["state"] == "finished", s
+assert s["detect_zeroes"] is True, s
+for name in ("files-only/a.img", "files-only/b.img"):
+    x = d[name]
+    assert x["state"] == "done", x
+    assert x["error"] is None, x
+    # The data went to the files (the MiB at 1M among it), and then at
+    # least that MiB was zeroed over it.
+    assert x["data_bytes"] >= MiB, x
+    assert x["zero_bytes"] >= MiB, x
+PYEOF
+
+model with-fifo yes
+check_status_json with-fifo/s.json <<'PYEOF'
 assert s["state"] == "finished", s
 assert s["detect_zeroes"] is True, s
 for x in s["destinations"]:
     assert x["state"] == "done", x
     assert x["error"] is None, x
-# At least the MiB of zero data written over data at 1M was zeroed.
-for name in ("model/a.img", "model/b.img"):
+for name in ("with-fifo/a.img", "with-fifo/b.img"):
     assert d[name]["zero_bytes"] >= MiB, d[name]
-fifo = d["model/fifo"]
+fifo = d["with-fifo/fifo"]
 assert fifo["data_bytes"] + fifo["zero_bytes"] == 8 * MiB, fifo
 PYEOF
