@@ -150,8 +150,7 @@ h.connect_uri(uri)
 
 def data(n):
     # Random bytes with no zero byte, so that no page of them is zero.
-    b = bytearray(os.urandom(n))
-    return bytes(x or 0x5A for x in b)
+    return os.urandom(n).replace(b"\0", b"\x5a")
 
 
 def write(buf, off):
