@@ -30,6 +30,8 @@ make_memory_tmpdir
 if [ "$(stat -f -c %T .)" != tmpfs ]; then
     requires_root
     mount_small_tmpfs shm 1G
+    # (Hooks run last first: out of the mount before it is unmounted.)
+    cleanup_fn cd /
     tmp="$tmp/shm"
     cd "$tmp"
 fi
