@@ -363,30 +363,36 @@ std::unique_ptr<Verification> ImageIntegrity::NewVerification(size_t i, Sha256* 
 }
 
 void ImageIntegrity::RepairMismatches() {
-  std::optional<size_t> source;
-  std::vector<Verification*> repair;
+  // Every destination read back is a source for the pages it holds right:
+  // those that verified first, and among them those that write every byte
+  // (their holes are the image's zeros) before those that skip holes.
+  std::vector<std::pair<int, size_t>> ranked;
+  std::vector<std::pair<size_t, Verification*>> repair;
   {
     MutexLock lock(&verify_mu_);
     if (interrupted_) return;
-    // The source: a destination that verified, preferring one that writes
-    // every byte (its holes are the image's zeros) over one that skips them.
     for (size_t i = 0; i < verifications_.size(); i++) {
       const Verification* v = verifications_[i].get();
-      if (v && v->repairable()) repair.push_back(verifications_[i].get());
-      if (!v || v->state() != DestinationState::kVerified) continue;
-      if (!source || ((*writers_)[*source]->skip_holes() && !(*writers_)[i]->skip_holes()))
-        source = i;
+      if (!v) continue;
+      if (v->repairable()) repair.emplace_back(i, verifications_[i].get());
+      const DestinationState st = v->state();
+      if (st != DestinationState::kVerified && st != DestinationState::kMismatch) continue;
+      ranked.emplace_back(
+          (st == DestinationState::kVerified ? 0 : 2) + ((*writers_)[i]->skip_holes() ? 1 : 0), i);
     }
   }
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   // The verifications are not replaced from here on, and the reporter
   // reads their state as it changes.
-  for (Verification* v : repair) {
-    if (!source) {
-      v->Repair(nullptr, nullptr);
-      continue;
+  for (auto [i, v] : repair) {
+    std::vector<Verification::RepairSource> sources;
+    for (const auto& [rank, j] : ranked) {
+      if (j == i) continue;
+      const Writer& w = *(*writers_)[j];
+      sources.push_back({w.destination(), w.skip_holes() ? holes_ : nullptr});
     }
-    const Writer& from = *(*writers_)[*source];
-    v->Repair(from.destination(), from.skip_holes() ? holes_ : nullptr);
+    v->Repair(sources);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <thread>
 
 namespace fanout {
@@ -146,36 +147,41 @@ bool Verification::ReadPage(ReadBack* reader, const HoleMap* holes, uint64_t p, 
   return hashes_->Expected(p, &expected) && PageHashes::Hash(buf, len) == expected;
 }
 
-void Verification::Repair(Destination* source, const HoleMap* source_holes) {
+void Verification::Repair(const std::vector<RepairSource>& sources) {
   constexpr uint64_t kPage = PageHashes::kPageSize;
-  const std::string what = dest_->name() + ": verify=repair: ";
+  const std::string what =
+      dest_->name() + ": verify: differs from the image in " + std::to_string(bad_pages_.size()) +
+      " 4 KiB pages, the first at offset " + std::to_string(bad_pages_.front() * kPage) + ", ";
   const uint64_t first = bad_pages_.front() * kPage;
-  if (source == nullptr) {
-    const size_t pages = bad_pages_.size();
-    bad_pages_.clear();
-    End(DestinationState::kMismatch, EIO, first,
-        dest_->name() + ": verify: differs from the image in " + std::to_string(pages) +
-            " 4 KiB pages, the first at offset " + std::to_string(first) +
-            ", and no destination verified to repair them from");
-    return;
-  }
   void* mem = nullptr;
   if (posix_memalign(&mem, ReadBack::kAlignment, kPage) != 0) {
-    End(DestinationState::kMismatch, ENOMEM, first, what + "out of memory");
+    bad_pages_.clear();
+    End(DestinationState::kMismatch, ENOMEM, first, what + "and there is no memory to repair it");
     return;
   }
   std::unique_ptr<uint8_t, decltype(&free)> buf(static_cast<uint8_t*>(mem), &free);
-  std::unique_ptr<ReadBack> from, to;
-  Status s = source->OpenReadBack(&from);
-  if (s.ok()) s = dest_->OpenReadBack(&to);
+  // Each page from the first source whose copy of it is the image's:
+  // their readers are opened when first needed.
+  std::vector<std::unique_ptr<ReadBack>> from(sources.size());
+  std::set<std::string> used;
+  std::unique_ptr<ReadBack> to;
+  Status s = dest_->OpenReadBack(&to);
   for (size_t i = 0; s.ok() && i < bad_pages_.size(); i++) {
     const uint64_t p = bad_pages_[i];
-    if (!ReadPage(from.get(), source_holes, p, buf.get(), &s)) {
-      if (s.ok())
-        s = Status::IOError(EIO, source->name() +
-                                     " does not hold the image's bytes either, in "
-                                     "the 4 KiB page at offset " +
-                                     std::to_string(p * kPage));
+    bool found = false;
+    for (size_t j = 0; !found && j < sources.size(); j++) {
+      Status rs;
+      if (!from[j]) rs = sources[j].dest->OpenReadBack(&from[j]);
+      if (rs.ok() && ReadPage(from[j].get(), sources[j].holes, p, buf.get(), &rs)) {
+        found = true;
+        used.insert(sources[j].dest->name());
+      }
+    }
+    if (!found) {
+      s = Status::IOError(EIO,
+                          "and no destination holds the image's bytes of the page at "
+                          "offset " +
+                              std::to_string(p * kPage) + " to repair it from");
       break;
     }
     s = to->Rewrite(buf.get(), hashes_->PageLength(p), p * kPage);
@@ -193,18 +199,18 @@ void Verification::Repair(Destination* source, const HoleMap* source_holes) {
                               std::to_string(p * kPage));
   }
   if (!s.ok()) {
-    const size_t pages = bad_pages_.size();
-    bad_pages_.clear();  // logged below, as a mismatch
+    bad_pages_.clear();  // logged by End(), as a mismatch
     End(DestinationState::kMismatch, s.err() ? s.err() : EIO, first,
-        what + "differs from the image in " + std::to_string(pages) +
-            " 4 KiB pages, the first at offset " + std::to_string(first) +
-            ", and they could not be repaired: " + s.message());
+        s.message().rfind("and ", 0) == 0 ? what + s.message()
+                                          : what + "and the repair failed: " + s.message());
     return;
   }
   repaired_pages_ = bad_pages_.size();
+  std::string names;
+  for (const std::string& n : used) names += (names.empty() ? "" : ", ") + n;
   log_->Notice(dest_->name() + ": verify: repaired " + std::to_string(bad_pages_.size()) +
-               " 4 KiB pages (the first at offset " + std::to_string(first) + ") from " +
-               source->name() + ", and read them back");
+               " 4 KiB pages (the first at offset " + std::to_string(first) + ") from " + names +
+               ", and read them back");
   End(DestinationState::kRepaired, 0, 0, "");
 }
 

@@ -62,13 +62,18 @@ class Verification {
   // Reads and compares; logs the verdict when it is not kVerified.
   void Run();
 
+  // A destination to copy pages from, with its holes if it skips them.
+  struct RepairSource {
+    Destination* dest;
+    const HoleMap* holes;
+  };
   // After a Run() that ended kMismatch with pages collected: copies each
-  // of those pages from source (a destination that verified, with its
-  // holes if it skips them), checked against its expected hash, writes
-  // it to this destination, makes it durable, and reads it back again.
-  // Ends kRepaired (repaired_pages()), or kMismatch if a page had no
-  // good copy or still differs.  Logs the verdict.
-  void Repair(Destination* source, const HoleMap* source_holes);
+  // of those pages from the first of sources whose copy of the page hashes
+  // as the image's page should, writes it to this destination, makes it
+  // durable, and reads it back again.  Ends kRepaired (repaired_pages()),
+  // or kMismatch if a page had no good copy or still differs.  Logs the
+  // verdict.
+  void Repair(const std::vector<RepairSource>& sources);
   bool repairable() const { return state() == DestinationState::kMismatch && !bad_pages_.empty(); }
   uint64_t repaired_pages() const { return repaired_pages_.load(); }
 
