@@ -24,7 +24,12 @@ refused bucket-0 'bucket=0: the bucket must be a multiple of 4096 between 4K and
     dest=a.img size=1M bucket=0
 refused buckets-0 'buckets=0: must be a whole number from 1 to 1024' \
     dest=a.img size=1M buckets=0
-refused bad-verify 'verify=maybe: must be true or false' dest=a.img size=1M verify=maybe
+refused bad-verify 'verify=maybe: must be true, false or repair' dest=a.img size=1M verify=maybe
+refused bad-detect-zeroes 'detect-zeroes=maybe: must be true or false' \
+    dest=a.img size=1M detect-zeroes=maybe
+refused bad-holes "holes=maybe: must be 'write' or 'skip'" dest=a.img size=1M holes=maybe
+refused holes-skip-lag 'holes=skip: cannot be used with lag=64M (a device catching up would write the holes it skips): leave one of them out' \
+    dest=a.img dest=b.img size=1M holes=skip lag=64M
 refused bad-io "io=aio: must be 'uring' or 'sync'" dest=a.img size=1M io=aio
 refused bad-cache "cache=writeback: must be 'default' or 'none'" dest=a.img size=1M cache=writeback
 refused bad-direct 'direct=maybe: must be true or false' dest=a.img size=1M direct=maybe

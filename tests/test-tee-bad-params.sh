@@ -32,6 +32,10 @@ refused bad-on-error "tee-on-error=maybe: must be 'continue' or 'fail'" \
     tee=m.img tee-on-error=maybe
 refused bad-progress 'tee-progress=sometimes: must be true or false' \
     tee=m.img tee-progress=sometimes
+refused bad-detect-zeroes 'tee-detect-zeroes=maybe: must be true or false' \
+    tee=m.img tee-detect-zeroes=maybe
+refused bad-holes "tee-holes=maybe: must be 'write' or 'skip'" \
+    tee=m.img tee-holes=maybe
 refused twice 'tee-window=8M: tee-window= was already given' \
     tee=m.img tee-window=4M tee-window=8M
 refused quorum 'tee-quorum=2: there are only 1 destinations' tee=m.img tee-quorum=2

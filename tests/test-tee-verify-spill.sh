@@ -84,7 +84,7 @@ if fanout_nbdkit -U - --filter="$TEE_FILTER" file base.img tee=mirror4.img \
     exit 1
 fi
 cat bad.err
-grep -F 'tee-verify=maybe: must be true or false' bad.err
+grep -F 'tee-verify=maybe: must be true, false or repair' bad.err
 if fanout_nbdkit -U - --filter="$TEE_FILTER" file base.img tee=mirror4.img \
        tee-spill-memory=1M --run true 2> bad2.err; then
     echo "$0: tee-spill-memory= without tee-spill= was accepted"

@@ -245,6 +245,12 @@ Status ConfigParser::Complete() {
     return Status::InvalidArgument("lag=" + lag_value_ +
                                    ": needs at least two destinations (one falls behind "
                                    "while another keeps up)");
+  // A laggard's catch-up knows zeros, not holes: it would write the holes
+  // of a device that skips them.
+  if (config_.lag != 0 && config_.holes == Config::Holes::kSkip)
+    return Status::InvalidArgument("holes=skip: cannot be used with lag=" + lag_value_ +
+                                   " (a device catching up would write the holes it skips): "
+                                   "leave one of them out");
   if (config_.quorum > config_.destinations.size())
     return Status::InvalidArgument("quorum=" + std::to_string(config_.quorum) +
                                    ": there are only " +

@@ -331,6 +331,14 @@ TEST(ConfigTest, SparseDefaultsAndChoices) {
   EXPECT_EQ(SetAndComplete("detect-zeroes", "maybe").message(),
             "detect-zeroes=maybe: must be true or false");
   EXPECT_EQ(SetAndComplete("holes", "maybe").message(), "holes=maybe: must be 'write' or 'skip'");
+  ConfigParser r = NewParser();
+  ASSERT_TRUE(IsOk(r.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(r.Set("dest", "b.img")));
+  ASSERT_TRUE(IsOk(r.Set("holes", "skip")));
+  ASSERT_TRUE(IsOk(r.Set("lag", "64M")));
+  EXPECT_EQ(r.Complete().message(),
+            "holes=skip: cannot be used with lag=64M (a device catching up would write the holes "
+            "it skips): leave one of them out");
 }
 
 TEST(ConfigTest, Sha256CanBeTurnedOff) {

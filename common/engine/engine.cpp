@@ -19,7 +19,6 @@
 #include "report/summary.h"
 #include "util/absolute_path.h"
 #include "util/human_units.h"
-#include "util/zero_pages.h"
 
 namespace fanout {
 
@@ -295,25 +294,11 @@ uint32_t Engine::max_request() const {
 }
 
 Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
-  const auto* bytes = static_cast<const uint8_t*>(buf);
-  std::vector<WritePiece> pieces;
-  if (config_.detect_zeroes) pieces = SplitZeroPages(bytes, length, offset);
   Status s = ApplyToWindow([&](bool* late) REQUIRES(mu_) {
     NoteImageEnd(offset + length);
     if (holes_) holes_->Written(offset, offset + length);
-    if (pieces.size() <= 1 && (pieces.empty() || !pieces[0].zero))
-      return window_->Write(buf, length, offset, late);
-    // Zero pages go in as zero requests: over never-written bytes they
-    // cost the window nothing, and seekable destinations get holes.
-    for (const WritePiece& p : pieces) {
-      bool piece_late = false;
-      Status ps = p.zero ? window_->Zero(p.end - p.start, p.start, &piece_late)
-                         : window_->Write(bytes + (p.start - offset), p.end - p.start, p.start,
-                                          &piece_late);
-      *late = *late || piece_late;
-      if (!ps.ok()) return ps;
-    }
-    return Status::OK();
+    return config_.detect_zeroes ? window_->WriteDetectingZeroes(buf, length, offset, late)
+                                 : window_->Write(buf, length, offset, late);
   });
   if (s.ok()) NoteWrite(offset);
   return s;

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "util/zero_block.h"
+#include "util/zero_pages.h"
 
 namespace fanout {
 
@@ -267,6 +268,69 @@ Status Window::Place(const uint8_t* src, uint64_t start, uint64_t end) {
       CommitAndClose(index);
     pos = piece_end;
   }
+  return Status::OK();
+}
+
+Status Window::WriteDetectingZeroes(const void* buf, uint64_t length, uint64_t offset, bool* late) {
+  const auto* bytes = static_cast<const uint8_t*>(buf);
+  const std::vector<WritePiece> pieces = SplitZeroPages(bytes, length, offset);
+  if (pieces.size() == 1 && !pieces[0].zero) return Write(buf, length, offset, late);
+  if (!broken_.ok()) return broken_;
+  const uint64_t end = offset + length;
+  // Behind C each piece is what it would be alone: zeros over committed
+  // zeros change nothing, the rest is late.
+  uint64_t pos = offset;
+  if (config_.ordered && offset < commit_point_) {
+    const uint64_t behind = std::min(end, commit_point_);
+    for (const WritePiece& p : pieces) {
+      const uint64_t a = p.start, b = std::min(p.end, behind);
+      if (a >= b) break;
+      bool piece_late = false;
+      Status s =
+          p.zero ? Zero(b - a, a, &piece_late) : Write(bytes + (a - offset), b - a, a, &piece_late);
+      if (late) *late = *late || piece_late;
+      if (!s.ok()) return s;
+    }
+    pos = behind;
+  }
+  if (pos == end) return Status::OK();
+  // From C on, the request is placed or parked whole, as Write() would:
+  // its data pieces as data, its zero pages as zeros, which take no
+  // memory in the window or the ahead map.
+  if (config_.ordered && ShouldPark(pos, end - pos)) {
+    // What was parked there is replaced: forget it, and park the data
+    // pieces; the zero pages stay as never-written bytes beyond the
+    // window are, zeros.  A piece that no longer fits the budget (each
+    // range costs some) goes in as a write of its own.
+    ahead_.Erase(pos, end - pos);
+    for (const WritePiece& p : pieces) {
+      const uint64_t a = std::max(p.start, pos), b = p.end;
+      if (a >= b || p.zero) continue;
+      bool piece_late = false;
+      Status s = ahead_.Fits(a, b - a) ? ahead_.Put(bytes + (a - offset), b - a, a)
+                                       : Write(bytes + (a - offset), b - a, a, &piece_late);
+      if (late) *late = *late || piece_late;
+      if (!s.ok()) return broken_.ok() ? Break(s) : s;
+    }
+    return Status::OK();
+  }
+  if (config_.ordered) ahead_.Erase(pos, end - pos);
+  for (const WritePiece& p : pieces) {
+    const uint64_t a = std::max(p.start, pos), b = p.end;
+    if (a >= b) continue;
+    Status s = p.zero ? Zero(b - a, a) : Place(bytes + (a - offset), a, b);
+    if (!s.ok()) return broken_.ok() ? Break(s) : s;
+  }
+  // The request reached its end, zeros or not: the next one that follows
+  // it continues the front (ShouldPark()).
+  high_water_ = std::max(high_water_, end);
+  while (config_.ordered && !ahead_.empty() && ahead_.first() <= high_water_) {
+    AheadMap::Piece p;
+    Status s = ahead_.TakeFirst(UINT64_MAX, &p);
+    if (s.ok()) s = Place(p.data.data(), p.offset, p.offset + p.data.size());
+    if (!s.ok()) return Break(s);
+  }
+  FlushPendingZero();
   return Status::OK();
 }
 

@@ -119,6 +119,11 @@ class Window {
   // Zeroes the range (zero and trim requests).  Zeroing committed data
   // behind C is late, as for Write.
   Status Zero(uint64_t length, uint64_t offset, bool* late = nullptr);
+  // detect-zeroes=: Write(), but the whole aligned pages of zeros in buf
+  // go in as Zero() (util/zero_pages.h): over never-written bytes they take
+  // no memory and do not move the window; over data they erase it.
+  Status WriteDetectingZeroes(const void* buf, uint64_t length, uint64_t offset,
+                              bool* late = nullptr);
 
   // Fills buf with what the window knows of [offset, offset + length): data
   // held in chunks, zeros where nothing was ever written.  The ranges it
