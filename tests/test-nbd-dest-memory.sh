@@ -73,7 +73,7 @@ for (( i = 0; i < 600; i++ )); do
     kill -0 "$bg" 2>/dev/null || break
     sleep 0.1
 done
-! kill -0 "$bg" 2>/dev/null
+if kill -0 "$bg" 2>/dev/null; then echo "$0:76: this must be false: kill -0 '$bg' 2>/dev/null" >&2; exit 1; fi
 for i in 1 2 3; do
     nbdcopy "nbd+unix:///?socket=$tmp/R$i" r$i.img
     cmp src.img r$i.img

@@ -45,12 +45,12 @@ assert s["state"] == "finished", s["state"]
 for x in s["destinations"]:
     assert x["state"] == "done" and x["error"] is None and x["stalled"] is False, x
 PYEOF
-    ! grep -F 'error:' nbdkit-$timeout.err
+    if grep -F 'error:' nbdkit-$timeout.err; then echo "$0:48: this must be false: grep -F 'error:' nbdkit-$timeout.err" >&2; exit 1; fi
 }
 
 run 0
 # Never timed out, and 2 s is below the 10 s before a stall is told.
-! grep -F 'no progress' nbdkit-0.err
+if grep -F 'no progress' nbdkit-0.err; then echo "$0:53: this must be false: grep -F 'no progress' nbdkit-0.err" >&2; exit 1; fi
 
 run 4
 grep -E 'fanout: fifo: no progress for 1 s$' nbdkit-4.err

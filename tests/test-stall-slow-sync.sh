@@ -43,4 +43,4 @@ check_status_json s.json <<'PYEOF'
 for x in s["destinations"]:
     assert x["state"] == "done" and x["error"] is None, x
 PYEOF
-! grep -F 'error:' nbdkit.err
+if grep -F 'error:' nbdkit.err; then echo "$0:46: this must be false: grep -F 'error:' nbdkit.err" >&2; exit 1; fi

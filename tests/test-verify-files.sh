@@ -85,7 +85,7 @@ PYEOF
 grep -F "fanout: sha256 $digest" nbdkit3.err
 grep -E 'debug: sha256: hashed while written, [0-9]+ bytes as committed and [0-9]+ read back' \
     nbdkit3.err
-! grep -q 'verifying with' nbdkit3.err
+if grep -q 'verifying with' nbdkit3.err; then echo "$0:88: this must be false: grep -q 'verifying with' nbdkit3.err" >&2; exit 1; fi
 
 # sha256=false: no digest and no read-back at the end, and the status file
 # says why; the copy is still whole.
@@ -116,4 +116,4 @@ check_status_json s5.json <<PYEOF
 assert s["sha256"] == "$small_digest", s
 assert d["f.img"]["state"] == "done", d
 PYEOF
-! grep -q 'verifying with' nbdkit5.err
+if grep -q 'verifying with' nbdkit5.err; then echo "$0:119: this must be false: grep -q 'verifying with' nbdkit5.err" >&2; exit 1; fi

@@ -70,7 +70,7 @@ for (( i = 0; i < 600; i++ )); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
 done
-! kill -0 "$pid" 2>/dev/null
+if kill -0 "$pid" 2>/dev/null; then echo "$0:73: this must be false: kill -0 '$pid' 2>/dev/null" >&2; exit 1; fi
 check_status_json s3.json <<PYEOF
 assert s["state"] == "finished", s
 assert d["c.img"]["state"] == "verified", d["c.img"]

@@ -14,6 +14,13 @@
 
 namespace fanout {
 
+namespace {
+// "1 4 KiB page", "3 4 KiB pages".
+std::string Pages(size_t n) {
+  return std::to_string(n) + (n == 1 ? " 4 KiB page" : " 4 KiB pages");
+}
+}  // namespace
+
 Verification::Verification(Destination* dest, const PageHashes* hashes, Logger* log, Sha256* digest)
     : dest_(dest), hashes_(hashes), log_(log), digest_(digest) {}
 
@@ -120,8 +127,8 @@ void Verification::Run() {
   }
   if (!bad_pages_.empty()) {
     End(DestinationState::kMismatch, EIO, bad_pages_.front() * kPage,
-        dest_->name() + ": verify: differs from the image in " + std::to_string(bad_pages_.size()) +
-            " 4 KiB pages, the first at offset " + std::to_string(bad_pages_.front() * kPage));
+        dest_->name() + ": verify: differs from the image in " + Pages(bad_pages_.size()) +
+            ", the first at offset " + std::to_string(bad_pages_.front() * kPage));
     return;
   }
   if (unknown > 0) {
@@ -149,9 +156,9 @@ bool Verification::ReadPage(ReadBack* reader, const HoleMap* holes, uint64_t p, 
 
 void Verification::Repair(const std::vector<RepairSource>& sources) {
   constexpr uint64_t kPage = PageHashes::kPageSize;
-  const std::string what =
-      dest_->name() + ": verify: differs from the image in " + std::to_string(bad_pages_.size()) +
-      " 4 KiB pages, the first at offset " + std::to_string(bad_pages_.front() * kPage) + ", ";
+  const std::string what = dest_->name() + ": verify: differs from the image in " +
+                           Pages(bad_pages_.size()) + ", the first at offset " +
+                           std::to_string(bad_pages_.front() * kPage) + ", ";
   const uint64_t first = bad_pages_.front() * kPage;
   void* mem = nullptr;
   if (posix_memalign(&mem, ReadBack::kAlignment, kPage) != 0) {
@@ -208,8 +215,8 @@ void Verification::Repair(const std::vector<RepairSource>& sources) {
   repaired_pages_ = bad_pages_.size();
   std::string names;
   for (const std::string& n : used) names += (names.empty() ? "" : ", ") + n;
-  log_->Notice(dest_->name() + ": verify: repaired " + std::to_string(bad_pages_.size()) +
-               " 4 KiB pages (the first at offset " + std::to_string(first) + ") from " + names +
+  log_->Notice(dest_->name() + ": verify: repaired " + Pages(bad_pages_.size()) +
+               " (the first at offset " + std::to_string(first) + ") from " + names +
                ", and read them back");
   End(DestinationState::kRepaired, 0, 0, "");
 }

@@ -43,7 +43,8 @@ std::vector<std::string> SummaryLines(
     std::string error = d.failure ? d.failure->message : "-";
     // What a good verdict covered goes where an error would be.
     if (d.state == DestinationState::kRepaired)
-      error = "repaired (" + std::to_string(d.repaired_pages.value_or(0)) + " pages)";
+      error = "repaired (" + std::to_string(d.repaired_pages.value_or(0)) +
+              (d.repaired_pages.value_or(0) == 1 ? " page)" : " pages)");
     else if (d.state == DestinationState::kVerified && d.holds_data_ranges)
       error = "verified (data ranges; holes not checked)";
     else if (d.holds_data_ranges && !d.failure)
