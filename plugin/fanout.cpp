@@ -113,6 +113,9 @@ void fanout_dump_plugin(void) {
   printf("fanout_progress=yes\n");
   printf("fanout_exit_status=yes\n");
   printf("fanout_verify=yes\n");
+  printf("fanout_verify_repair=yes\n");
+  printf("fanout_detect_zeroes=yes\n");
+  printf("fanout_holes=yes\n");
   printf("fanout_interrupted=yes\n");
 }
 

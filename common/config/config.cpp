@@ -188,7 +188,18 @@ std::optional<Status> ConfigParser::SetBehaviour(const std::string& key, const s
   } else if (key == "progress") {
     s = ParseBool(key, value, &config_.progress);
   } else if (key == "verify") {
-    s = ParseBool(key, value, &config_.verify);
+    config_.repair = value == "repair";
+    if (config_.repair)
+      config_.verify = true;
+    else if (!LooksLikeBool(value))
+      s = Status::InvalidArgument("verify=" + value + ": must be true, false or repair");
+    else
+      s = ParseBool(key, value, &config_.verify);
+  } else if (key == "detect-zeroes") {
+    s = ParseBool(key, value, &config_.detect_zeroes);
+  } else if (key == "holes") {
+    s = ParseChoice(key, value, "write", Config::Holes::kWrite, "skip", Config::Holes::kSkip,
+                    &config_.holes);
   } else if (key == "sha256") {
     s = ParseBool(key, value, &config_.sha256);
   } else if (key == "require-flush") {
@@ -281,8 +292,14 @@ const char* ConfigParser::Help() {
       "quorum=N             Healthy destinations needed for requests to succeed (default 1).\n"
       "status=FILE          Write JSON status to FILE at least once a second.\n"
       "progress=BOOL        Show a progress bar per destination on stderr.\n"
-      "verify=BOOL          At the end, read every seekable destination back past the page\n"
-      "                     cache and compare it with the image (default false).\n"
+      "verify=BOOL|repair   At the end, read every seekable destination back past the page\n"
+      "                     cache and compare it with the image (default false); repair:\n"
+      "                     rewrite the pages that differ from a destination that verified.\n"
+      "detect-zeroes=BOOL   Whole 4K pages of zeros the client writes as data are zero\n"
+      "                     requests: holes in files, no window memory (default true).\n"
+      "holes=write|skip     skip: block devices keep what they held where the client\n"
+      "                     zeroed or trimmed, and beyond the image, as bmaptool (default\n"
+      "                     write).\n"
       "require-flush=BOOL   The run is complete only if a flush covered the client's last\n"
       "                     write; otherwise it ends interrupted (default false).\n"
       "sha256=BOOL          Compute the image's SHA-256 (default true; with only seekable\n"

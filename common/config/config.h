@@ -38,6 +38,9 @@ struct Config {
   enum class Io { kUring, kSync };
   // cache=: what happens to the page cache behind file writes.
   enum class Cache { kDefault, kNone };
+  // holes=: what block devices do with the ranges the client zeroed or
+  // trimmed, and with the bytes it never wrote.
+  enum class Holes { kWrite, kSkip };
 
   std::vector<DestinationSpec> destinations;  // in the order given
   std::optional<uint64_t> size;               // size=, if given
@@ -57,7 +60,11 @@ struct Config {
   std::string status_file;                // status=FILE ("" = none)
   bool progress = false;                  // progress=true
   bool verify = false;                    // verify=true: read back and compare at the end
-  bool sha256 = true;                     // sha256=false: no image digest (and its cost)
+  bool repair = false;  // verify=repair: and rewrite the pages that differ from a good copy
+  // detect-zeroes=: data that is all zeros in whole pages is a zero request.
+  bool detect_zeroes = true;
+  Holes holes = Holes::kWrite;  // holes=
+  bool sha256 = true;           // sha256=false: no image digest (and its cost)
   // require-flush=true: the run is complete only if a flush from the client
   // covered its last write; otherwise it ends interrupted.
   bool require_flush = false;

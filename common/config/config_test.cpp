@@ -300,6 +300,39 @@ TEST(ConfigTest, Verify) {
   EXPECT_TRUE(FailsNaming(SetAndComplete("verify", "maybe"), "verify"));
 }
 
+TEST(ConfigTest, VerifyRepair) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(p.Set("verify", "repair")));
+  ASSERT_TRUE(IsOk(p.Complete()));
+  EXPECT_TRUE(p.config().verify);
+  EXPECT_TRUE(p.config().repair);
+  Status s = SetAndComplete("verify", "maybe");
+  EXPECT_EQ(s.message(), "verify=maybe: must be true, false or repair");
+  ConfigParser q = NewParser();
+  ASSERT_TRUE(IsOk(q.Set("verify", "false")));
+  EXPECT_FALSE(q.config().verify);
+  EXPECT_FALSE(q.config().repair);
+}
+
+TEST(ConfigTest, SparseDefaultsAndChoices) {
+  ConfigParser p = NewParser();
+  ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(p.Complete()));
+  EXPECT_TRUE(p.config().detect_zeroes);
+  EXPECT_EQ(p.config().holes, Config::Holes::kWrite);
+  ConfigParser q = NewParser();
+  ASSERT_TRUE(IsOk(q.Set("dest", "a.img")));
+  ASSERT_TRUE(IsOk(q.Set("detect-zeroes", "false")));
+  ASSERT_TRUE(IsOk(q.Set("holes", "skip")));
+  ASSERT_TRUE(IsOk(q.Complete()));
+  EXPECT_FALSE(q.config().detect_zeroes);
+  EXPECT_EQ(q.config().holes, Config::Holes::kSkip);
+  EXPECT_EQ(SetAndComplete("detect-zeroes", "maybe").message(),
+            "detect-zeroes=maybe: must be true or false");
+  EXPECT_EQ(SetAndComplete("holes", "maybe").message(), "holes=maybe: must be 'write' or 'skip'");
+}
+
 TEST(ConfigTest, Sha256CanBeTurnedOff) {
   ConfigParser p = NewParser();
   ASSERT_TRUE(IsOk(p.Set("dest", "a.img")));

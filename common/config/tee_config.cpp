@@ -34,6 +34,8 @@ constexpr KeyPair kKeys[] = {
     {"tee-spill", "spill"},
     {"tee-spill-memory", "spill-memory"},
     {"tee-verify", "verify"},
+    {"tee-detect-zeroes", "detect-zeroes"},
+    {"tee-holes", "holes"},
     {"tee-sha256", "sha256"},
     {"tee-io", "io"},
     {"tee-cache", "cache"},
@@ -164,8 +166,13 @@ const char* TeeConfigParser::Help() {
       "tee-quorum=N         Healthy tee destinations needed for writes to succeed (default 1).\n"
       "tee-status=FILE      Write JSON status to FILE at least once a second.\n"
       "tee-progress=BOOL    Show a progress bar per tee destination on stderr.\n"
-      "tee-verify=BOOL      At the end, read every seekable tee destination back past the\n"
-      "                     page cache and compare it with the image (default false).\n"
+      "tee-verify=BOOL|repair  At the end, read every seekable tee destination back past\n"
+      "                     the page cache and compare it with the image (default false);\n"
+      "                     repair: rewrite the pages that differ from one that verified.\n"
+      "tee-detect-zeroes=BOOL  Whole 4K pages of zeros written as data are zero requests\n"
+      "                     for the tee destinations (default true).\n"
+      "tee-holes=write|skip  skip: tee block devices keep what they held where the client\n"
+      "                     zeroed or trimmed, and beyond the image (default write).\n"
       "tee-require-flush=BOOL  The run is complete only if a flush covered the client's\n"
       "                     last write; otherwise it ends interrupted (default false).\n"
       "tee-sha256=BOOL      Compute the image's SHA-256 (default true; with only seekable\n"

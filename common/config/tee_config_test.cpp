@@ -105,7 +105,7 @@ TEST(TeeConfigTest, SpillVerifySha256ErrorsNameTheTeeParameter) {
   TeeConfigParser p(ParseSize);
   Status s = p.Set("tee-verify", "maybe");
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ("tee-verify=maybe: must be true or false", s.message());
+  EXPECT_EQ("tee-verify=maybe: must be true, false or repair", s.message());
   s = p.Set("tee-sha256", "maybe");
   ASSERT_FALSE(s.ok());
   EXPECT_EQ("tee-sha256=maybe: must be true or false", s.message());

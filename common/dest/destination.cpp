@@ -51,6 +51,11 @@ void Destination::Cancel() {
   (void)r;
 }
 
+Status ReadBack::Rewrite(const uint8_t*, uint64_t, uint64_t offset) {
+  return Status::IOError(
+      EOPNOTSUPP, "cannot be written after the end of the stream, at " + std::to_string(offset));
+}
+
 Status Destination::Submit(const Extent& extent, uint64_t tag) {
   Status s = extent.is_zero() ? Zero(extent.length, extent.offset)
                               : Write(extent.bytes(), extent.length, extent.offset);

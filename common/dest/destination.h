@@ -114,6 +114,12 @@ class ReadBack {
   virtual Status Read(uint8_t* buf, uint64_t length, uint64_t offset) = 0;
   // Whether reads bypass the page cache (O_DIRECT), for the debug log.
   virtual bool direct() const = 0;
+  // verify=repair: writes [offset, offset + length) back (pages found to
+  // differ), and makes those writes durable; a reader opened after
+  // SyncRewrites() reads what they wrote from the media.  Destinations
+  // that cannot be written after the end say so.
+  virtual Status Rewrite(const uint8_t* buf, uint64_t length, uint64_t offset);
+  virtual Status SyncRewrites() { return Status::OK(); }
 };
 
 class Destination {

@@ -23,14 +23,30 @@ namespace {
 // Reads a file or block device for verify=, on its own descriptor.
 class FileReadBack final : public ReadBack {
  public:
-  FileReadBack(std::string name, int fd, bool direct)
-      : name_(std::move(name)), fd_(fd), direct_(direct) {}
+  FileReadBack(std::string name, std::string path, int fd, bool direct)
+      : name_(std::move(name)), path_(std::move(path)), fd_(fd), direct_(direct) {}
   ~FileReadBack() override {
     // O_DIRECT reads leave nothing in the cache, but the writer's pages may
     // still be there (clean): drop them too, so verifying leaves the page
     // cache as if the image had never passed through it.
     (void)posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED);
     close(fd_);
+    if (write_fd_ != -1) close(write_fd_);
+  }
+
+  Status Rewrite(const uint8_t* buf, uint64_t length, uint64_t offset) override {
+    if (write_fd_ == -1) {
+      write_fd_ = open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+      if (write_fd_ == -1) return Status::FromErrno(name_ + ": open to repair");
+    }
+    return WriteFully(write_fd_, buf, length, offset, name_ + ": repair");
+  }
+
+  Status SyncRewrites() override {
+    if (write_fd_ == -1) return Status::OK();
+    if (fdatasync(write_fd_) == -1) return Status::FromErrno(name_ + ": fdatasync after repair");
+    (void)posix_fadvise(write_fd_, 0, 0, POSIX_FADV_DONTNEED);
+    return Status::OK();
   }
 
   Status Read(uint8_t* buf, uint64_t length, uint64_t offset) override {
@@ -49,8 +65,10 @@ class FileReadBack final : public ReadBack {
 
  private:
   const std::string name_;
+  const std::string path_;
   const int fd_;
   const bool direct_;
+  int write_fd_ = -1;  // opened by the first Rewrite()
 };
 
 }  // namespace
@@ -426,7 +444,7 @@ Status FileDestination::OpenReadBack(std::unique_ptr<ReadBack>* out) {
     return s;
   }
   (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  *out = std::make_unique<FileReadBack>(name(), fd, direct);
+  *out = std::make_unique<FileReadBack>(name(), path_, fd, direct);
   return Status::OK();
 }
 

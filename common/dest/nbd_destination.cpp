@@ -682,6 +682,10 @@ class NbdReadBack final : public ReadBack {
     return dest_->Read(buf, length, offset);
   }
   bool direct() const override { return false; }
+  Status Rewrite(const uint8_t* buf, uint64_t length, uint64_t offset) override {
+    return dest_->WriteAside(buf, length, offset);
+  }
+  Status SyncRewrites() override { return dest_->FlushAside(); }
 
  private:
   NbdDestination* const dest_;
@@ -691,6 +695,33 @@ class NbdReadBack final : public ReadBack {
 
 Status NbdDestination::OpenReadBack(std::unique_ptr<ReadBack>* out) {
   *out = std::make_unique<NbdReadBack>(this);
+  return Status::OK();
+}
+
+Status NbdDestination::WriteAside(const uint8_t* buf, uint64_t length, uint64_t offset) {
+  MutexLock lock(&aside_mu_);
+  if (aside_ == nullptr) {
+    Status s;
+    aside_ = Connect(&s);
+    if (aside_ == nullptr) return s;
+    Debug("connected for repairing");
+  }
+  for (uint64_t done = 0; done < length;) {
+    const uint64_t n = std::min(max_payload_, length - done);
+    if (nbd_pwrite(aside_, buf + done, n, offset + done, 0) == -1)
+      return Status::IOError(LastNbdErrno(), name() + ": repair write at offset " +
+                                                 std::to_string(offset + done) + ": " +
+                                                 LastNbdError());
+    done += n;
+  }
+  return Status::OK();
+}
+
+Status NbdDestination::FlushAside() {
+  MutexLock lock(&aside_mu_);
+  if (aside_ == nullptr) return Status::OK();
+  if (nbd_can_flush(aside_) == 1 && nbd_flush(aside_, 0) == -1)
+    return Status::IOError(LastNbdErrno(), name() + ": flush after repair: " + LastNbdError());
   return Status::OK();
 }
 

@@ -119,6 +119,10 @@ class NbdDestination final : public Destination {
   // Close()).  The server's own cache is the server's: what a client of it
   // reads is what this checks.
   Status OpenReadBack(std::unique_ptr<ReadBack>* out) override;
+  // verify=repair, after the end: writes on the second connection, and
+  // flushes them.
+  Status WriteAside(const uint8_t* buf, uint64_t length, uint64_t offset);
+  Status FlushAside();
 
  private:
   // Extents in flight: enough to keep a server busy while the bus feeds

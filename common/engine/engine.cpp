@@ -19,6 +19,7 @@
 #include "report/summary.h"
 #include "util/absolute_path.h"
 #include "util/human_units.h"
+#include "util/zero_pages.h"
 
 namespace fanout {
 
@@ -116,12 +117,20 @@ Status Engine::Prepare(uint64_t size) {
   if (config_.lag > 0) pool_->set_while_waiting([bus = bus_.get()] { bus->LetGoLaggards(); });
   integrity_ = std::make_unique<ImageIntegrity>(IntegritySpecOf(config_, size_, wc.ordered),
                                                 &writers_, bus_.get(), log);
-  sink_ = std::make_unique<BusSink>(bus_.get(), integrity_.get(), log);
+  if (config_.holes == Config::Holes::kSkip) {
+    holes_ = std::make_unique<HoleMap>();
+    integrity_->set_holes(holes_.get());
+  }
+  sink_ = std::make_unique<BusSink>(bus_.get(), integrity_.get(), log, holes_.get());
   window_ = std::make_unique<Window>(wc, pool_.get(), sink_.get(), spill_.get());
   for (auto& d : opened_.Take()) {
     writers_.push_back(std::make_shared<Writer>(std::move(d), bus_.get(), log));
     writers_.back()->KeepAlive(bus_);
     writers_.back()->KeepAlive(progress_log_);
+    // holes=skip is bmaptool's mode, for devices: a file's holes cost
+    // nothing and read back as zeros, a stream must have every byte.
+    if (holes_ && writers_.back()->destination()->kind() == DestinationKind::kBlock)
+      writers_.back()->set_skip_holes(true);
   }
   EnableCatchUp();
 
@@ -210,6 +219,12 @@ void Engine::Interrupt(const std::string& reason) {
   integrity_->Interrupt(reason);
 }
 
+void Engine::NoteImageEnd(uint64_t end) {
+  // Under mu_, so only one request moves it at a time; atomic for the
+  // snapshot, which reads it without.
+  if (end > image_end_.load()) image_end_ = end;
+}
+
 void Engine::NoteWrite(uint64_t offset) {
   last_write_offset_ = offset;
   last_write_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -232,6 +247,9 @@ Snapshot Engine::TakeSnapshot() const {
   snap.refused_requests = policy_.refused_requests();
   snap.lag = config_.lag;
   snap.catch_up_log_bytes = catch_up_log_ ? catch_up_log_->capacity() : 0;
+  snap.detect_zeroes = config_.detect_zeroes;
+  snap.skip_holes = config_.holes == Config::Holes::kSkip;
+  snap.image_bytes = image_end_.load();
   snap.elapsed = started_ ? duration<double>(now - start_time_).count() : 0;
   const auto start = started_ ? std::optional(start_time_) : std::nullopt;
   for (const auto& w : writers_) snap.destinations.push_back(WriterSnapshot(*w, now, start));
@@ -277,15 +295,36 @@ uint32_t Engine::max_request() const {
 }
 
 Status Engine::Write(const void* buf, uint64_t length, uint64_t offset) {
-  Status s = ApplyToWindow([&](bool* late)
-                               REQUIRES(mu_) { return window_->Write(buf, length, offset, late); });
+  const auto* bytes = static_cast<const uint8_t*>(buf);
+  std::vector<WritePiece> pieces;
+  if (config_.detect_zeroes) pieces = SplitZeroPages(bytes, length, offset);
+  Status s = ApplyToWindow([&](bool* late) REQUIRES(mu_) {
+    NoteImageEnd(offset + length);
+    if (holes_) holes_->Written(offset, offset + length);
+    if (pieces.size() <= 1 && (pieces.empty() || !pieces[0].zero))
+      return window_->Write(buf, length, offset, late);
+    // Zero pages go in as zero requests: over never-written bytes they
+    // cost the window nothing, and seekable destinations get holes.
+    for (const WritePiece& p : pieces) {
+      bool piece_late = false;
+      Status ps = p.zero ? window_->Zero(p.end - p.start, p.start, &piece_late)
+                         : window_->Write(bytes + (p.start - offset), p.end - p.start, p.start,
+                                          &piece_late);
+      *late = *late || piece_late;
+      if (!ps.ok()) return ps;
+    }
+    return Status::OK();
+  });
   if (s.ok()) NoteWrite(offset);
   return s;
 }
 
 Status Engine::Zero(uint64_t length, uint64_t offset) {
-  Status s =
-      ApplyToWindow([&](bool* late) REQUIRES(mu_) { return window_->Zero(length, offset, late); });
+  Status s = ApplyToWindow([&](bool* late) REQUIRES(mu_) {
+    NoteImageEnd(offset + length);
+    if (holes_) holes_->Zeroed(offset, offset + length);
+    return window_->Zero(length, offset, late);
+  });
   if (s.ok()) NoteWrite(offset);
   return s;
 }
@@ -365,7 +404,7 @@ Status Engine::Finish() {
     if (!interrupted()) {
       run_state_ = RunState::kFinishing;
       // With every destination failed there is nobody to zero-fill for.
-      integrity_->StreamEnding();
+      integrity_->StreamEnding(image_end_.load());
       window_status = window_->Finish();
     }
   }

@@ -48,6 +48,7 @@
 #include "util/status.h"
 #include "util/ticket_lock.h"
 #include "window/buffer_pool.h"
+#include "window/hole_map.h"
 #include "window/window.h"
 
 namespace fanout {
@@ -153,6 +154,9 @@ class Engine {
   Status Logged(Status s);
   // A write or zero from a client succeeded (require-flush=, heartbeat).
   void NoteWrite(uint64_t offset);
+  // A write or zero reached the window: the image ends at least at end
+  // (image_bytes: the digest of [0, end) is image_sha256).
+  void NoteImageEnd(uint64_t end) REQUIRES(mu_);
   // Finish()'s steps.  require-flush=true: a client that ended without a
   // flush after its last write is an interruption.
   void InterruptUnlessFlushed();
@@ -191,6 +195,10 @@ class Engine {
   std::shared_ptr<CatchUpLog> catch_up_log_;
   std::unique_ptr<BufferPool> pool_;
   std::shared_ptr<Bus> bus_;
+  // holes=skip: which bytes are holes (hole_map.h), else null.  Changed
+  // by requests and read by the sink's commits, under mu_; only read once
+  // the stream ended.
+  std::unique_ptr<HoleMap> holes_;
   std::unique_ptr<BusSink> sink_;
   // Shared: a writer abandoned at the end (stuck in the kernel) outlives
   // the engine, with its bus and logger (see writer.h).
@@ -218,6 +226,7 @@ class Engine {
   std::atomic<uint64_t> flushed_writes_{0};
   std::atomic<uint64_t> flushes_{0};
   std::atomic<uint64_t> last_write_offset_{0};
+  std::atomic<uint64_t> image_end_{0};  // the highest end of a write or zero
   std::atomic<int64_t> last_write_ns_{0};
   bool finished_ GUARDED_BY(mu_) = false;
   Status final_status_ GUARDED_BY(mu_);

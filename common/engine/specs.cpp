@@ -27,6 +27,7 @@ ImageIntegrity::Spec IntegritySpecOf(const Config& config, uint64_t size, bool o
   ImageIntegrity::Spec spec;
   spec.size = size;
   spec.verify = config.verify;
+  spec.repair = config.repair;
   spec.sha256 = config.sha256;
   spec.ordered = ordered;
   return spec;

@@ -126,6 +126,7 @@ void DigestFollower::Run() {
       }
       item = std::move(queue_.front());
       queue_.pop_front();
+      if (image_end_) sha_.MarkAt(*image_end_);
     }
     if (item.read_back && !buf) {
       void* mem = nullptr;
@@ -228,6 +229,11 @@ bool DigestFollower::Consume(const uint8_t* data, uint64_t length, bool read_bac
   return true;
 }
 
+void DigestFollower::MarkImageEnd(uint64_t end) {
+  MutexLock lock(&mu_);
+  image_end_ = end;
+}
+
 std::optional<std::string> DigestFollower::Finish() {
   {
     MutexLock lock(&mu_);
@@ -239,6 +245,7 @@ std::optional<std::string> DigestFollower::Finish() {
   else
     Run();  // never started: hash what was queued here
   MutexLock lock(&mu_);
+  if (image_end_) sha_.MarkAt(*image_end_);
   if (!gave_up_.empty()) return std::nullopt;
   if (prefix_ != size_ || hashed_ != size_) {
     gave_up_ = "bytes from offset " + std::to_string(prefix_) + " on were never committed in full";

@@ -98,6 +98,13 @@ class DigestFollower {
   // [0, size) went in and nothing changed behind; otherwise nullopt and
   // gave_up() says why.  Call once.
   std::optional<std::string> Finish();
+  // The end of the client's writes (image_bytes), once the stream ends
+  // and before the window commits its zero-fill: the digest of [0, end)
+  // is kept as it goes past (image_sha256).  Nothing committed before the
+  // stream ends lies beyond it.
+  void MarkImageEnd(uint64_t end);
+  // That digest, after Finish() returned one.
+  std::optional<std::string> image_digest() const { return sha_.mark_hex(); }
 
   // Nothing will need the digest any more (the run was interrupted, or no
   // destination can hold the image): give up with `why` and stop hashing
@@ -142,8 +149,9 @@ class DigestFollower {
   RangeMap beyond_prefix_ GUARDED_BY(mu_);  // committed ranges beyond prefix_
   std::string gave_up_ GUARDED_BY(mu_);     // empty while following
   bool stop_ GUARDED_BY(mu_) = false;
-  std::atomic<bool> abandoned_{false};  // see Abandon()
-  std::function<bool()> needed_;        // see set_still_needed()
+  std::optional<uint64_t> image_end_ GUARDED_BY(mu_);  // see MarkImageEnd()
+  std::atomic<bool> abandoned_{false};                 // see Abandon()
+  std::function<bool()> needed_;                       // see set_still_needed()
   // Abandons the digest if needed_ says nobody can hold the image; true
   // while hashing should go on.
   bool StillNeeded();

@@ -14,6 +14,7 @@ ImageIntegrity::ImageIntegrity(const Spec& spec,
                                const std::vector<std::shared_ptr<Writer>>* writers, const Bus* bus,
                                Logger* log)
     : verify_(spec.verify),
+      repair_(spec.repair),
       want_sha256_(spec.sha256),
       size_(spec.size),
       writers_(writers),
@@ -66,13 +67,18 @@ void ImageIntegrity::Committed(const Extent& extent, uint64_t seq) {
   }
 }
 
-void ImageIntegrity::StreamEnding() {
+void ImageIntegrity::StreamEnding(uint64_t image_end) {
+  image_end_ = image_end;
+  if (follower_) follower_->MarkImageEnd(image_end);
   if (!AnyHealthy() && follower_)
     follower_->Abandon("no destination can hold the image (every one failed)");
 }
 
 void ImageIntegrity::AllCommitted() {
-  if (follower_) followed_ = follower_->Finish();
+  if (follower_) {
+    followed_ = follower_->Finish();
+    if (followed_) followed_image_ = follower_->image_digest();
+  }
 }
 
 void ImageIntegrity::Interrupt(const std::string& reason) {
@@ -85,6 +91,7 @@ void ImageIntegrity::Interrupt(const std::string& reason) {
 void ImageIntegrity::WithdrawDigest(const std::string& why) {
   MutexLock lock(&verify_mu_);
   digest_.reset();
+  image_digest_.reset();
   digest_unavailable_ = why;
 }
 
@@ -95,12 +102,15 @@ IntegrityReport ImageIntegrity::Report() const {
   for (size_t i = 0; i < verifications_.size(); i++) {
     const Verification* v = verifications_[i].get();
     if (!v) continue;
-    IntegrityReport::Verdict d{i, v->state(), v->verified_bytes(), std::nullopt};
-    if (d.state != DestinationState::kVerifying && d.state != DestinationState::kVerified)
+    IntegrityReport::Verdict d{i, v->state(), v->verified_bytes(), std::nullopt, std::nullopt};
+    if (d.state == DestinationState::kRepaired) d.repaired_pages = v->repaired_pages();
+    if (d.state != DestinationState::kVerifying && d.state != DestinationState::kVerified &&
+        d.state != DestinationState::kRepaired)
       d.failure = v->failure();
     r.verdicts.push_back(std::move(d));
   }
   r.sha256 = digest_;
+  r.image_sha256 = image_digest_;
   r.sha256_unavailable = digest_unavailable_;
   return r;
 }
@@ -199,10 +209,11 @@ void ImageIntegrity::Finish() {
   std::vector<size_t> candidates = DoneSeekable();
   // The digest hashed while the image was written is the image's if every
   // byte went into it in order and nothing changed behind it.
-  std::optional<std::string> digest;
+  std::optional<std::string> digest, image_digest;
   std::string unavailable;
   if (follower_) {
     digest = std::move(followed_);
+    image_digest = std::move(followed_image_);
     LogFollowed(digest.has_value(), hashes_ && !candidates.empty());
     if (!digest)
       unavailable = hashes_ ? "no destination could be verified to hold the image"
@@ -218,21 +229,27 @@ void ImageIntegrity::Finish() {
       break;
     }
   Sha256 sha;
+  sha.MarkAt(image_end_);
   const bool fed = ReadBackAtEnd(&candidates, suspect,
                                  need_digest ? std::optional<size_t>(feeder) : std::nullopt, &sha);
+  if (repair_) RepairMismatches();
   bool interrupted;
   {
     MutexLock lock(&verify_mu_);
     interrupted = interrupted_;
   }
   if (need_digest && !interrupted) {
-    digest =
-        fed ? std::optional<std::string>(sha.FinalHex()) : DigestFromAnother(candidates, feeder);
+    if (fed) {
+      digest = sha.FinalHex();
+      image_digest = sha.mark_hex();
+    } else {
+      digest = DigestFromAnother(candidates, feeder, &image_digest);
+    }
     if (!digest) unavailable = "no destination could be verified to hold the image";
   } else if (!digest && candidates.empty()) {
     unavailable = "no seekable destination finished to read it from";
   }
-  Settle(digest, std::move(unavailable));
+  Settle(digest, image_digest, std::move(unavailable));
 }
 
 std::vector<size_t> ImageIntegrity::DoneSeekable() const {
@@ -278,8 +295,7 @@ bool ImageIntegrity::ReadBackAtEnd(std::vector<size_t>* candidates,
     for (size_t i : *candidates) {
       const bool feeds = feeder && i == *feeder;
       if (!verify_ && !feeds && !suspect[i]) continue;
-      auto v = std::make_unique<Verification>((*writers_)[i]->destination(), hashes_.get(), log_,
-                                              feeds ? sha : nullptr);
+      auto v = NewVerification(i, feeds ? sha : nullptr);
       run.push_back(v.get());
       if (feeds) feeding = v.get();
       running_.push_back(v.get());
@@ -305,7 +321,8 @@ bool ImageIntegrity::ReadBackAtEnd(std::vector<size_t>* candidates,
 }
 
 std::optional<std::string> ImageIntegrity::DigestFromAnother(const std::vector<size_t>& candidates,
-                                                             size_t feeder) {
+                                                             size_t feeder,
+                                                             std::optional<std::string>* image) {
   // With verify= every candidate has been read already: read the digest
   // again from one that verified.  Without, read the others in turn until
   // one holds the image; one that does not is reported, as the first was.
@@ -320,17 +337,63 @@ std::optional<std::string> ImageIntegrity::DigestFromAnother(const std::vector<s
     }
     if (skip) continue;
     Sha256 again;
-    auto v =
-        std::make_unique<Verification>((*writers_)[i]->destination(), hashes_.get(), log_, &again);
+    again.MarkAt(image_end_);
+    auto v = NewVerification(i, &again);
     if (!RunCancellable(v.get())) break;
     if (v->state() == DestinationState::kIncomplete) break;
-    if (v->state() == DestinationState::kVerified) return again.FinalHex();
+    if (v->state() == DestinationState::kVerified) {
+      std::string hex = again.FinalHex();
+      *image = again.mark_hex();
+      return hex;
+    }
     if (!verify_) {
       MutexLock lock(&verify_mu_);
       verifications_[i] = std::move(v);
     }
   }
   return std::nullopt;
+}
+
+std::unique_ptr<Verification> ImageIntegrity::NewVerification(size_t i, Sha256* digest) const {
+  const Writer& w = *(*writers_)[i];
+  auto v = std::make_unique<Verification>(w.destination(), hashes_.get(), log_, digest);
+  if (w.skip_holes()) v->set_holes(holes_);
+  v->set_collect_mismatches(repair_);
+  return v;
+}
+
+void ImageIntegrity::RepairMismatches() {
+  // Every destination read back is a source for the pages it holds right:
+  // those that verified first, and among them those that write every byte
+  // (their holes are the image's zeros) before those that skip holes.
+  std::vector<std::pair<int, size_t>> ranked;
+  std::vector<std::pair<size_t, Verification*>> repair;
+  {
+    MutexLock lock(&verify_mu_);
+    if (interrupted_) return;
+    for (size_t i = 0; i < verifications_.size(); i++) {
+      const Verification* v = verifications_[i].get();
+      if (!v) continue;
+      if (v->repairable()) repair.emplace_back(i, verifications_[i].get());
+      const DestinationState st = v->state();
+      if (st != DestinationState::kVerified && st != DestinationState::kMismatch) continue;
+      ranked.emplace_back(
+          (st == DestinationState::kVerified ? 0 : 2) + ((*writers_)[i]->skip_holes() ? 1 : 0), i);
+    }
+  }
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  // The verifications are not replaced from here on, and the reporter
+  // reads their state as it changes.
+  for (auto [i, v] : repair) {
+    std::vector<Verification::RepairSource> sources;
+    for (const auto& [rank, j] : ranked) {
+      if (j == i) continue;
+      const Writer& w = *(*writers_)[j];
+      sources.push_back({w.destination(), w.skip_holes() ? holes_ : nullptr});
+    }
+    v->Repair(sources);
+  }
 }
 
 bool ImageIntegrity::RunCancellable(Verification* v) {
@@ -345,13 +408,16 @@ bool ImageIntegrity::RunCancellable(Verification* v) {
   return true;
 }
 
-void ImageIntegrity::Settle(const std::optional<std::string>& digest, std::string unavailable) {
+void ImageIntegrity::Settle(const std::optional<std::string>& digest,
+                            const std::optional<std::string>& image_digest,
+                            std::string unavailable) {
   if (!digest && std::none_of(writers_->begin(), writers_->end(),
                               [](const auto& w) { return w->state() == DestinationState::kDone; }))
     unavailable = "no destination holds the image (every one failed)";
   if (!want_sha256_) unavailable = "not computed (sha256=false)";
   MutexLock lock(&verify_mu_);
   digest_ = digest;
+  image_digest_ = digest ? image_digest : std::nullopt;
   digest_unavailable_ = digest ? "" : unavailable;
 }
 

@@ -54,7 +54,8 @@ struct IntegrityReport {
     size_t index;
     DestinationState state;
     uint64_t verified_bytes;
-    std::optional<Failure> failure;  // when the verdict is not kVerifying or kVerified
+    std::optional<Failure> failure;          // when the verdict is not kVerifying or kVerified
+    std::optional<uint64_t> repaired_pages;  // kRepaired
   };
   std::vector<Verdict> verdicts;
   // Destinations are being read back at the end of the stream.
@@ -62,6 +63,8 @@ struct IntegrityReport {
   // The image's SHA-256 (hex) once known; otherwise, at the end, why not.
   std::optional<std::string> sha256;
   std::string sha256_unavailable;
+  // The SHA-256 of [0, image_bytes), with sha256.
+  std::optional<std::string> image_sha256;
 };
 
 class ImageIntegrity {
@@ -69,6 +72,7 @@ class ImageIntegrity {
   struct Spec {
     uint64_t size = 0;     // the export's
     bool verify = false;   // verify=
+    bool repair = false;   // verify=repair
     bool sha256 = false;   // sha256=
     bool ordered = false;  // the window commits in order (there is a stream)
   };
@@ -81,6 +85,11 @@ class ImageIntegrity {
   ImageIntegrity(const ImageIntegrity&) = delete;
   ImageIntegrity& operator=(const ImageIntegrity&) = delete;
 
+  // holes=skip: the export's holes, which the writers that skip them
+  // (Writer::skip_holes()) left as they were; read back, those compare
+  // their other bytes only.  REQUIRES: before Finish(); holes outlives
+  // this and no longer changes once the stream ended.
+  void set_holes(const HoleMap* holes) { holes_ = holes; }
   // Starts the digest follower's thread (after nbdkit has forked).
   void Start();
   // One committed extent, in commit order, before it is published on the
@@ -89,7 +98,9 @@ class ImageIntegrity {
   // The window is about to commit what it holds and zero-fill the rest:
   // with every destination failed there is nobody to hash it for.
   // REQUIRES: commits serialised.
-  void StreamEnding();
+  // image_end: the highest end of the client's writes and zeros (the
+  // image's digest, image_sha256, covers [0, image_end)).
+  void StreamEnding(uint64_t image_end);
   // Every extent is committed: the digest follower hashes what is left,
   // reading back from destinations that are still open, so before the bus
   // is closed.
@@ -149,14 +160,23 @@ class ImageIntegrity {
                      std::optional<size_t> feeder, Sha256* sha);
   // The feeder's read did not hold the image: the SHA-256 from another
   // candidate that does, if any.
-  std::optional<std::string> DigestFromAnother(const std::vector<size_t>& candidates,
-                                               size_t feeder);
+  // (*image: the digest of [0, image_end), from the same read.)
+  std::optional<std::string> DigestFromAnother(const std::vector<size_t>& candidates, size_t feeder,
+                                               std::optional<std::string>* image);
+  // A Verification of writer i (its holes set if it skips them).
+  std::unique_ptr<Verification> NewVerification(size_t i, Sha256* digest) const;
+  // verify=repair: each destination that differs in some pages has them
+  // rewritten from one that verified.
+  void RepairMismatches();
   // Runs v, cancellable by Interrupt(); false if interrupted before it began.
   bool RunCancellable(Verification* v);
-  // Records the SHA-256, or why there is none.
-  void Settle(const std::optional<std::string>& digest, std::string unavailable);
+  // Records the SHA-256 (and the image's), or why there is none.
+  void Settle(const std::optional<std::string>& digest,
+              const std::optional<std::string>& image_digest, std::string unavailable);
 
   const bool verify_;
+  const bool repair_;
+  const HoleMap* holes_ = nullptr;  // see set_holes()
   const bool want_sha256_;
   const uint64_t size_;
   const std::vector<std::shared_ptr<Writer>>* const writers_;
@@ -176,6 +196,9 @@ class ImageIntegrity {
   // What the follower ended with (AllCommitted() to Finish(), the
   // finishing thread only).
   std::optional<std::string> followed_;
+  std::optional<std::string> followed_image_;
+  // StreamEnding()'s image_end (the finishing thread only).
+  uint64_t image_end_ = 0;
   Mutex suspects_mu_;
   std::set<const Destination*> suspects_ GUARDED_BY(suspects_mu_);  // see Suspect()
 
@@ -186,6 +209,7 @@ class ImageIntegrity {
   std::vector<Verification*> running_ GUARDED_BY(verify_mu_);
   bool interrupted_ GUARDED_BY(verify_mu_) = false;
   std::optional<std::string> digest_ GUARDED_BY(verify_mu_);
+  std::optional<std::string> image_digest_ GUARDED_BY(verify_mu_);
   std::string digest_unavailable_ GUARDED_BY(verify_mu_);
   std::atomic<bool> verifying_{false};
 };

@@ -81,7 +81,7 @@ class ImageIntegrityTest : public ::testing::Test {
   }
   // The end of the stream up to the writers' end, as Engine::Finish does.
   void EndStream() {
-    integrity_->StreamEnding();
+    integrity_->StreamEnding(image_.size());
     integrity_->AllCommitted();
     bus_.Close();
     for (auto& w : writers_) w->Join();

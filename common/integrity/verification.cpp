@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <set>
 #include <thread>
 
 namespace fanout {
@@ -22,12 +24,13 @@ Failure Verification::failure() const {
 
 void Verification::End(DestinationState state, int err, uint64_t offset,
                        const std::string& message) {
-  if (state != DestinationState::kVerified) {
+  if (state != DestinationState::kVerified && state != DestinationState::kRepaired) {
     {
       MutexLock lock(&mu_);
       failure_ = Failure{err, offset, message};
     }
-    log_->Error(message);
+    // Collected for a repair: Repair() says what became of it.
+    if (!(state == DestinationState::kMismatch && !bad_pages_.empty())) log_->Error(message);
   }
   state_ = state;
 }
@@ -75,6 +78,11 @@ void Verification::Run() {
       return;
     }
     const uint64_t n = std::min<uint64_t>(kReadSize, size - offset);
+    if (holes_ && !holes_->AnyWritten(offset, offset + n)) {
+      // All holes: the device holds what it held before; the image, zeros.
+      if (digest_) digest_->UpdateZeros(n);
+      continue;
+    }
     // Aligned for O_DIRECT; beyond the export the bytes are not looked at.
     const uint64_t aligned = RoundUp(n, ReadBack::kAlignment);
     s = reader->Read(buf.get(), aligned, offset);
@@ -82,6 +90,10 @@ void Verification::Run() {
       End(DestinationState::kFailed, s.err(), offset, dest_->name() + ": verify: " + s.message());
       return;
     }
+    if (holes_)
+      holes_->ForEachHole(offset, offset + n, [&](uint64_t a, uint64_t b) {
+        memset(buf.get() + (a - offset), 0, b - a);
+      });
     for (uint64_t p = offset / kPage; p * kPage < offset + n; p++) {
       const uint8_t* page = buf.get() + (p * kPage - offset);
       uint64_t expected;
@@ -90,6 +102,11 @@ void Verification::Run() {
         continue;
       }
       if (PageHashes::Hash(page, hashes_->PageLength(p)) != expected) {
+        if (collect_ && bad_pages_.size() < kMaxRepairPages) {
+          bad_pages_.push_back(p);
+          continue;
+        }
+        bad_pages_.clear();  // too many to repair: a mismatch like any other
         // Only the page is known to differ: its expected bytes are kept as
         // a hash, so the offset is the page's.
         End(DestinationState::kMismatch, EIO, p * kPage,
@@ -101,6 +118,12 @@ void Verification::Run() {
     if (digest_) digest_->Update(buf.get(), n);
     bytes_ += n;
   }
+  if (!bad_pages_.empty()) {
+    End(DestinationState::kMismatch, EIO, bad_pages_.front() * kPage,
+        dest_->name() + ": verify: differs from the image in " + std::to_string(bad_pages_.size()) +
+            " 4 KiB pages, the first at offset " + std::to_string(bad_pages_.front() * kPage));
+    return;
+  }
   if (unknown > 0) {
     End(DestinationState::kUnverifiable, EIO, first_unknown,
         dest_->name() + ": verify: " + std::to_string(unknown) +
@@ -109,6 +132,86 @@ void Verification::Run() {
     return;
   }
   End(DestinationState::kVerified, 0, 0, "");
+}
+
+bool Verification::ReadPage(ReadBack* reader, const HoleMap* holes, uint64_t p, uint8_t* buf,
+                            Status* s) const {
+  constexpr uint64_t kPage = PageHashes::kPageSize;
+  *s = reader->Read(buf, kPage, p * kPage);
+  if (!s->ok()) return false;
+  const uint64_t len = hashes_->PageLength(p);
+  if (holes)
+    holes->ForEachHole(p * kPage, p * kPage + len,
+                       [&](uint64_t a, uint64_t b) { memset(buf + (a - p * kPage), 0, b - a); });
+  uint64_t expected;
+  return hashes_->Expected(p, &expected) && PageHashes::Hash(buf, len) == expected;
+}
+
+void Verification::Repair(const std::vector<RepairSource>& sources) {
+  constexpr uint64_t kPage = PageHashes::kPageSize;
+  const std::string what =
+      dest_->name() + ": verify: differs from the image in " + std::to_string(bad_pages_.size()) +
+      " 4 KiB pages, the first at offset " + std::to_string(bad_pages_.front() * kPage) + ", ";
+  const uint64_t first = bad_pages_.front() * kPage;
+  void* mem = nullptr;
+  if (posix_memalign(&mem, ReadBack::kAlignment, kPage) != 0) {
+    bad_pages_.clear();
+    End(DestinationState::kMismatch, ENOMEM, first, what + "and there is no memory to repair it");
+    return;
+  }
+  std::unique_ptr<uint8_t, decltype(&free)> buf(static_cast<uint8_t*>(mem), &free);
+  // Each page from the first source whose copy of it is the image's:
+  // their readers are opened when first needed.
+  std::vector<std::unique_ptr<ReadBack>> from(sources.size());
+  std::set<std::string> used;
+  std::unique_ptr<ReadBack> to;
+  Status s = dest_->OpenReadBack(&to);
+  for (size_t i = 0; s.ok() && i < bad_pages_.size(); i++) {
+    const uint64_t p = bad_pages_[i];
+    bool found = false;
+    for (size_t j = 0; !found && j < sources.size(); j++) {
+      Status rs;
+      if (!from[j]) rs = sources[j].dest->OpenReadBack(&from[j]);
+      if (rs.ok() && ReadPage(from[j].get(), sources[j].holes, p, buf.get(), &rs)) {
+        found = true;
+        used.insert(sources[j].dest->name());
+      }
+    }
+    if (!found) {
+      s = Status::IOError(EIO,
+                          "and no destination holds the image's bytes of the page at "
+                          "offset " +
+                              std::to_string(p * kPage) + " to repair it from");
+      break;
+    }
+    s = to->Rewrite(buf.get(), hashes_->PageLength(p), p * kPage);
+  }
+  if (s.ok()) s = to->SyncRewrites();
+  to.reset();
+  // Read back again, on a new reader: what the media holds now.
+  if (s.ok()) s = dest_->OpenReadBack(&to);
+  for (size_t i = 0; s.ok() && i < bad_pages_.size(); i++) {
+    const uint64_t p = bad_pages_[i];
+    if (!ReadPage(to.get(), holes_, p, buf.get(), &s) && s.ok())
+      s = Status::IOError(EIO,
+                          "still differs from the image after the repair in the 4 KiB page "
+                          "at offset " +
+                              std::to_string(p * kPage));
+  }
+  if (!s.ok()) {
+    bad_pages_.clear();  // logged by End(), as a mismatch
+    End(DestinationState::kMismatch, s.err() ? s.err() : EIO, first,
+        s.message().rfind("and ", 0) == 0 ? what + s.message()
+                                          : what + "and the repair failed: " + s.message());
+    return;
+  }
+  repaired_pages_ = bad_pages_.size();
+  std::string names;
+  for (const std::string& n : used) names += (names.empty() ? "" : ", ") + n;
+  log_->Notice(dest_->name() + ": verify: repaired " + std::to_string(bad_pages_.size()) +
+               " 4 KiB pages (the first at offset " + std::to_string(first) + ") from " + names +
+               ", and read them back");
+  End(DestinationState::kRepaired, 0, 0, "");
 }
 
 void RunInParallel(const std::vector<Verification*>& verifications) {

@@ -32,6 +32,7 @@
 #include "pipeline/destination_state.h"
 #include "util/logger.h"
 #include "util/mutex.h"
+#include "window/hole_map.h"
 
 namespace fanout {
 
@@ -47,8 +48,34 @@ class Verification {
   Verification(const Verification&) = delete;
   Verification& operator=(const Verification&) = delete;
 
+  // holes=skip: d leaves holes as they were, so they are not compared:
+  // reads that are all holes are not made, and holes inside a read count
+  // as the zeros the image has there.  REQUIRES: before Run(); holes
+  // outlives this and no longer changes.
+  void set_holes(const HoleMap* holes) { holes_ = holes; }
+  // verify=repair: Run() goes on past a page that differs, collecting up
+  // to kMaxRepairPages of them for Repair(), and ends kMismatch without
+  // logging it (Repair() says what became of it).
+  static constexpr size_t kMaxRepairPages = 65536;
+  void set_collect_mismatches(bool collect) { collect_ = collect; }
+
   // Reads and compares; logs the verdict when it is not kVerified.
   void Run();
+
+  // A destination to copy pages from, with its holes if it skips them.
+  struct RepairSource {
+    Destination* dest;
+    const HoleMap* holes;
+  };
+  // After a Run() that ended kMismatch with pages collected: copies each
+  // of those pages from the first of sources whose copy of the page hashes
+  // as the image's page should, writes it to this destination, makes it
+  // durable, and reads it back again.  Ends kRepaired (repaired_pages()),
+  // or kMismatch if a page had no good copy or still differs.  Logs the
+  // verdict.
+  void Repair(const std::vector<RepairSource>& sources);
+  bool repairable() const { return state() == DestinationState::kMismatch && !bad_pages_.empty(); }
+  uint64_t repaired_pages() const { return repaired_pages_.load(); }
 
   // Stop reading soon (the run was interrupted): Run() ends kIncomplete
   // with `why`.  Thread-safe.
@@ -66,6 +93,9 @@ class Verification {
 
  private:
   void End(DestinationState state, int err, uint64_t offset, const std::string& message);
+  // Reads the page p through reader into buf (kPageSize, aligned), with
+  // holes (if any) as zeros; true if it holds the image's bytes.
+  bool ReadPage(ReadBack* reader, const HoleMap* holes, uint64_t p, uint8_t* buf, Status* s) const;
 
   Destination* const dest_;
   const PageHashes* const hashes_;
@@ -74,6 +104,10 @@ class Verification {
   std::atomic<DestinationState> state_{DestinationState::kVerifying};
   std::atomic<uint64_t> bytes_{0};
   std::atomic<bool> cancelled_{false};
+  const HoleMap* holes_ = nullptr;   // see set_holes()
+  bool collect_ = false;             // see set_collect_mismatches()
+  std::vector<uint64_t> bad_pages_;  // collected by Run(), in order
+  std::atomic<uint64_t> repaired_pages_{0};
   mutable Mutex mu_;
   Failure failure_ GUARDED_BY(mu_);
   std::string cancelled_why_ GUARDED_BY(mu_);

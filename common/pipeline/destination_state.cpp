@@ -18,6 +18,8 @@ const char* StateName(DestinationState state) {
       return "verifying";
     case DestinationState::kVerified:
       return "verified";
+    case DestinationState::kRepaired:
+      return "repaired";
     case DestinationState::kMismatch:
       return "mismatch";
     case DestinationState::kUnverifiable:

@@ -25,6 +25,7 @@ enum class DestinationState {
   kFailed,
   kVerifying,
   kVerified,
+  kRepaired,  // verify=repair: it differed in some pages, rewritten and verified again
   kMismatch,
   kUnverifiable,
   kIncomplete

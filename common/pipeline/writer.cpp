@@ -316,6 +316,7 @@ struct Writer::InFlight {
     uint64_t offset;
     uint64_t length;
     bool done;
+    Writer::Kind kind;  // which of the writer's byte counts it adds to
   };
 
   explicit InFlight(Writer* writer)
@@ -333,6 +334,8 @@ struct Writer::InFlight {
   Status Reap();
   // Reaps until nothing is in flight.
   Status Drain();
+  // Counts the done prefix of ops as performed and tells the bus.
+  void MarkApplied();
 
  private:
   bool Overlaps(const Extent& e) const;
@@ -354,12 +357,20 @@ Status Writer::InFlight::Submit(Extent* e, uint64_t seq) {
     w->Fail(Status::IOError(EIO, dest->name() + ": " + *e->late), e->offset);
     return Status::IOError(EIO, *e->late);
   }
+  if (e->hole && w->skip_holes_) {
+    // holes=skip: the device keeps what it holds there.  Done at once, but
+    // told to the bus in order, after what is in flight before it.
+    ops.push_back(Op{seq, e->offset, e->length, true, Kind::kSkipped});
+    *e = Extent();
+    if (ops.size() == 1) MarkApplied();
+    return Status::OK();
+  }
   // Overlapping operations in flight could complete in either order.
   while (Overlaps(*e)) {
     Status r = Reap();
     if (!r.ok()) return r;
   }
-  ops.push_back(Op{seq, e->offset, e->length, false});
+  ops.push_back(Op{seq, e->offset, e->length, false, e->is_zero() ? Kind::kZero : Kind::kData});
   w->in_flight_count_ = ops.size();
   Status r = dest->Submit(*e, seq);
   // Drop our reference: the destination holds one while it needs it, so
@@ -376,15 +387,8 @@ Status Writer::InFlight::Reap() {
   for (uint64_t tag : done)
     for (Op& op : ops)
       if (op.seq == tag) op.done = true;
-  uint64_t applied = 0;
-  while (!ops.empty() && ops.front().done) {
-    w->bytes_ += ops.front().length;
-    applied = ops.front().seq;
-    ops.pop_front();
-  }
-  w->in_flight_count_ = ops.size();
+  MarkApplied();
   if (!done.empty()) w->dest_->NoteProgress();
-  if (applied != 0) w->bus_->Applied(w->consumer_, applied);
   if (!r.ok()) {
     uint64_t offset = w->bytes_.load();
     for (const Op& op : ops)
@@ -392,6 +396,19 @@ Status Writer::InFlight::Reap() {
     w->Fail(r, offset);
   }
   return r;
+}
+
+void Writer::InFlight::MarkApplied() {
+  uint64_t applied = 0;
+  while (!ops.empty() && ops.front().done) {
+    const Op& op = ops.front();
+    w->bytes_ += op.length;
+    w->kind_bytes_[static_cast<size_t>(op.kind)] += op.length;
+    applied = op.seq;
+    ops.pop_front();
+  }
+  w->in_flight_count_ = ops.size();
+  if (applied != 0) w->bus_->Applied(w->consumer_, applied);
 }
 
 Status Writer::InFlight::Drain() {

@@ -136,6 +136,15 @@ class Writer : public std::enable_shared_from_this<Writer> {
   bool interrupted() const { return interrupted_.load(); }
   // Bytes of extents performed (data and zeros; rewrites count again).
   uint64_t bytes() const { return bytes_.load(); }
+  // bytes() from the bus, by what was done with them: written as data,
+  // zeroed, or left alone (holes=skip); the rest of bytes() was copied
+  // catching up (caught_up_bytes()).
+  enum class Kind : uint8_t { kData, kZero, kSkipped };
+  uint64_t bytes_of(Kind kind) const { return kind_bytes_[static_cast<size_t>(kind)].load(); }
+  // holes=skip, for a block device: hole extents (extent.h) are left as
+  // they are.  Call before Start().
+  void set_skip_holes(bool skip) { skip_holes_ = skip; }
+  bool skip_holes() const { return skip_holes_; }
   // Blocks until this writer has performed every extent through bus
   // sequence seq, or is no longer in step (failed, or lagging).  Returns
   // whether it holds every extent through seq.
@@ -190,6 +199,8 @@ class Writer : public std::enable_shared_from_this<Writer> {
   std::atomic<bool> interrupted_{false};
   std::string interrupted_why_ GUARDED_BY(mu_);  // see Interrupt()
   std::atomic<uint64_t> bytes_{0};
+  std::atomic<uint64_t> kind_bytes_[3] = {0, 0, 0};  // by Kind
+  bool skip_holes_ = false;                          // see set_skip_holes()
   mutable Mutex mu_;
   Failure failure_ GUARDED_BY(mu_);
   std::string fail_at_end_ GUARDED_BY(mu_);  // see FailAtEnd()

@@ -46,6 +46,16 @@ struct DestinationSnapshot {
   std::optional<uint64_t> behind_bytes;
   uint64_t fell_behind = 0;
   uint64_t caught_up_bytes = 0;
+  // What was done with the bytes from the bus: written as data, zeroed,
+  // left alone (holes=skip); bytes is their sum plus caught_up_bytes.
+  uint64_t data_bytes = 0;
+  uint64_t zero_bytes = 0;
+  uint64_t skipped_bytes = 0;
+  // holes=skip on a block device: it holds the image's data ranges, and
+  // in its holes what it held before, as bmaptool leaves a device.
+  bool holds_data_ranges = false;
+  // verify=repair: the pages rewritten (state kRepaired).
+  std::optional<uint64_t> repaired_pages;
 };
 
 struct Snapshot {
@@ -69,6 +79,13 @@ struct Snapshot {
   // the catch-up log in spill=DIR (0: none).
   uint64_t lag = 0;
   uint64_t catch_up_log_bytes = 0;
+  // detect-zeroes= and holes=skip.
+  bool detect_zeroes = true;
+  bool skip_holes = false;
+  // The image as users compare it: [0, image_bytes), image_bytes the
+  // highest end of a client's write or zero, and its SHA-256 once known.
+  uint64_t image_bytes = 0;
+  std::optional<std::string> image_sha256;
   std::vector<DestinationSnapshot> destinations;
   // The final image's SHA-256 (hex) once known; otherwise, at the end, why
   // it is unavailable.

@@ -26,6 +26,10 @@ DestinationSnapshot WriterSnapshot(const Writer& w, std::chrono::steady_clock::t
   if (d.state == DestinationState::kWriting && w.lagging()) d.behind_bytes = w.behind_bytes();
   d.fell_behind = w.demotions();
   d.caught_up_bytes = w.caught_up_bytes();
+  d.data_bytes = w.bytes_of(Writer::Kind::kData);
+  d.zero_bytes = w.bytes_of(Writer::Kind::kZero);
+  d.skipped_bytes = w.bytes_of(Writer::Kind::kSkipped);
+  d.holds_data_ranges = w.skip_holes();
   if (w.stalled())
     d.stalled_seconds = std::max(0.0, duration<double>(now - dest->last_progress()).count());
   return d;
@@ -36,10 +40,12 @@ void AddIntegrity(IntegrityReport report, Snapshot* snap) {
     DestinationSnapshot& d = snap->destinations[v.index];
     d.state = v.state;
     d.verified_bytes = v.verified_bytes;
+    d.repaired_pages = v.repaired_pages;
     if (v.failure) d.failure = std::move(v.failure);
   }
   if (snap->state == RunState::kFinishing && report.verifying) snap->state = RunState::kVerifying;
   snap->sha256 = std::move(report.sha256);
+  snap->image_sha256 = std::move(report.image_sha256);
   snap->sha256_unavailable = std::move(report.sha256_unavailable);
 }
 

@@ -103,6 +103,11 @@ std::string StatusJson(const Snapshot& snap) {
         {"behind_bytes", nullptr},
         {"fell_behind", d.fell_behind},
         {"caught_up_bytes", d.caught_up_bytes},
+        {"data_bytes", d.data_bytes},
+        {"zero_bytes", d.zero_bytes},
+        {"skipped_bytes", d.skipped_bytes},
+        {"holds", d.holds_data_ranges ? "data-ranges" : "image"},
+        {"repaired_pages", nullptr},
     };
     if (d.behind_bytes) j["behind_bytes"] = *d.behind_bytes;
     if (d.stalled_seconds) j["stalled_seconds"] = *d.stalled_seconds;
@@ -114,6 +119,7 @@ std::string StatusJson(const Snapshot& snap) {
     }
     if (d.exit_status) j["exit_status"] = *d.exit_status;
     if (d.verified_bytes) j["verified_bytes"] = *d.verified_bytes;
+    if (d.repaired_pages) j["repaired_pages"] = *d.repaired_pages;
     dests.push_back(std::move(j));
   }
   json doc = {
@@ -130,9 +136,14 @@ std::string StatusJson(const Snapshot& snap) {
       {"catch_up_log_bytes", snap.catch_up_log_bytes},
       {"sha256", nullptr},
       {"sha256_unavailable", nullptr},
+      {"detect_zeroes", snap.detect_zeroes},
+      {"holes", snap.skip_holes ? "skip" : "write"},
+      {"image_bytes", snap.image_bytes},
+      {"image_sha256", nullptr},
       {"destinations", std::move(dests)},
   };
   if (snap.sha256) doc["sha256"] = *snap.sha256;
+  if (snap.image_sha256) doc["image_sha256"] = *snap.image_sha256;
   if (!snap.interrupted_reason.empty()) doc["interrupted"] = snap.interrupted_reason;
   if (snap.last_write) doc["last_write"] = *snap.last_write;
   if (!snap.sha256_unavailable.empty()) doc["sha256_unavailable"] = snap.sha256_unavailable;

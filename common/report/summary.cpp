@@ -41,7 +41,16 @@ std::vector<std::string> SummaryLines(
   for (size_t i = 0; i < snap.destinations.size(); i++) {
     const DestinationSnapshot& d = snap.destinations[i];
     std::string error = d.failure ? d.failure->message : "-";
-    if (d.state == DestinationState::kDone || d.state == DestinationState::kVerified) done++;
+    // What a good verdict covered goes where an error would be.
+    if (d.state == DestinationState::kRepaired)
+      error = "repaired (" + std::to_string(d.repaired_pages.value_or(0)) + " pages)";
+    else if (d.state == DestinationState::kVerified && d.holds_data_ranges)
+      error = "verified (data ranges; holes not checked)";
+    else if (d.holds_data_ranges && !d.failure)
+      error = "holds the data ranges (holes=skip)";
+    if (d.state == DestinationState::kDone || d.state == DestinationState::kVerified ||
+        d.state == DestinationState::kRepaired)
+      done++;
     snprintf(buf, sizeof buf, "%-*s  %-7s  %-8s  %14llu  %8s  %12s  ", static_cast<int>(name_width),
              names[i].c_str(), KindName(d.kind), StateName(d.state),
              static_cast<unsigned long long>(d.bytes), Seconds(d.seconds).c_str(),
@@ -55,8 +64,10 @@ std::vector<std::string> SummaryLines(
   lines.push_back(buf);
   if (snap.state == RunState::kInterrupted)
     lines.push_back("interrupted: " + snap.interrupted_reason);
-  if (snap.sha256)
-    lines.push_back("sha256 " + *snap.sha256);
+  if (snap.sha256) lines.push_back("sha256 " + *snap.sha256);
+  if (snap.image_sha256 && snap.image_bytes < snap.size)
+    lines.push_back("image sha256 " + *snap.image_sha256 + " (its first " +
+                    std::to_string(snap.image_bytes) + " bytes, to its last write)");
   else if (!snap.sha256_unavailable.empty())
     lines.push_back("sha256 unavailable: " + snap.sha256_unavailable);
   if (snap.refused_requests)

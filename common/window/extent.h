@@ -31,17 +31,21 @@ struct Extent {
   // already passed.  Seekable destinations perform it as usual; a stream
   // destination fails with this message (it names the window= needed).
   std::shared_ptr<const std::string> late;
+  // A zero extent that is a hole (holes=skip, hole_map.h): the client
+  // zeroed or trimmed it, or never wrote it.  A block device that skips
+  // holes leaves it as it is; everything else zeroes it.
+  bool hole = false;
 
   bool is_zero() const { return buffer == nullptr; }
   uint64_t end() const { return offset + length; }
   const uint8_t* bytes() const { return buffer->data() + buffer_offset; }
 
   static Extent Zero(uint64_t offset, uint64_t length) {
-    return Extent{offset, length, nullptr, 0, nullptr};
+    return Extent{offset, length, nullptr, 0, nullptr, false};
   }
   static Extent Data(uint64_t offset, uint64_t length, std::shared_ptr<const Buffer> buffer,
                      size_t buffer_offset) {
-    return Extent{offset, length, std::move(buffer), buffer_offset, nullptr};
+    return Extent{offset, length, std::move(buffer), buffer_offset, nullptr, false};
   }
 };
 
