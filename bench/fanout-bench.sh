@@ -46,7 +46,7 @@
 #              holes=write; bmaptool copy to the same two devices, one
 #              after the other, when bmaptool is installed.  Needs root
 #              and losetup (skipped otherwise).  Loop devices over tmpfs
-#              zero by punching their backing file, which is far faster
+#              are memory and zero at the speed of clearing it, far faster
 #              than a card writing zeros: the ratio understates the gain.
 #
 # Timed rows run on tmpfs and on a disk directory.  Every copy is from a
