@@ -268,5 +268,5 @@ x = d["$loop2"]
 assert x["state"] == "repaired" and x["repaired_pages"] == 1, x
 assert x["holds"] == "data-ranges", x
 PYEOF
-grep -Fx "nbdkit: fanout: $loop2: verify: repaired 1 4 KiB pages (the first at offset $(( 8200 * 4096 ))) from $loop1, and read them back" \
+grep -Fx "nbdkit: fanout: $loop2: verify: repaired 1 4 KiB page (the first at offset $(( 8200 * 4096 ))) from $loop1, and read them back" \
     nbdkit4.err

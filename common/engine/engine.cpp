@@ -246,6 +246,7 @@ Snapshot Engine::TakeSnapshot() const {
   snap.refused_requests = policy_.refused_requests();
   snap.lag = config_.lag;
   snap.catch_up_log_bytes = catch_up_log_ ? catch_up_log_->capacity() : 0;
+  snap.verify = config_.repair ? 2 : config_.verify ? 1 : 0;
   snap.detect_zeroes = config_.detect_zeroes;
   snap.skip_holes = config_.holes == Config::Holes::kSkip;
   snap.image_bytes = image_end_.load();

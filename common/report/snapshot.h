@@ -79,6 +79,9 @@ struct Snapshot {
   // the catch-up log in spill=DIR (0: none).
   uint64_t lag = 0;
   uint64_t catch_up_log_bytes = 0;
+  // verify= (0: no, 1: true, 2: repair), for what the summary says of
+  // streams, which are never read back.
+  int verify = 0;
   // detect-zeroes= and holes=skip.
   bool detect_zeroes = true;
   bool skip_holes = false;

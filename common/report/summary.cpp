@@ -49,6 +49,9 @@ std::vector<std::string> SummaryLines(
       error = "verified (data ranges; holes not checked)";
     else if (d.holds_data_ranges && !d.failure)
       error = "holds the data ranges (holes=skip)";
+    else if (snap.verify == 2 && d.state == DestinationState::kDone &&
+             (d.kind == DestinationKind::kFifo || d.kind == DestinationKind::kCommand))
+      error = "a stream: not read back, so not verified or repaired";
     if (d.state == DestinationState::kDone || d.state == DestinationState::kVerified ||
         d.state == DestinationState::kRepaired)
       done++;
