@@ -101,27 +101,7 @@ void Verification::Run() {
       holes_->ForEachHole(offset, offset + n, [&](uint64_t a, uint64_t b) {
         memset(buf.get() + (a - offset), 0, b - a);
       });
-    for (uint64_t p = offset / kPage; p * kPage < offset + n; p++) {
-      const uint8_t* page = buf.get() + (p * kPage - offset);
-      uint64_t expected;
-      if (!hashes_->Expected(p, &expected)) {
-        if (unknown++ == 0) first_unknown = p * kPage;
-        continue;
-      }
-      if (PageHashes::Hash(page, hashes_->PageLength(p)) != expected) {
-        if (collect_ && bad_pages_.size() < kMaxRepairPages) {
-          bad_pages_.push_back(p);
-          continue;
-        }
-        bad_pages_.clear();  // too many to repair: a mismatch like any other
-        // Only the page is known to differ: its expected bytes are kept as
-        // a hash, so the offset is the page's.
-        End(DestinationState::kMismatch, EIO, p * kPage,
-            dest_->name() + ": verify: differs from the image in the 4 KiB page at offset " +
-                std::to_string(p * kPage));
-        return;
-      }
-    }
+    if (!ComparePages(buf.get(), offset, n, &unknown, &first_unknown)) return;
     if (digest_) digest_->Update(buf.get(), n);
     bytes_ += n;
   }
@@ -139,6 +119,32 @@ void Verification::Run() {
     return;
   }
   End(DestinationState::kVerified, 0, 0, "");
+}
+
+bool Verification::ComparePages(const uint8_t* buf, uint64_t offset, uint64_t n, uint64_t* unknown,
+                                uint64_t* first_unknown) {
+  constexpr uint64_t kPage = PageHashes::kPageSize;
+  for (uint64_t p = offset / kPage; p * kPage < offset + n; p++) {
+    const uint8_t* page = buf + (p * kPage - offset);
+    uint64_t expected;
+    if (!hashes_->Expected(p, &expected)) {
+      if ((*unknown)++ == 0) *first_unknown = p * kPage;
+      continue;
+    }
+    if (PageHashes::Hash(page, hashes_->PageLength(p)) == expected) continue;
+    if (collect_ && bad_pages_.size() < kMaxRepairPages) {
+      bad_pages_.push_back(p);
+      continue;
+    }
+    bad_pages_.clear();  // too many to repair: a mismatch like any other
+    // Only the page is known to differ: its expected bytes are kept as a
+    // hash, so the offset is the page's.
+    End(DestinationState::kMismatch, EIO, p * kPage,
+        dest_->name() + ": verify: differs from the image in the 4 KiB page at offset " +
+            std::to_string(p * kPage));
+    return false;
+  }
+  return true;
 }
 
 bool Verification::ReadPage(ReadBack* reader, const HoleMap* holes, uint64_t p, uint8_t* buf,

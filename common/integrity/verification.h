@@ -93,6 +93,11 @@ class Verification {
 
  private:
   void End(DestinationState state, int err, uint64_t offset, const std::string& message);
+  // Compares the n bytes read at offset (buf) page by page: unknown pages
+  // are counted, differing ones collected (set_collect_mismatches()) or
+  // the end.  False if it ended the verification.
+  bool ComparePages(const uint8_t* buf, uint64_t offset, uint64_t n, uint64_t* unknown,
+                    uint64_t* first_unknown);
   // Reads the page p through reader into buf (kPageSize, aligned), with
   // holes (if any) as zeros; true if it holds the image's bytes.
   bool ReadPage(ReadBack* reader, const HoleMap* holes, uint64_t p, uint8_t* buf, Status* s) const;

@@ -124,7 +124,12 @@ Status AheadMap::Put(const uint8_t* data, uint64_t length, uint64_t offset) {
   // and merging each into its neighbour would copy the run again each time.
   Erase(offset, length);
   Range range{length, {}};
-  if (spill_ && memory_bytes_ + length + (ranges_.size() + 1) * kRangeOverhead > memory_) {
+  // Bytes stay in memory while they take at most half of it: the other
+  // half is for the ranges' overhead, which spilled ranges cost too, so a
+  // memory full of bytes would refuse every later range (Fits()) while
+  // the spill file still had room.
+  if (spill_ && (memory_bytes_ + length > memory_ / 2 ||
+                 memory_bytes_ + length + (ranges_.size() + 1) * kRangeOverhead > memory_)) {
     Status s = spill_->Write(data, length, spill_base_ + offset);
     if (!s.ok()) return s;
   } else {

@@ -191,12 +191,20 @@ Status Window::LateError(const char* what, uint64_t length, uint64_t offset) con
   const uint64_t needed = high_water_ - offset;
   const uint64_t mib = 1 << 20;
   const uint64_t needed_mib = (needed + mib - 1) / mib;
+  // The window as window= would say it: 128M, 512K, or bytes.
+  char window[32];
+  if (config_.window % mib == 0)
+    snprintf(window, sizeof window, "%" PRIu64 "M", config_.window / mib);
+  else if (config_.window % 1024 == 0)
+    snprintf(window, sizeof window, "%" PRIu64 "K", config_.window / 1024);
+  else
+    snprintf(window, sizeof window, "%" PRIu64, config_.window);
   char msg[320];
   snprintf(msg, sizeof msg,
            "%s at offset %" PRIu64 " (length %" PRIu64 ") is behind the stream position %" PRIu64
            ", which streams have already received; window=%" PRIu64
-           "M would have been needed (window is %" PRIu64 "M)",
-           what, offset, length, commit_point_, needed_mib, config_.window / mib);
+           "M would have been needed (window is %s)",
+           what, offset, length, commit_point_, needed_mib, window);
   std::string m = msg;
   // A window that large would not fit in memory: spill=DIR holds it on disk.
   if (!spill_ && config_.memory_hint > 0 && needed > config_.memory_hint / 2)

@@ -1585,11 +1585,29 @@ TEST_F(WindowTest, SpillZeroOverEvictedBytes) {
 TEST_F(WindowTest, SpillParksFarWritesInTheFile) {
   Harness h(OrderedSpill(512 * KiB, 1 * MiB));  // 128 KiB of parked bytes in memory
   ASSERT_TRUE(IsOk(h.Write(0, 64 * KiB)));
-  ASSERT_TRUE(IsOk(h.Write(7 * MiB, 100 * KiB)));  // parked in memory
+  // Bytes take at most half of the memory; the rest is for the ranges.
+  ASSERT_TRUE(IsOk(h.Write(7 * MiB, 60 * KiB)));   // parked in memory
   ASSERT_TRUE(IsOk(h.Write(6 * MiB, 100 * KiB)));  // parked in the file
-  EXPECT_EQ(200 * KiB, h.window().parked_bytes());
-  EXPECT_EQ(100 * KiB, h.window().parked_memory_bytes());
+  EXPECT_EQ(160 * KiB, h.window().parked_bytes());
+  EXPECT_EQ(60 * KiB, h.window().parked_memory_bytes());
   EXPECT_TRUE(h.ReadMatches(5 * MiB, 3 * MiB));
+  for (uint64_t off = 64 * KiB; off < 8 * MiB; off += 256 * KiB)
+    ASSERT_TRUE(IsOk(h.Write(off, std::min<uint64_t>(256 * KiB, 8 * MiB - off))));
+  ASSERT_TRUE(IsOk(h.window().Finish()));
+  EXPECT_TRUE(InOrder(h.sink().log(), 0, h.config().size));
+  EXPECT_TRUE(h.StreamMatches());
+  EXPECT_TRUE(h.sink().late_log().empty());
+}
+
+// Many small parked writes: once memory holds all the bytes it may, the
+// rest go to the spill file and are parked all the same (their ranges'
+// overhead fits), not refused for the memory the bytes already took.
+TEST_F(WindowTest, SpillParksManySmallWritesOnceMemoryIsFull) {
+  Harness h(OrderedSpill(512 * KiB, 1 * MiB));  // 128 KiB of parked bytes in memory
+  ASSERT_TRUE(IsOk(h.Write(0, 64 * KiB)));
+  for (uint64_t i = 0; i < 128; i++) ASSERT_TRUE(IsOk(h.Write(4 * MiB + i * 8 * KiB, 4 * KiB)));
+  EXPECT_EQ(128 * 4 * KiB, h.window().parked_bytes());
+  EXPECT_LE(h.window().parked_memory_bytes(), 64 * KiB);
   for (uint64_t off = 64 * KiB; off < 8 * MiB; off += 256 * KiB)
     ASSERT_TRUE(IsOk(h.Write(off, std::min<uint64_t>(256 * KiB, 8 * MiB - off))));
   ASSERT_TRUE(IsOk(h.window().Finish()));
