@@ -307,16 +307,18 @@ Status Window::WriteDetectingZeroes(const void* buf, uint64_t length, uint64_t o
   // memory in the window or the ahead map.
   if (config_.ordered && ShouldPark(pos, end - pos)) {
     // What was parked there is replaced: forget it, and park the data
-    // pieces; the zero pages stay as never-written bytes beyond the
-    // window are, zeros.  A piece that no longer fits the budget (each
-    // range costs some) goes in as a write of its own.
+    // pieces.  The zero pages are zero requests: beyond the window they
+    // also erase what an open chunk may hold there (a chunk can reach
+    // past the window's end).  A data piece that no longer fits the
+    // budget (each range costs some) goes in as a write of its own.
     ahead_.Erase(pos, end - pos);
     for (const WritePiece& p : pieces) {
       const uint64_t a = std::max(p.start, pos), b = p.end;
-      if (a >= b || p.zero) continue;
+      if (a >= b) continue;
       bool piece_late = false;
-      Status s = ahead_.Fits(a, b - a) ? ahead_.Put(bytes + (a - offset), b - a, a)
-                                       : Write(bytes + (a - offset), b - a, a, &piece_late);
+      Status s = p.zero                  ? Zero(b - a, a, &piece_late)
+                 : ahead_.Fits(a, b - a) ? ahead_.Put(bytes + (a - offset), b - a, a)
+                                         : Write(bytes + (a - offset), b - a, a, &piece_late);
       if (late) *late = *late || piece_late;
       if (!s.ok()) return broken_.ok() ? Break(s) : s;
     }
