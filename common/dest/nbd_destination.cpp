@@ -698,14 +698,18 @@ Status NbdDestination::OpenReadBack(std::unique_ptr<ReadBack>* out) {
   return Status::OK();
 }
 
+Status NbdDestination::ConnectAside(const char* what) {
+  if (aside_ != nullptr) return Status::OK();
+  Status s;
+  aside_ = Connect(&s);
+  if (aside_ == nullptr) return s;
+  Debug(std::string("connected for ") + what);
+  return Status::OK();
+}
+
 Status NbdDestination::WriteAside(const uint8_t* buf, uint64_t length, uint64_t offset) {
   MutexLock lock(&aside_mu_);
-  if (aside_ == nullptr) {
-    Status s;
-    aside_ = Connect(&s);
-    if (aside_ == nullptr) return s;
-    Debug("connected for repairing");
-  }
+  if (Status s = ConnectAside("repairing"); !s.ok()) return s;
   for (uint64_t done = 0; done < length;) {
     const uint64_t n = std::min(max_payload_, length - done);
     if (nbd_pwrite(aside_, buf + done, n, offset + done, 0) == -1)
@@ -727,12 +731,7 @@ Status NbdDestination::FlushAside() {
 
 Status NbdDestination::ReadAside(uint8_t* buf, uint64_t length, uint64_t offset) {
   MutexLock lock(&aside_mu_);
-  if (aside_ == nullptr) {
-    Status s;
-    aside_ = Connect(&s);
-    if (aside_ == nullptr) return s;
-    Debug("connected for reading");
-  }
+  if (Status s = ConnectAside("reading"); !s.ok()) return s;
   for (uint64_t done = 0; done < length;) {
     const uint64_t n = std::min(max_payload_, length - done);
     if (nbd_pread(aside_, buf + done, n, offset + done, 0) == -1) {

@@ -171,6 +171,8 @@ class NbdDestination final : public Destination {
   // Stops the I/O thread once nothing is in flight.
   void StopPolling();
   Status ReadAside(uint8_t* buf, uint64_t length, uint64_t offset);
+  // Opens the second connection unless it is open (what: for the debug log).
+  Status ConnectAside(const char* what) REQUIRES(aside_mu_);
 
   Logger* const log_;
   // name() with relative local paths made absolute (socket=, ...).

@@ -97,18 +97,13 @@ void Verification::Run() {
       End(DestinationState::kFailed, s.err(), offset, dest_->name() + ": verify: " + s.message());
       return;
     }
-    if (holes_)
-      holes_->ForEachHole(offset, offset + n, [&](uint64_t a, uint64_t b) {
-        memset(buf.get() + (a - offset), 0, b - a);
-      });
+    if (holes_) holes_->ZeroHoles(buf.get(), offset, offset + n);
     if (!ComparePages(buf.get(), offset, n, &unknown, &first_unknown)) return;
     if (digest_) digest_->Update(buf.get(), n);
     bytes_ += n;
   }
   if (!bad_pages_.empty()) {
-    End(DestinationState::kMismatch, EIO, bad_pages_.front() * kPage,
-        dest_->name() + ": verify: differs from the image in " + Pages(bad_pages_.size()) +
-            ", the first at offset " + std::to_string(bad_pages_.front() * kPage));
+    End(DestinationState::kMismatch, EIO, bad_pages_.front() * kPage, DiffersInPages());
     return;
   }
   if (unknown > 0) {
@@ -119,6 +114,11 @@ void Verification::Run() {
     return;
   }
   End(DestinationState::kVerified, 0, 0, "");
+}
+
+std::string Verification::DiffersInPages() const {
+  return dest_->name() + ": verify: differs from the image in " + Pages(bad_pages_.size()) +
+         ", the first at offset " + std::to_string(bad_pages_.front() * PageHashes::kPageSize);
 }
 
 bool Verification::ComparePages(const uint8_t* buf, uint64_t offset, uint64_t n, uint64_t* unknown,
@@ -153,18 +153,14 @@ bool Verification::ReadPage(ReadBack* reader, const HoleMap* holes, uint64_t p, 
   *s = reader->Read(buf, kPage, p * kPage);
   if (!s->ok()) return false;
   const uint64_t len = hashes_->PageLength(p);
-  if (holes)
-    holes->ForEachHole(p * kPage, p * kPage + len,
-                       [&](uint64_t a, uint64_t b) { memset(buf + (a - p * kPage), 0, b - a); });
+  if (holes) holes->ZeroHoles(buf, p * kPage, p * kPage + len);
   uint64_t expected;
   return hashes_->Expected(p, &expected) && PageHashes::Hash(buf, len) == expected;
 }
 
 void Verification::Repair(const std::vector<RepairSource>& sources) {
   constexpr uint64_t kPage = PageHashes::kPageSize;
-  const std::string what = dest_->name() + ": verify: differs from the image in " +
-                           Pages(bad_pages_.size()) + ", the first at offset " +
-                           std::to_string(bad_pages_.front() * kPage) + ", ";
+  const std::string what = DiffersInPages() + ", ";
   const uint64_t first = bad_pages_.front() * kPage;
   void* mem = nullptr;
   if (posix_memalign(&mem, ReadBack::kAlignment, kPage) != 0) {

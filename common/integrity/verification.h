@@ -98,6 +98,9 @@ class Verification {
   // the end.  False if it ended the verification.
   bool ComparePages(const uint8_t* buf, uint64_t offset, uint64_t n, uint64_t* unknown,
                     uint64_t* first_unknown);
+  // "NAME: verify: differs from the image in N 4 KiB pages, the first at
+  // offset X", for the pages collected.  REQUIRES: some were.
+  std::string DiffersInPages() const;
   // Reads the page p through reader into buf (kPageSize, aligned), with
   // holes (if any) as zeros; true if it holds the image's bytes.
   bool ReadPage(ReadBack* reader, const HoleMap* holes, uint64_t p, uint8_t* buf, Status* s) const;

@@ -4,7 +4,14 @@
 
 #include "window/hole_map.h"
 
+#include <cstring>
+
 namespace fanout {
+
+void HoleMap::ZeroHoles(uint8_t* buf, uint64_t start, uint64_t end) const {
+  written_.ForEachGap(start, end,
+                      [&](uint64_t a, uint64_t b) { memset(buf + (a - start), 0, b - a); });
+}
 
 void HoleMap::Classify(Extent extent, std::vector<Extent>* out) const {
   if (!extent.is_zero()) {

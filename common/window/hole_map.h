@@ -46,6 +46,9 @@ class HoleMap {
                    const std::function<void(uint64_t, uint64_t)>& fn) const {
     written_.ForEachGap(start, end, fn);
   }
+  // Zeroes the holes in buf, which holds [start, end) of a destination
+  // that skipped them: it then holds the image's bytes there.
+  void ZeroHoles(uint8_t* buf, uint64_t start, uint64_t end) const;
   // True if some byte of [start, end) was written as data.
   bool AnyWritten(uint64_t start, uint64_t end) const { return written_.Intersects(start, end); }
   // The ranges it keeps (its memory: about 64 bytes each).

@@ -243,14 +243,7 @@ Status Window::Write(const void* buf, uint64_t length, uint64_t offset, bool* la
   // that leads up to it now continues the front: it re-enters the window
   // the ordinary way.  (Otherwise every later write would be "past the
   // highest write" too, and a whole stream could cascade into the map.)
-  while (config_.ordered && !ahead_.empty() && ahead_.first() <= high_water_) {
-    AheadMap::Piece p;
-    s = ahead_.TakeFirst(UINT64_MAX, &p);
-    if (s.ok()) s = Place(p.data.data(), p.offset, p.offset + p.data.size());
-    if (!s.ok()) return Break(s);
-  }
-  FlushPendingZero();
-  return Status::OK();
+  return AbsorbFront();
 }
 
 Status Window::Place(const uint8_t* src, uint64_t start, uint64_t end) {
@@ -334,6 +327,10 @@ Status Window::WriteDetectingZeroes(const void* buf, uint64_t length, uint64_t o
   // The request reached its end, zeros or not: the next one that follows
   // it continues the front (ShouldPark()).
   high_water_ = std::max(high_water_, end);
+  return AbsorbFront();
+}
+
+Status Window::AbsorbFront() {
   while (config_.ordered && !ahead_.empty() && ahead_.first() <= high_water_) {
     AheadMap::Piece p;
     Status s = ahead_.TakeFirst(UINT64_MAX, &p);

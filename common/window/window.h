@@ -216,6 +216,10 @@ class Window {
   Status Place(const uint8_t* src, uint64_t start, uint64_t end);
   // Ordered mode: whether a write belongs in the ahead map.
   bool ShouldPark(uint64_t offset, uint64_t length) const;
+  // After a write: parked writes that now continue the front (start at or
+  // below the highest write) re-enter the window, and a pending zero is
+  // committed.  Fails (and breaks the window) only on a spill failure.
+  Status AbsorbFront();
   // Moves parked bytes below `end` into the window's chunks.
   Status Absorb(uint64_t end);
   // Records a spill failure: the window no longer holds all that clients
