@@ -3,14 +3,13 @@
 # Copyright (C) 2026 the nbdkit-fanout authors
 # SPDX-License-Identifier: BSD-3-Clause (the full text is in LICENSE)
 
-
 # nbdkit-fanout: the status file holds to its JSON Schema
 # (man/nbdkit-fanout-status.schema.json, "schema": 1) in every kind of run,
 # so no field can appear, vanish or change its type without the schema
 # saying so: a finished run onto two files, a failed destination
 # (/dev/full: ENOSPC) and a command exiting 3, verify=true and
-# verify=repair, lag= with a slow command (snapshots taken while it is
-# behind), a run interrupted by SIGTERM while a client writes (and the file
+# verify=repair, lag= with a slow command (every snapshot recorded while
+# it runs), a run interrupted by SIGTERM while a client writes (and the file
 # as it was while "running"), the tee filter's tee-status=, and holes=skip
 # onto a loop device (root only).  The schema itself must refuse a field
 # it does not list and miss none it requires, and "version" must be the
@@ -101,11 +100,12 @@ for x in d.values():
     assert x["state"] in ("verified", "repaired"), x
 PYEOF
 
-# lag=: a command reading at 8 MB/s falls behind two files and catches up.
-# Every snapshot recorded while it runs validates, "running" ones among
-# them, and "behind" ones when one was written while it was behind (the
-# file is rewritten once a second: test-lag-slow-streams.sh is the test
-# of when it is).
+# lag=: a command reading at 8 MB/s behind two files.  Every snapshot
+# recorded while it runs validates, "running" ones among them, and
+# "behind" ones when one was written while it was behind (not every time:
+# the file is rewritten once a second, and on a loaded machine the command
+# may not fall behind at all; test-lag-slow-streams.sh is the test of
+# lag= itself, and its snapshots are validated too).
 start_status_recorder lag.json lag.jsonl
 fanout_nbdkit -U - "$FANOUT_PLUGIN" dest=l1.img dest=l2.img \
     cmd='pv -q -L 8m > l3.img' size=16M window=2M lag=16M status=lag.json \
@@ -119,8 +119,7 @@ assert any(x["state"] == "running" for x in snaps), "no snapshot while running"
 print("snapshots with a destination behind:",
       sum(any(x["state"] == "behind" for x in snap["destinations"]) for snap in snaps))
 assert snaps[-1]["state"] == "finished" and snaps[-1]["lag"] == 16 * MiB, snaps[-1]
-cmd = dests(snaps[-1])["cmd=pv -q -L 8m > l3.img"]
-assert cmd["fell_behind"] >= 1 and cmd["caught_up_bytes"] > 0, cmd
+assert dests(snaps[-1])["cmd=pv -q -L 8m > l3.img"]["state"] == "done", snaps[-1]
 PYEOF
 
 # Interrupted: SIGTERM while a slow client writes.  The file as it was
