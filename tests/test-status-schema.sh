@@ -16,7 +16,10 @@
 # plugin's fanout_version=.
 
 source ./functions.sh
-requires /usr/bin/python3 -c 'import jsonschema'
+if ! /usr/bin/python3 -c 'import jsonschema' 2>/dev/null; then
+    echo "SKIP: $0: requires python3-jsonschema (/usr/bin/python3 -c 'import jsonschema')"
+    exit 77
+fi
 requires /usr/bin/python3 -c 'import nbd'
 requires nbdcopy --version
 requires nbdsh --version
