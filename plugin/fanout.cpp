@@ -99,6 +99,9 @@ void fanout_cleanup(void) {
 }
 
 void fanout_dump_plugin(void) {
+  // The same PACKAGE_VERSION (configure.ac) as version= above it, the
+  // status file's "version" and the man pages' footer.
+  printf("fanout_version=%s\n", PACKAGE_VERSION);
   printf("fanout_window=yes\n");
   printf("fanout_ahead=yes\n");
   printf("fanout_spill=yes\n");

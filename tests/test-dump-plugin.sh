@@ -20,6 +20,9 @@ grep -x 'fanout_window=yes' dump.out
 grep -x 'fanout_verify=yes' dump.out
 grep -x 'fanout_interrupted=yes' dump.out
 grep -x 'fanout_lag=yes' dump.out
+# The version from configure.ac, in nbdkit's line and the plugin's.
+grep -x "version=$PACKAGE_VERSION" dump.out
+grep -x "fanout_version=$PACKAGE_VERSION" dump.out
 
 fanout_nbdkit "$FANOUT_PLUGIN" --help > help.out
 cat help.out

@@ -31,6 +31,13 @@ Status Refuse(const std::string& path, const std::string& why) {
 
 }  // namespace
 
+// "version" says which release wrote the file.  PACKAGE_VERSION is
+// configure.ac's AC_INIT version, passed by automake's DEFS on every
+// compiler command line (there is no config.h).
+#ifndef PACKAGE_VERSION
+#error "PACKAGE_VERSION is not defined: build through configure"
+#endif
+
 std::string StatusTempPath(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return "." + path + ".tmp";
@@ -123,6 +130,8 @@ std::string StatusJson(const Snapshot& snap) {
     dests.push_back(std::move(j));
   }
   json doc = {
+      {"schema", kStatusSchema},
+      {"version", PACKAGE_VERSION},
       {"size", snap.size},
       {"committed", snap.committed},
       {"state", RunStateName(snap.state)},

@@ -6,19 +6,13 @@
 // replaced atomically (written beside it, then renamed over it) so a reader
 // never sees half of one.
 //
-//   {"size", "committed",
-//    "state": "running"|"finishing"|"verifying"|"finished"|"interrupted",
-//    "interrupted", "elapsed", "pid", "updated", "last_write",
-//    "refused_requests", "sha256", "sha256_unavailable",
-//    "destinations": [{"name", "kind": "file"|"block"|"fifo"|"command"|"nbd",
-//      "state": "writing"|"done"|"failed"|"verifying"|"verified"|"mismatch"|
-//               "unverifiable"|"incomplete",
-//      "bytes", "rate", "elapsed", "error", "errno", "offset", "exit_status",
-//      "verified_bytes", "stalled", "stalled_seconds"}]}
 // Every key is always there: one that does not apply (no error, no digest
 // yet) is null.  nlohmann::json writes the keys of an object in
-// alphabetical order.  The man page's "The status file" says what each
-// means.
+// alphabetical order.  man/nbdkit-fanout-status.schema.json lists every
+// key, its type and its values, and tests/test-status-schema.sh (and every
+// test's check_status_json) holds real files to it: a key added here must
+// be added there, and to the man page's "The status file", which says what
+// each means.
 #ifndef FANOUT_REPORT_STATUS_JSON_H
 #define FANOUT_REPORT_STATUS_JSON_H
 
@@ -30,6 +24,11 @@
 #include "util/status.h"
 
 namespace fanout {
+
+// The status file's "schema": the version of the format.  Within one
+// number keys are only ever added; removing a key or changing what one
+// means takes the next number (and the schema file's "const").
+inline constexpr int kStatusSchema = 1;
 
 // The temporary file WriteStatusFile() writes before renaming it over
 // path: DIR/.NAME.tmp, hidden beside it (rename(2) needs the same file

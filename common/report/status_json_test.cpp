@@ -48,6 +48,8 @@ Snapshot TwoDestinations() {
 
 TEST(StatusFileTest, JsonHasTheFixedKeys) {
   const nlohmann::json j = nlohmann::json::parse(StatusJson(TwoDestinations()));
+  EXPECT_EQ(1, j["schema"]);
+  EXPECT_EQ(PACKAGE_VERSION, j["version"]);
   EXPECT_EQ(256 << 20, j["size"]);
   EXPECT_EQ(128 << 20, j["committed"]);
   EXPECT_EQ("finished", j["state"]);
