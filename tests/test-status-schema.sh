@@ -31,6 +31,23 @@ make_memory_tmpdir
 
 make_random src.img 16M 13
 
+# The man page's "The status file" shows every field of the schema, and no
+# other: a field cannot be added to one without the other.
+/usr/bin/python3 - "$FANOUT_STATUS_SCHEMA" "$(dirname "$FANOUT_STATUS_SCHEMA")/nbdkit-fanout-plugin.pod" <<'PYEOF'
+import json, re, sys
+with open(sys.argv[1]) as f:
+    schema = json.load(f)
+with open(sys.argv[2]) as f:
+    pod = f.read()
+section = pod.split("\n=head2 The status file\n", 1)[1].split("\n=head", 1)[0]
+shown = set(re.findall(r'^ +\{? *"([a-z_0-9]+)":', section, re.M))
+dest = schema["$defs"]["destination"]["properties"]
+fields = set(schema["properties"]) | set(dest)
+assert fields - shown == set(), "in the schema, not in the man page: %s" % sorted(fields - shown)
+assert shown - fields == set(), "in the man page, not in the schema: %s" % sorted(shown - fields)
+print("the man page shows the schema's %d fields" % len(fields))
+PYEOF
+
 # The schema refuses what it does not document: a field it does not list
 # (at the top and in a destination), a required one missing, a wrong type.
 fanout_nbdkit -U - "$FANOUT_PLUGIN" dest=a.img dest=b.img size=16M \
