@@ -25,18 +25,7 @@ start_nbdkit -P pid -U sock "$FANOUT_PLUGIN" a.img cmd='gzip > out.gz' size=64M 
     status=s.json 2> nbdkit.err
 # A slow client: 1 MiB every 50 ms.  nbdkit ends its connection after the
 # signal, so its next write fails.
-/usr/bin/python3 - <<'PYEOF' &
-import nbd, time
-h = nbd.NBD()
-h.connect_unix("sock")
-buf = b"x" * (1 << 20)
-try:
-    for i in range(64):
-        h.pwrite(buf, i << 20)
-        time.sleep(0.05)
-except nbd.Error as e:
-    print("client:", e)
-PYEOF
+slow_client sock 64 0.05 &
 client=$!
 sleep 1
 status=0

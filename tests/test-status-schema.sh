@@ -146,18 +146,7 @@ PYEOF
 # while the client was writing ("running") validates too.
 start_nbdkit -P pid -U sock "$FANOUT_PLUGIN" i1.img cmd='cat > i2.img' \
     size=16M status=interrupted.json 2> interrupted.err
-/usr/bin/python3 - <<'PYEOF' &
-import nbd, time
-h = nbd.NBD()
-h.connect_unix("sock")
-buf = b"x" * (1 << 20)
-try:
-    for i in range(16):
-        h.pwrite(buf, i << 20)
-        time.sleep(0.1)
-except nbd.Error as e:
-    print("client:", e)
-PYEOF
+slow_client sock 16 0.1 &
 client=$!
 # The file is rewritten at least once a second while serving.
 for (( i = 0; i < 30; i++ )); do
